@@ -1,0 +1,10 @@
+//! vrrp-agent: a VRRP (RFC 9568 / RFC 3768) failover agent with an XDP fast path.
+//!
+//! The crate is split along the sans-IO line:
+//! - [`wire`]: packet codecs (VRRP v2/v3, ARP, NDP, the IP/Ethernet rules for adverts). Bytes in,
+//!   structs out, and back. No I/O.
+//! - [`fsm`]: the RFC 9568 §6 state machine, `(event, now) -> actions`. No clocks, no sockets.
+//! - everything else is I/O at the edges: loading and attaching the XDP program, reading its
+//!   ring buffer and counters.
+pub mod fsm;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Packet codecs (see issue 3). Placeholder until the codecs land.
