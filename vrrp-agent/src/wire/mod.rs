@@ -1,1 +1,7 @@
-//! Packet codecs (see issue 3). Placeholder until the codecs land.
+//! Packet codecs, sans-IO (issue 3).
+pub mod checksum;
+pub mod vrrp;
+
+pub use vrrp::{
+    Auth, ChecksumOpts, EmitError, Family, IpPair, Version, VrrpError, VrrpPacket, VrrpRepr,
+};
