@@ -49,6 +49,15 @@ impl Add<Duration> for Instant {
     }
 }
 
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    /// Saturates at [`Instant::ZERO`].
+    fn sub(self, d: Duration) -> Instant {
+        let sub = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Instant(self.0.saturating_sub(sub))
+    }
+}
+
 impl Sub<Instant> for Instant {
     type Output = Duration;
     fn sub(self, earlier: Instant) -> Duration {
