@@ -6,5 +6,8 @@
 //! - [`fsm`]: the RFC 9568 §6 state machine, `(event, now) -> actions`. No clocks, no sockets.
 //! - everything else is I/O at the edges: loading and attaching the XDP program, reading its
 //!   ring buffer and counters.
+pub mod agent;
+pub mod clock;
+pub mod fastpath;
 pub mod fsm;
 pub mod wire;

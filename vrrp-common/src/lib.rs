@@ -1,1 +1,198 @@
+//! The kernel/user ABI of vrrp-agent: map layouts and ring-buffer events shared by the XDP
+//! program (`vrrp-ebpf`) and the user-space agent (`vrrp-agent`).
+//!
+//! Only plain `#[repr(C)]` data lives here, laid out without implicit padding so that it can be
+//! `bytemuck::Pod` on the user side. No protocol logic: parsing and validation of the VRRP
+//! payload happen in user space (`vrrp_agent::wire`).
 #![no_std]
+
+/// IP protocol number of VRRP.
+pub const IPPROTO_VRRP: u8 = 112;
+
+/// How many bytes of the VRRP message the XDP program copies into an [`AdvertEvent`].
+///
+/// 256 bytes hold a VRRPv3 IPv6 advert with 15 addresses, a v3 IPv4 advert with 62 addresses or
+/// a v2 advert with 60 addresses and its password. A longer message is still delivered, with
+/// [`AdvertEvent::captured_len`] < [`AdvertEvent::payload_len`], and user space refuses it
+/// (its checksum cannot be verified) and counts it.
+pub const VRRP_PAYLOAD_MAX: usize = 256;
+
+/// Size of the advert ring buffer in bytes (a power of two and a multiple of the page size).
+pub const EVENTS_RING_BYTES: u32 = 256 * 1024;
+
+/// Slots in the `VRIDS` map: one per VRID for IPv4 followed by one per VRID for IPv6.
+pub const VRID_SLOTS: u32 = 512;
+
+/// Address family tags used in events and map keys.
+pub const FAMILY_IPV4: u8 = 4;
+pub const FAMILY_IPV6: u8 = 6;
+
+/// Index into the `VRIDS` array for a (family, VRID) pair. A non-zero value at that index means
+/// "adverts for this virtual router are consumed and handed to user space".
+#[inline(always)]
+pub const fn vrid_slot(family: u8, vrid: u8) -> u32 {
+    if family == FAMILY_IPV6 {
+        256 + vrid as u32
+    } else {
+        vrid as u32
+    }
+}
+
+/// `AdvertEvent::flags`: the frame carried an 802.1Q / 802.1ad tag.
+pub const EVENT_FLAG_VLAN: u8 = 1 << 0;
+/// `AdvertEvent::flags`: the VRRP message was longer than [`VRRP_PAYLOAD_MAX`].
+pub const EVENT_FLAG_TRUNCATED: u8 = 1 << 1;
+
+/// One received VRRP advert, as handed from the XDP program to user space through the `EVENTS`
+/// ring buffer. Multi-byte integers are in host byte order; addresses and payload are copied
+/// verbatim from the wire (network byte order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AdvertEvent {
+    /// `bpf_ktime_get_ns()` when the XDP program saw the frame (CLOCK_MONOTONIC, ns).
+    pub rx_time_ns: u64,
+    /// Interface the frame arrived on.
+    pub ifindex: u32,
+    /// Length of the VRRP message according to the IP header (IPv4 total length − header
+    /// length; IPv6 payload length).
+    pub payload_len: u16,
+    /// Bytes of the VRRP message copied into `payload`.
+    pub captured_len: u16,
+    /// Ethernet source address.
+    pub src_mac: [u8; 6],
+    /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`].
+    pub family: u8,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// 802.1Q VLAN ID (valid when `flags & EVENT_FLAG_VLAN`).
+    pub vlan_id: u16,
+    /// `EVENT_FLAG_*` bits.
+    pub flags: u8,
+    pub _pad0: u8,
+    pub _pad1: u32,
+    /// IP source address (IPv4 in the first 4 bytes, rest zero).
+    pub src_ip: [u8; 16],
+    /// IP destination address (IPv4 in the first 4 bytes, rest zero).
+    pub dst_ip: [u8; 16],
+    /// The VRRP message, `captured_len` bytes valid.
+    pub payload: [u8; VRRP_PAYLOAD_MAX],
+}
+
+/// Per-CPU counters kept by the XDP program in the `COUNTERS` array, indexed by this enum.
+///
+/// Every frame increments [`Counter::Frames`] and exactly one *outcome* counter (the ones for
+/// which [`Counter::is_outcome`] is true), so the outcomes always add up to `Frames`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Every frame the program saw.
+    Frames = 0,
+    /// Outcome: not IPv4, IPv6 or ARP; passed.
+    PassNotIp,
+    /// Outcome: IPv4/IPv6 but not VRRP; passed.
+    PassIpOther,
+    /// Outcome: an ARP frame; passed (answering comes later).
+    ArpSeen,
+    /// Outcome: VRRP for a configured VRID; handed to user space and consumed (XDP_DROP).
+    VrrpToUser,
+    /// Outcome: VRRP for a VRID not in `VRIDS`; passed untouched.
+    VrrpOtherVrid,
+    /// Outcome: VRRP for a configured VRID but the ring buffer was full; passed.
+    RingbufFull,
+    /// Outcome: VRRP in an IP fragment; passed.
+    VrrpFragment,
+    /// Outcome: frame shorter than its Ethernet / VLAN header; passed.
+    MalformedL2,
+    /// Outcome: IP header truncated or inconsistent (version, IHL, lengths); passed.
+    MalformedL3,
+    /// Outcome: VRRP message shorter than its fixed header; passed.
+    MalformedVrrp,
+    /// Not an outcome: the frame had a VLAN tag.
+    VlanTagged,
+    /// Not an outcome: the VRRP message was longer than the event can carry.
+    VrrpTruncatedCapture,
+}
+
+impl Counter {
+    /// Number of counters (size of the `COUNTERS` array).
+    pub const COUNT: u32 = 13;
+
+    /// All counters in index order.
+    pub const ALL: [Counter; Self::COUNT as usize] = [
+        Counter::Frames,
+        Counter::PassNotIp,
+        Counter::PassIpOther,
+        Counter::ArpSeen,
+        Counter::VrrpToUser,
+        Counter::VrrpOtherVrid,
+        Counter::RingbufFull,
+        Counter::VrrpFragment,
+        Counter::MalformedL2,
+        Counter::MalformedL3,
+        Counter::MalformedVrrp,
+        Counter::VlanTagged,
+        Counter::VrrpTruncatedCapture,
+    ];
+
+    /// Stable snake_case name, used in logs and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Counter::Frames => "frames",
+            Counter::PassNotIp => "pass_not_ip",
+            Counter::PassIpOther => "pass_ip_other",
+            Counter::ArpSeen => "arp_seen",
+            Counter::VrrpToUser => "vrrp_to_user",
+            Counter::VrrpOtherVrid => "vrrp_other_vrid",
+            Counter::RingbufFull => "ringbuf_full",
+            Counter::VrrpFragment => "vrrp_fragment",
+            Counter::MalformedL2 => "malformed_l2",
+            Counter::MalformedL3 => "malformed_l3",
+            Counter::MalformedVrrp => "malformed_vrrp",
+            Counter::VlanTagged => "vlan_tagged",
+            Counter::VrrpTruncatedCapture => "vrrp_truncated_capture",
+        }
+    }
+
+    /// True for the counters of which every frame increments exactly one.
+    pub const fn is_outcome(self) -> bool {
+        !matches!(
+            self,
+            Counter::Frames | Counter::VlanTagged | Counter::VrrpTruncatedCapture
+        )
+    }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    use super::AdvertEvent;
+
+    // SAFETY: AdvertEvent is repr(C), made only of integers and byte arrays, with no implicit
+    // padding (checked by the size assertion below).
+    unsafe impl aya::Pod for AdvertEvent {}
+    unsafe impl bytemuck::Zeroable for AdvertEvent {}
+    unsafe impl bytemuck::Pod for AdvertEvent {}
+
+    const _: () = assert!(
+        core::mem::size_of::<AdvertEvent>() == 64 + super::VRRP_PAYLOAD_MAX,
+        "AdvertEvent must have no implicit padding"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_indices_match_all() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as u32, i as u32, "{}", c.name());
+        }
+    }
+
+    #[test]
+    fn vrid_slots_do_not_collide() {
+        assert_eq!(vrid_slot(FAMILY_IPV4, 255), 255);
+        assert_eq!(vrid_slot(FAMILY_IPV6, 0), 256);
+        assert!(vrid_slot(FAMILY_IPV6, 255) < VRID_SLOTS);
+    }
+}

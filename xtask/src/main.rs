@@ -1,1 +1,174 @@
-fn main(){}
+//! Project tasks: `cargo xtask <command>`.
+//!
+//! Every command that builds runs `setup` first, so the README's two commands work on a machine
+//! that has only rustup's stable toolchain and apt.
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "vrrp-agent project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what the build and tests need (idempotent): Debian's rustc-web with the prebuilt
+    /// BPF core, bpf-linker on LLVM 22, the rustup path toolchain that ties them together, and
+    /// (with --test-peers) keepalived and tshark.
+    Setup {
+        /// Also install the real peers and tools the tests use (keepalived, tshark).
+        #[arg(long)]
+        test_peers: bool,
+    },
+    /// Build the agent (and its XDP program).
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build and run `vrrp-agent run ARGS...` (e.g. `cargo xtask run -- --iface eth0 --vrid 51`).
+    Run {
+        #[arg(long)]
+        release: bool,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build and run every test (unit, XDP test-run, network-namespace integration).
+    Test {
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Benchmarks. `cargo xtask bench latency [--count N]`.
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Kernel receive time → user-space receipt latency of adverts through the ring buffer.
+    Latency {
+        /// Adverts to send.
+        #[arg(long, default_value_t = 10_000)]
+        count: u32,
+        /// Gap between adverts in microseconds.
+        #[arg(long, default_value_t = 200)]
+        gap_us: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.cmd {
+        Cmd::Setup { test_peers } => {
+            let t = Instant::now();
+            setup::run(&root, test_peers)?;
+            eprintln!("setup: done in {:.1} s", t.elapsed().as_secs_f64());
+        }
+        Cmd::Build { release } => {
+            setup::run(&root, false)?;
+            build(&root, release)?;
+        }
+        Cmd::Run { release, args } => {
+            setup::run(&root, false)?;
+            build(&root, release)?;
+            let bin = root
+                .join("target")
+                .join(if release { "release" } else { "debug" })
+                .join("vrrp-agent");
+            let status = Command::new(&bin)
+                .arg("run")
+                .args(&args)
+                .status()
+                .with_context(|| format!("running {}", bin.display()))?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Cmd::Test { args } => {
+            setup::run(&root, true)?;
+            // The integration tests start the agent binary; build it first.
+            build(&root, false)?;
+            cargo(&root)
+                .args(["test", "--workspace"])
+                .args(&args)
+                .env("VRRP_AGENT_BIN", root.join("target/debug/vrrp-agent"))
+                .status_ok("cargo test")?;
+        }
+        Cmd::Bench { which } => {
+            setup::run(&root, false)?;
+            match which {
+                Bench::Latency { count, gap_us } => {
+                    cargo(&root)
+                        .args([
+                            "run",
+                            "--release",
+                            "-p",
+                            "vrrp-integration-tests",
+                            "--bin",
+                            "vrrp-lab",
+                            "--",
+                            "bench-latency",
+                            "--count",
+                            &count.to_string(),
+                            "--gap-us",
+                            &gap_us.to_string(),
+                        ])
+                        .status_ok("latency benchmark")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build(root: &Path, release: bool) -> Result<()> {
+    let t = Instant::now();
+    let mut c = cargo(root);
+    c.args(["build", "-p", "vrrp-agent"]);
+    if release {
+        c.arg("--release");
+    }
+    c.status_ok("cargo build")?;
+    eprintln!("build: done in {:.1} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root);
+    c
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+pub(crate) trait StatusOk {
+    fn status_ok(&mut self, what: &str) -> Result<()>;
+}
+
+impl StatusOk for Command {
+    fn status_ok(&mut self, what: &str) -> Result<()> {
+        let status = self
+            .status()
+            .with_context(|| format!("{what}: could not start {:?}", self.get_program()))?;
+        if !status.success() {
+            bail!("{what} failed ({status})");
+        }
+        Ok(())
+    }
+}
