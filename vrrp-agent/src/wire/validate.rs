@@ -1,0 +1,284 @@
+//! Receive validation of VRRP adverts: RFC 9568 §7.1 (v3) and RFC 3768 §7.1 (v2).
+//!
+//! [`validate`] takes a parsed frame and the virtual routers configured on the receiving
+//! interface and either accepts the advert ([`Valid`]) or names exactly one reason
+//! ([`RxError`]) — each reason is a distinct variant with a stable counter index
+//! ([`RxError::as_index`], [`RxError::name`]).
+//!
+//! Checks, in this order (the first failing one is reported):
+//!
+//! | # | check                                                      | error                     | source |
+//! |---|------------------------------------------------------------|---------------------------|--------|
+//! | 1 | Ethernet/IP headers parse, IPv4 header checksum, no fragment | `MalformedFrame`        | |
+//! | 2 | IP protocol / next header is 112                           | `NotVrrp`                 | |
+//! | 3 | TTL / hop limit is 255                                     | `TtlNot255`               | 9568 §7.1, 3768 §7.1 |
+//! | 4 | at least the 8-byte VRRP header                            | `TooShort`                | 9568 §7.1 |
+//! | 5 | version is 2 or 3                                          | `UnknownVersion`          | 9568 §7.1 |
+//! | 6 | version is the instance's (v3 drops v2 and vice versa)      | `VersionMismatch`         | 9568 §7.1, §8.4 |
+//! | 7 | type is ADVERTISEMENT                                      | `BadType`                 | 9568 §5.2.2 |
+//! | 8 | v2 is IPv4 only                                            | `V2OverIpv6`              | 3768 |
+//! | 9 | length matches Count (complete packet)                      | `LengthMismatch`          | 9568 §7.1 |
+//! |10 | checksum (instance's `v3_checksum_as_v2` honoured)          | `BadChecksum`             | 9568 §7.1 |
+//! |11 | v2 auth type is 0 or 1 (2 = IP AH refused)                  | `AuthIpAh`, `UnknownAuthType` | 3768 §5.3.6 |
+//! |12 | VRID configured on this interface ...                       | `VridNotConfigured`       | 9568 §7.1 |
+//! |13 | ... for this address family                                 | `AddressFamilyMismatch`   | 9568 §1 (families independent) |
+//! |14 | source is a configured unicast peer (if any are configured) | `UnknownPeer`             | keepalived `unicast_peer` |
+//! |15 | the local router is not the address owner (priority 255)    | `LocalIsOwner`            | 9568 §7.1 |
+//! |16 | v2 auth type equals the configured one                      | `AuthTypeMismatch`        | 3768 §7.1 |
+//! |17 | v2 simple password equals the configured one                | `AuthMismatch`            | RFC 2338 §7.1 |
+//! |18 | address list equals the configured one (as a set)           | v3: accepted, `Valid::addr_mismatch`; v2: accepted with the flag only from the owner (priority 255), else `AddrListMismatch` | 9568 §7.1 (MAY), 3768 §7.1 |
+//! |19 | v2 Adver Int equals the configured one                      | `AdvertIntervalMismatch`  | 3768 §7.1 |
+
+use core::net::IpAddr;
+
+use super::checksum::IPPROTO_VRRP;
+use super::frame::{FrameError, MacAddr, RxFrame, VRRP_TTL};
+use super::vrrp::{
+    Auth, ChecksumOpts, Family, Version, VrrpError, VrrpPacket, VrrpRepr, HEADER_LEN,
+};
+
+/// What receive validation needs to know about one configured virtual router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceCfg {
+    pub vrid: u8,
+    pub family: Family,
+    pub version: Version,
+    /// Local priority; 255 means this router owns the addresses.
+    pub priority: u8,
+    /// Configured advert interval in centiseconds (v2 must match it exactly).
+    pub advert_int: u16,
+    /// v2 authentication; must be [`Auth::None`] for v3.
+    pub auth: Auth,
+    /// The configured virtual addresses.
+    pub addrs: Vec<IpAddr>,
+    pub checksum: ChecksumOpts,
+    /// Unicast peers; empty = multicast mode, any source accepted.
+    pub unicast_peers: Vec<IpAddr>,
+}
+
+/// An accepted advertisement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Valid {
+    /// Index of the matching entry in the `instances` slice.
+    pub instance: usize,
+    pub src_mac: MacAddr,
+    pub src_ip: IpAddr,
+    pub dst_ip: IpAddr,
+    pub vlan: Option<u16>,
+    pub vrrp: VrrpRepr,
+    /// The advertised address list differs from the configured one (to be logged/counted).
+    pub addr_mismatch: bool,
+}
+
+/// Why a received advert was dropped. One variant per counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RxError {
+    #[error("malformed frame: {0}")]
+    MalformedFrame(FrameError),
+    #[error("IP protocol {0} is not VRRP (112)")]
+    NotVrrp(u8),
+    #[error("TTL / hop limit {0} is not 255")]
+    TtlNot255(u8),
+    #[error("VRRP message of {0} bytes is shorter than the 8-byte header")]
+    TooShort(usize),
+    #[error("unknown VRRP version {0}")]
+    UnknownVersion(u8),
+    #[error("VRRP version {got:?} received by a {want:?} virtual router")]
+    VersionMismatch { got: Version, want: Version },
+    #[error("VRRP type {0} is not ADVERTISEMENT")]
+    BadType(u8),
+    #[error("VRRP v2 received over IPv6")]
+    V2OverIpv6,
+    #[error("VRRP length {got} does not match the address count (expected {expected})")]
+    LengthMismatch { expected: usize, got: usize },
+    #[error("VRRP checksum 0x{got:04x} is wrong (expected 0x{expected:04x})")]
+    BadChecksum { got: u16, expected: u16 },
+    #[error("VRRP v2 auth type 2 (IP AH) is not supported")]
+    AuthIpAh,
+    #[error("unknown VRRP v2 auth type {0}")]
+    UnknownAuthType(u8),
+    #[error("VRID {0} is not configured on this interface")]
+    VridNotConfigured(u8),
+    #[error("VRID {vrid} is configured only for the other address family (got {got:?})")]
+    AddressFamilyMismatch { vrid: u8, got: Family },
+    #[error("advert from {0}, which is not a configured unicast peer")]
+    UnknownPeer(IpAddr),
+    #[error("local router is the address owner (priority 255); advert discarded")]
+    LocalIsOwner,
+    #[error("VRRP v2 auth type {got} differs from the configured {want}")]
+    AuthTypeMismatch { got: u8, want: u8 },
+    #[error("VRRP v2 authentication password mismatch")]
+    AuthMismatch,
+    #[error("VRRP v2 address list differs from the configured one (sender is not the owner)")]
+    AddrListMismatch,
+    #[error("VRRP v2 advert interval {got} cs differs from the configured {want} cs")]
+    AdvertIntervalMismatch { got: u16, want: u16 },
+}
+
+impl RxError {
+    /// Number of variants (size of a counter array).
+    pub const COUNT: usize = 20;
+
+    /// Counter names, indexed by [`as_index`](Self::as_index). Stable: append only.
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "malformed_frame",
+        "not_vrrp",
+        "ttl_not_255",
+        "too_short",
+        "unknown_version",
+        "version_mismatch",
+        "bad_type",
+        "v2_over_ipv6",
+        "length_mismatch",
+        "bad_checksum",
+        "auth_ip_ah",
+        "unknown_auth_type",
+        "vrid_not_configured",
+        "address_family_mismatch",
+        "unknown_peer",
+        "local_is_owner",
+        "auth_type_mismatch",
+        "auth_mismatch",
+        "addr_list_mismatch",
+        "advert_interval_mismatch",
+    ];
+
+    /// Stable counter index in `0..COUNT`.
+    pub fn as_index(&self) -> usize {
+        match self {
+            RxError::MalformedFrame(_) => 0,
+            RxError::NotVrrp(_) => 1,
+            RxError::TtlNot255(_) => 2,
+            RxError::TooShort(_) => 3,
+            RxError::UnknownVersion(_) => 4,
+            RxError::VersionMismatch { .. } => 5,
+            RxError::BadType(_) => 6,
+            RxError::V2OverIpv6 => 7,
+            RxError::LengthMismatch { .. } => 8,
+            RxError::BadChecksum { .. } => 9,
+            RxError::AuthIpAh => 10,
+            RxError::UnknownAuthType(_) => 11,
+            RxError::VridNotConfigured(_) => 12,
+            RxError::AddressFamilyMismatch { .. } => 13,
+            RxError::UnknownPeer(_) => 14,
+            RxError::LocalIsOwner => 15,
+            RxError::AuthTypeMismatch { .. } => 16,
+            RxError::AuthMismatch => 17,
+            RxError::AddrListMismatch => 18,
+            RxError::AdvertIntervalMismatch { .. } => 19,
+        }
+    }
+
+    /// Stable counter name (snake_case).
+    pub fn name(&self) -> &'static str {
+        Self::NAMES[self.as_index()]
+    }
+}
+
+impl From<VrrpError> for RxError {
+    fn from(e: VrrpError) -> RxError {
+        match e {
+            VrrpError::Truncated { len } => RxError::TooShort(len),
+            VrrpError::UnknownVersion(v) => RxError::UnknownVersion(v),
+            VrrpError::BadType(t) => RxError::BadType(t),
+            // RxFrame never yields mixed families; keep the mapping total anyway.
+            VrrpError::MixedFamily => RxError::MalformedFrame(FrameError::Vrrp(e)),
+            VrrpError::V2OverIpv6 => RxError::V2OverIpv6,
+            VrrpError::LengthMismatch { expected, got, .. } => {
+                RxError::LengthMismatch { expected, got }
+            }
+            VrrpError::BadChecksum { got, expected } => RxError::BadChecksum { got, expected },
+            VrrpError::AuthIpAh => RxError::AuthIpAh,
+            VrrpError::UnknownAuthType(t) => RxError::UnknownAuthType(t),
+        }
+    }
+}
+
+fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
+/// Validate raw frame bytes (convenience: [`RxFrame::parse`] then [`validate`]).
+pub fn validate_bytes(frame: &[u8], instances: &[InstanceCfg]) -> Result<Valid, RxError> {
+    let rx = RxFrame::parse(frame).map_err(RxError::MalformedFrame)?;
+    validate(&rx, instances)
+}
+
+/// Validate a received advert against the virtual routers configured on its interface.
+pub fn validate(rx: &RxFrame<'_>, instances: &[InstanceCfg]) -> Result<Valid, RxError> {
+    if rx.protocol != IPPROTO_VRRP {
+        return Err(RxError::NotVrrp(rx.protocol));
+    }
+    if rx.hop_limit != VRRP_TTL {
+        return Err(RxError::TtlNot255(rx.hop_limit));
+    }
+    let pkt = VrrpPacket::new_checked(rx.payload)?;
+    let version = match pkt.version() {
+        2 => Version::V2,
+        3 => Version::V3,
+        v => return Err(RxError::UnknownVersion(v)),
+    };
+    let family = rx.family();
+    let vrid = pkt.vrid();
+    let found = instances
+        .iter()
+        .position(|c| c.vrid == vrid && c.family == family);
+    let cfg = found.map(|i| &instances[i]);
+    if let Some(cfg) = cfg {
+        if cfg.version != version {
+            return Err(RxError::VersionMismatch {
+                got: version,
+                want: cfg.version,
+            });
+        }
+    }
+    let opts = cfg.map(|c| c.checksum).unwrap_or_default();
+    let vrrp = VrrpRepr::parse(&pkt, &rx.ip(), opts)?;
+    let (index, cfg) = match (found, cfg) {
+        (Some(i), Some(c)) => (i, c),
+        _ => {
+            return Err(if instances.iter().any(|c| c.vrid == vrid) {
+                RxError::AddressFamilyMismatch { vrid, got: family }
+            } else {
+                RxError::VridNotConfigured(vrid)
+            })
+        }
+    };
+    if !cfg.unicast_peers.is_empty() && !cfg.unicast_peers.contains(&rx.src_ip) {
+        return Err(RxError::UnknownPeer(rx.src_ip));
+    }
+    if cfg.priority == 255 {
+        return Err(RxError::LocalIsOwner);
+    }
+    let addr_mismatch = !same_set(&vrrp.addrs, &cfg.addrs);
+    if version == Version::V2 {
+        if vrrp.auth.type_number() != cfg.auth.type_number() {
+            return Err(RxError::AuthTypeMismatch {
+                got: vrrp.auth.type_number(),
+                want: cfg.auth.type_number(),
+            });
+        }
+        if vrrp.auth != cfg.auth {
+            return Err(RxError::AuthMismatch);
+        }
+        if addr_mismatch && vrrp.priority != 255 {
+            return Err(RxError::AddrListMismatch);
+        }
+        if vrrp.max_advert_int != cfg.advert_int {
+            return Err(RxError::AdvertIntervalMismatch {
+                got: vrrp.max_advert_int,
+                want: cfg.advert_int,
+            });
+        }
+    }
+    debug_assert!(rx.payload.len() >= HEADER_LEN);
+    Ok(Valid {
+        instance: index,
+        src_mac: rx.eth.src,
+        src_ip: rx.src_ip,
+        dst_ip: rx.dst_ip,
+        vlan: rx.eth.vlan,
+        vrrp,
+        addr_mismatch,
+    })
+}
