@@ -368,7 +368,7 @@ fn random_lan(seed: u64) -> Lan {
     lan.delay = rng.range(0, 300) * US;
     lan.jitter = rng.range(0, 200) * US;
     lan.tick = rng
-        .pick(&[10 * US, 100 * US, 1 * MS])
+        .pick(&[10 * US, 100 * US, MS])
         .min(lan.interval_ns() / 4);
     lan
 }

@@ -104,6 +104,8 @@ impl Config {
             }
             Version::V2 => {
                 let cs = self.advert_interval_cs;
+                // `is_multiple_of` is newer than the workspace MSRV (1.85).
+                #[allow(clippy::manual_is_multiple_of)]
                 if cs == 0 || cs % 100 != 0 || cs / 100 > 255 {
                     return Err(ConfigError::V2IntervalNotWholeSeconds { cs });
                 }
