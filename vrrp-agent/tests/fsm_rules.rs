@@ -931,6 +931,9 @@ fn priority_change_in_master_advertises_now() {
         .handle(Input::PriorityChanged { priority: 0 }, now)
         .is_empty());
     assert_eq!(vr.priority(), 60);
+    // only the configured owner may run at 255
+    vr.handle(Input::PriorityChanged { priority: 255 }, now);
+    assert_eq!(vr.priority(), 254);
 }
 
 #[test]

@@ -43,7 +43,8 @@ pub enum Input {
     /// The deadline from the last [`Action::ArmTimer`] (or [`VirtualRouter::next_deadline`]) was
     /// reached. Early or spurious wake-ups are harmless no-ops.
     Timer,
-    /// The effective priority changed (e.g. tracked weights). 0 is ignored.
+    /// The effective priority changed (e.g. tracked weights). 0 is ignored; a non-owner is
+    /// capped at 254.
     PriorityChanged { priority: u8 },
     /// The interface lost carrier: enter Fault (no priority-0 advert can be sent).
     LinkDown,
@@ -403,6 +404,10 @@ impl VirtualRouter {
     }
 
     fn on_priority(&mut self, priority: u8, now: Instant, out: &mut Vec<Action>) {
+        // 255 is reserved for the configured address owner (keepalived caps tracked
+        // priorities of other routers at 254 the same way).
+        let cap = if self.cfg.is_owner() { 255 } else { 254 };
+        let priority = priority.min(cap);
         if priority == 0 || priority == self.priority {
             return;
         }
