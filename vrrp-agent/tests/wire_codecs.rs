@@ -1,4 +1,5 @@
 //! Frame-level codecs (advert frames, ARP, NDP) and receive validation, through the public API.
+#![allow(clippy::cloned_ref_to_slice_refs)]
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
@@ -661,6 +662,46 @@ fn rx_error_names_are_unique_and_indexed() {
 
 // ---------------------------------------------------------------- properties
 
+/// Recompute the VRRP or ICMPv6 checksum of a (possibly mutated) frame, if its headers parse.
+fn refix_l4_checksum(b: &mut [u8]) {
+    let Ok(rx) = RxFrame::parse(b) else { return };
+    let off = rx.payload.as_ptr() as usize - b.as_ptr() as usize;
+    let (len, ip, proto) = (rx.payload.len(), rx.ip(), rx.protocol);
+    let l4 = &mut b[off..off + len];
+    match proto {
+        112 => {
+            if let Ok(mut p) = VrrpPacket::new_checked(&mut *l4) {
+                p.fill_checksum(&ip, ChecksumOpts::default());
+            }
+        }
+        58 if len >= 4 => {
+            if let (IpAddr::V6(s), IpAddr::V6(d)) = (ip.src, ip.dst) {
+                l4[2] = 0;
+                l4[3] = 0;
+                let acc =
+                    checksum::accumulate(checksum::pseudo_header_v6(s, d, 58, len as u32), l4);
+                let c = checksum::finish(acc);
+                l4[2..4].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn ndp_option_length_zero_is_refused() {
+    let mut b = hex(KA_NA);
+    b[79] = 0;
+    refix_l4_checksum(&mut b);
+    assert_eq!(NdpFrame::parse(&b), Err(FrameError::Icmpv6Malformed));
+    // An unknown option after the link-layer one is skipped.
+    let mut f = hex(KA_NA);
+    f.extend_from_slice(&[99, 1, 0, 0, 0, 0, 0, 0]);
+    f[18..20].copy_from_slice(&40u16.to_be_bytes());
+    refix_l4_checksum(&mut f);
+    assert!(NdpFrame::parse(&f).is_ok());
+}
+
 fn arb_mac() -> impl Strategy<Value = MacAddr> {
     any::<[u8; 6]>().prop_map(MacAddr)
 }
@@ -845,6 +886,12 @@ proptest! {
             b.truncate(cut % (b.len() + 1));
             let _ = AdvertFrame::parse(&b, ChecksumOpts::default());
             let _ = ArpFrame::parse(&b);
+            let _ = NdpFrame::parse(&b);
+            let _ = validate_bytes(&b, &[cfg_v3(), cfg_v2()]);
+            // Again with the VRRP / ICMPv6 checksum fixed up, so the mutation reaches the
+            // code behind the checksum check (address lists, auth, NDP options).
+            refix_l4_checksum(&mut b);
+            let _ = AdvertFrame::parse(&b, ChecksumOpts::default());
             let _ = NdpFrame::parse(&b);
             let _ = validate_bytes(&b, &[cfg_v3(), cfg_v2()]);
         }

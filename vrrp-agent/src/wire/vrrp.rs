@@ -512,7 +512,10 @@ impl VrrpRepr {
                 if family == Family::Ipv6 {
                     return Err(EmitError::V2OverIpv6);
                 }
-                if self.max_advert_int % 100 != 0 || self.max_advert_int / 100 > 255 {
+                // Whole seconds only (`is_multiple_of` needs Rust 1.87; MSRV is 1.85).
+                if self.max_advert_int / 100 * 100 != self.max_advert_int
+                    || self.max_advert_int / 100 > 255
+                {
                     return Err(bad_interval);
                 }
             }
