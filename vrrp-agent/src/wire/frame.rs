@@ -443,7 +443,7 @@ impl AdvertFrame {
     }
 
     /// Parse a whole advert frame, verifying the IPv4 header checksum and the VRRP checksum.
-    /// No policy (TTL, VRID, ...) is applied here: that is [`super::validate`].
+    /// No policy (TTL, VRID, ...) is applied here: that is [`super::validate::validate`].
     pub fn parse(frame: &[u8], opts: ChecksumOpts) -> Result<AdvertFrame, FrameError> {
         let rx = RxFrame::parse(frame)?;
         AdvertFrame::from_rx(&rx, opts)

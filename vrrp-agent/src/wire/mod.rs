@@ -12,7 +12,7 @@
 //! - [`arp`], [`ndp`]: gratuitous ARP / unsolicited NA that the agent sends, and the
 //!   request/solicitation → reply layouts the XDP program implements (byte offsets in each
 //!   module's doc).
-//! - [`validate`]: receive validation, RFC 9568 §7.1 / RFC 3768 §7.1, one counted reason per drop.
+//! - [`mod@validate`]: receive validation, RFC 9568 §7.1 / RFC 3768 §7.1, one counted reason per drop.
 //!
 //! ## Why smoltcp for the Ethernet / IPv4 / IPv6 / ARP / ICMPv6-NDP headers
 //!

@@ -1,6 +1,6 @@
 //! Receive validation of VRRP adverts: RFC 9568 §7.1 (v3) and RFC 3768 §7.1 (v2).
 //!
-//! [`validate`] takes a parsed frame and the virtual routers configured on the receiving
+//! [`validate()`] takes a parsed frame and the virtual routers configured on the receiving
 //! interface and either accepts the advert ([`Valid`]) or names exactly one reason
 //! ([`RxError`]) — each reason is a distinct variant with a stable counter index
 //! ([`RxError::as_index`], [`RxError::name`]).
@@ -198,7 +198,7 @@ fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
     a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
 }
 
-/// Validate raw frame bytes (convenience: [`RxFrame::parse`] then [`validate`]).
+/// Validate raw frame bytes (convenience: [`RxFrame::parse`] then [`validate()`]).
 pub fn validate_bytes(frame: &[u8], instances: &[InstanceCfg]) -> Result<Valid, RxError> {
     let rx = RxFrame::parse(frame).map_err(RxError::MalformedFrame)?;
     validate(&rx, instances)

@@ -524,8 +524,8 @@ impl VrrpRepr {
     }
 
     /// Write the message (checksum included) into `packet`, whose buffer must be exactly
-    /// [`buffer_len`](Self::buffer_len) bytes long (or longer: the rest is left alone, but the
-    /// checksum then only covers `buffer_len` bytes — pass an exact slice).
+    /// [`buffer_len`](Self::buffer_len) bytes long (the checksum covers the whole buffer; any
+    /// other length is refused with [`EmitError::BufferTooSmall`]).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut VrrpPacket<T>,
