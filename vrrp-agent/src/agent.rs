@@ -13,7 +13,10 @@ use tokio::{
 };
 use vrrp_common::{AdvertEvent, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
 
-use crate::fastpath::{parse_event, Family, FastPath, ModeChoice};
+use crate::{
+    fastpath::{parse_event, Family, FastPath, ModeChoice},
+    wire::{ChecksumOpts, IpPair, VrrpPacket, VrrpRepr},
+};
 
 /// What `vrrp-agent run` was asked to do.
 #[derive(Clone, Debug)]
@@ -158,9 +161,24 @@ pub fn describe(a: &RxAdvert) -> String {
     )
 }
 
-/// The VRRP fields of an advert for the log line.
+/// The VRRP fields of an advert for the log line (checksum verified by the codec).
 fn describe_vrrp(a: &RxAdvert) -> String {
-    // Replaced by the wire codec's decode once it lands (issue 3).
-    let p = a.payload();
-    format!("hdr={:02x?}", &p[..p.len().min(8)])
+    let ip = IpPair::new(a.src_ip(), a.dst_ip());
+    let parsed = VrrpPacket::new_checked(a.payload())
+        .and_then(|p| VrrpRepr::parse(&p, &ip, ChecksumOpts::default()));
+    match parsed {
+        Ok(r) => format!(
+            "version={} vrid={} priority={} interval_cs={} addrs={}",
+            r.version.number(),
+            r.vrid,
+            r.priority,
+            r.max_advert_int,
+            r.addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Err(e) => format!("invalid ({e})"),
+    }
 }

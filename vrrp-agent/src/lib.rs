@@ -7,6 +7,7 @@
 //! - everything else is I/O at the edges: loading and attaching the XDP program, reading its
 //!   ring buffer and counters.
 pub mod agent;
+pub mod cli;
 pub mod clock;
 pub mod fastpath;
 pub mod fsm;

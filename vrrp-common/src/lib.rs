@@ -103,7 +103,8 @@ pub enum Counter {
     VrrpFragment,
     /// Outcome: frame shorter than its Ethernet / VLAN header; passed.
     MalformedL2,
-    /// Outcome: IP header truncated or inconsistent (version, IHL, lengths); passed.
+    /// Outcome: IP header truncated or inconsistent (version, IHL, a length beyond the frame);
+    /// passed.
     MalformedL3,
     /// Outcome: VRRP message shorter than its fixed header; passed.
     MalformedVrrp,

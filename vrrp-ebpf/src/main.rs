@@ -75,12 +75,6 @@ fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*const T> {
 }
 
 #[inline(always)]
-fn load_u8(ctx: &XdpContext, off: usize) -> Option<u8> {
-    // SAFETY: ptr_at checked the bounds.
-    ptr_at::<u8>(ctx, off).map(|p| unsafe { *p })
-}
-
-#[inline(always)]
 fn load_be16(ctx: &XdpContext, off: usize) -> Option<u16> {
     // SAFETY: ptr_at checked the bounds; the read is unaligned-safe.
     ptr_at::<[u8; 2]>(ctx, off).map(|p| u16::from_be_bytes(unsafe { *p }))
@@ -136,15 +130,20 @@ fn classify(ctx: &XdpContext) -> (u32, Counter) {
         _ => return (pass, Counter::PassNotIp),
     };
 
-    // Fixed VRRP header must be present before we look at the VRID.
-    if ptr_at::<[u8; VRRP_HLEN]>(ctx, frame.vrrp_off).is_none()
-        || (frame.payload_len as usize) < VRRP_HLEN
-    {
-        return (pass, Counter::MalformedVrrp);
-    }
-    let Some(vrid) = load_u8(ctx, frame.vrrp_off + 1) else {
+    // The fixed VRRP header must be there before we look at the VRID (read first: a check
+    // implied by a later, variable-length one would be optimised away and the verifier could
+    // not follow), and the IP header's length must fit in the frame (trailing Ethernet padding
+    // is fine).
+    let Some(vrrp_hdr) = load_bytes::<VRRP_HLEN>(ctx, frame.vrrp_off) else {
         return (pass, Counter::MalformedVrrp);
     };
+    if (frame.payload_len as usize) < VRRP_HLEN {
+        return (pass, Counter::MalformedVrrp);
+    }
+    if ctx.data() + frame.vrrp_off + frame.payload_len as usize > ctx.data_end() {
+        return (pass, Counter::MalformedL3);
+    }
+    let vrid = vrrp_hdr[1];
     match VRIDS.get(vrid_slot(frame.family, vrid)) {
         Some(v) if *v != 0 => {}
         _ => return (pass, Counter::VrrpOtherVrid),

@@ -97,12 +97,9 @@ fn main() -> Result<()> {
         }
         Cmd::Test { args } => {
             setup::run(&root, true)?;
-            // The integration tests start the agent binary; build it first.
-            build(&root, false)?;
             cargo(&root)
-                .args(["test", "--workspace"])
+                .arg("test") // default-members: everything but the BPF-only vrrp-ebpf
                 .args(&args)
-                .env("VRRP_AGENT_BIN", root.join("target/debug/vrrp-agent"))
                 .status_ok("cargo test")?;
         }
         Cmd::Bench { which } => {

@@ -1,0 +1,159 @@
+//! Lab tools that need root and network namespaces: benchmarks (run through `cargo xtask bench`).
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use vrrp_agent::{
+    agent::{drain_adverts, register},
+    clock::monotonic_ns,
+    fastpath::{FastPath, ModeChoice},
+    wire::{AdvertFrame, Auth, ChecksumOpts, Version, VrrpRepr},
+};
+use vrrp_common::{Counter, FAMILY_IPV4};
+use vrrp_integration_tests::{percentile, require_root, send_frames, veth, Netns};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Kernel receive time (bpf_ktime_get_ns in XDP) → user-space receipt (CLOCK_MONOTONIC after
+    /// the tokio ring-buffer wake-up) for adverts sent over a veth between two namespaces.
+    BenchLatency {
+        #[arg(long, default_value_t = 10_000)]
+        count: u32,
+        /// Gap between adverts, microseconds.
+        #[arg(long, default_value_t = 200)]
+        gap_us: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::BenchLatency { count, gap_us } => bench_latency(count, gap_us),
+    }
+}
+
+const VRID: u8 = 51;
+
+fn bench_latency(count: u32, gap_us: u64) -> Result<()> {
+    require_root();
+    let rx_ns = Netns::new("lat-rx")?;
+    let tx_ns = Netns::new("lat-tx")?;
+    veth(
+        &rx_ns,
+        "rx0",
+        &["10.200.0.1/24"],
+        &tx_ns,
+        "tx0",
+        &["10.200.0.2/24"],
+    )?;
+
+    let advert = VrrpRepr {
+        version: Version::V3,
+        vrid: VRID,
+        priority: 100,
+        max_advert_int: 100,
+        auth: Auth::None,
+        addrs: vec![IpAddr::V4(Ipv4Addr::new(10, 200, 0, 100))],
+    };
+    let frame = AdvertFrame::multicast(advert, IpAddr::V4(Ipv4Addr::new(10, 200, 0, 2)))
+        .to_bytes(ChecksumOpts::default())?;
+
+    let budget = Duration::from_micros(gap_us * u64::from(count)) + Duration::from_secs(10);
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<String>>();
+    let rx_path = rx_ns.path();
+    let rx = std::thread::spawn(move || -> Result<(Vec<u64>, Vec<u64>)> {
+        let setup = || -> Result<FastPath> {
+            Netns::enter_path(&rx_path)?;
+            let mut fp = FastPath::load()?;
+            fp.set_vrid(FAMILY_IPV4, VRID, true)?;
+            fp.attach("rx0", ModeChoice::Auto)?;
+            Ok(fp)
+        };
+        let mut fp = match setup() {
+            Ok(fp) => fp,
+            Err(e) => {
+                let msg = format!("{e:#}");
+                let _ = ready_tx.send(Err(e));
+                bail!(msg);
+            }
+        };
+        let mode = format!("{:?}", fp.attachment().map(|a| a.mode));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let lat = rt.block_on(async {
+            let mut ring = register(fp.take_events()?)?;
+            let _ = ready_tx.send(Ok(mode));
+            let mut lat = Vec::with_capacity(count as usize);
+            let deadline = tokio::time::Instant::now() + budget;
+            while lat.len() < count as usize {
+                let r = tokio::time::timeout_at(
+                    deadline,
+                    drain_adverts(&mut ring, |a| {
+                        lat.push(monotonic_ns().saturating_sub(a.event.rx_time_ns))
+                    }),
+                )
+                .await;
+                match r {
+                    Ok(r) => {
+                        r?;
+                    }
+                    Err(_) => break,
+                }
+            }
+            anyhow::Ok(lat)
+        })?;
+        Ok((lat, fp.counters()?.0))
+    });
+
+    let mode = ready_rx
+        .recv()
+        .context("receiver thread died")?
+        .context("setting up the receiver")?;
+    let tx_path = tx_ns.path();
+    let started = Instant::now();
+    let sent = std::thread::spawn(move || -> Result<u32> {
+        Netns::enter_path(&tx_path)?;
+        send_frames("tx0", &frame, count, Duration::from_micros(gap_us))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("sender panicked"))??;
+    let send_time = started.elapsed();
+
+    let (mut lat, counters) = rx
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
+    lat.sort_unstable();
+    let got = lat.len();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    println!("XDP ring buffer → user space latency ({mode} XDP on veth, tokio current-thread)");
+    println!(
+        "  adverts sent {sent} in {:.2} s, received {got}; ringbuf_full={} vrrp_to_user={}",
+        send_time.as_secs_f64(),
+        counters.get(Counter::RingbufFull as usize).unwrap_or(&0),
+        counters.get(Counter::VrrpToUser as usize).unwrap_or(&0),
+    );
+    if got == 0 {
+        bail!("no advert reached user space");
+    }
+    println!(
+        "  p50 {:.1} µs   p99 {:.1} µs   max {:.1} µs",
+        us(percentile(&lat, 50.0)),
+        us(percentile(&lat, 99.0)),
+        us(*lat.last().unwrap_or(&0)),
+    );
+    println!("  reproduce: cargo xtask bench latency --count {count} --gap-us {gap_us}");
+    if got < count as usize {
+        bail!("only {got} of {count} adverts reached user space");
+    }
+    Ok(())
+}
