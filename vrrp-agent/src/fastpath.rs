@@ -2,15 +2,18 @@
 //! its maps, read its counters and its advert ring buffer.
 //!
 //! This is an I/O edge: it talks to the kernel and nothing in here knows VRRP's rules.
-use std::{ffi::CString, io, os::fd::AsRawFd as _};
+use std::{ffi::CString, io, net::IpAddr, os::fd::AsRawFd as _};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use aya::{
-    maps::{Array, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{ProgramError, Xdp, XdpMode},
     Ebpf, EbpfError, EbpfLoader,
 };
-use vrrp_common::{vrid_slot, AdvertEvent, Counter, FAMILY_IPV4, FAMILY_IPV6};
+use vrrp_common::{
+    vrid_slot, AdvertEvent, Counter, IfaceConfig, RouterState, VipEntry, FAMILY_IPV4, FAMILY_IPV6,
+    ROUTER_OWNED,
+};
 
 /// The XDP object built by `build.rs` from the `vrrp-ebpf` crate.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
@@ -182,14 +185,95 @@ impl FastPath {
 
     /// Marks a virtual router's adverts as ours (handed to user space) or not.
     pub fn set_vrid(&mut self, family: u8, vrid: u8, on: bool) -> Result<()> {
-        let mut map: Array<&mut MapData, u32> = Array::try_from(
-            self.ebpf
-                .map_mut("VRIDS")
-                .ok_or_else(|| anyhow!("the XDP object has no VRIDS map"))?,
-        )?;
+        let mut map: Array<&mut MapData, u32> = Array::try_from(self.map_mut("VRIDS")?)?;
         map.set(vrid_slot(family, vrid), u32::from(on), 0)
             .context("writing the VRIDS map")?;
         Ok(())
+    }
+
+    /// Marks a virtual router as owned (Master: answer ARP/NS for its VIPs with the VMAC, accept
+    /// VMAC frames) or not, with the fail-safe bound after which a silent agent's ownership
+    /// lapses in the kernel (`stale_after` zero: no bound).
+    pub fn set_router(
+        &mut self,
+        family: u8,
+        vrid: u8,
+        owned: bool,
+        stale_after: std::time::Duration,
+    ) -> Result<()> {
+        let mut map: Array<&mut MapData, RouterState> = Array::try_from(self.map_mut("ROUTERS")?)?;
+        let state = RouterState {
+            flags: if owned { ROUTER_OWNED } else { 0 },
+            _pad: 0,
+            stale_after_ns: u64::try_from(stale_after.as_nanos()).unwrap_or(u64::MAX),
+        };
+        map.set(vrid_slot(family, vrid), state, 0)
+            .context("writing the ROUTERS map")?;
+        Ok(())
+    }
+
+    /// Adds a virtual address of virtual router `vrid` (its family is the address's).
+    pub fn add_vip(&mut self, vip: IpAddr, vrid: u8) -> Result<()> {
+        let entry = VipEntry {
+            vrid,
+            ..Default::default()
+        };
+        match vip {
+            IpAddr::V4(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 4], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V4")?)?;
+                m.insert(a.octets(), entry, 0)
+            }
+            IpAddr::V6(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 16], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V6")?)?;
+                m.insert(a.octets(), entry, 0)
+            }
+        }
+        .with_context(|| format!("adding VIP {vip} to the fast path"))
+    }
+
+    /// Removes a virtual address (no error if it was not there).
+    pub fn remove_vip(&mut self, vip: IpAddr) -> Result<()> {
+        let r = match vip {
+            IpAddr::V4(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 4], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V4")?)?;
+                m.remove(&a.octets())
+            }
+            IpAddr::V6(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 16], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V6")?)?;
+                m.remove(&a.octets())
+            }
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("removing VIP {vip} from the fast path"))),
+        }
+    }
+
+    /// Tells the fast path the agent is alive, at `now_ns` on CLOCK_MONOTONIC
+    /// ([`crate::clock::monotonic_ns`]).
+    pub fn heartbeat(&mut self, now_ns: u64) -> Result<()> {
+        let mut map: Array<&mut MapData, u64> = Array::try_from(self.map_mut("HEARTBEAT")?)?;
+        map.set(0, now_ns, 0).context("writing the HEARTBEAT map")?;
+        Ok(())
+    }
+
+    /// Sets the attached interface's own MAC (the rewrite target for owned-VMAC frames).
+    pub fn set_iface_mac(&mut self, mac: [u8; 6]) -> Result<()> {
+        let mut map: Array<&mut MapData, IfaceConfig> = Array::try_from(self.map_mut("IFACE")?)?;
+        map.set(0, IfaceConfig { mac, _pad: [0; 2] }, 0)
+            .context("writing the IFACE map")?;
+        Ok(())
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
+        self.ebpf
+            .map_mut(name)
+            .ok_or_else(|| anyhow!("the XDP object has no {name} map"))
     }
 
     /// Reads the per-CPU counters and sums them.

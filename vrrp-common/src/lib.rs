@@ -78,6 +78,48 @@ pub struct AdvertEvent {
     pub payload: [u8; VRRP_PAYLOAD_MAX],
 }
 
+/// Per-virtual-router state the fast path acts on, in the `ROUTERS` array at
+/// [`vrid_slot`]`(family, vrid)`. Written by the agent when the state machine changes state.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterState {
+    /// `ROUTER_*` bits.
+    pub flags: u32,
+    pub _pad: u32,
+    /// Fail-safe bound: when the agent's heartbeat (`HEARTBEAT[0]`) is older than this, the
+    /// router is treated as not owned (no ARP/NS answers, no VMAC frames accepted) and requests
+    /// for its VIPs are dropped so the kernel does not answer them either. 0 = no bound.
+    pub stale_after_ns: u64,
+}
+
+/// `RouterState::flags`: we are Master: answer ARP/NS for the VIPs with the VMAC and accept
+/// frames addressed to the VMAC.
+pub const ROUTER_OWNED: u32 = 1 << 0;
+
+/// A virtual address, value of the `VIPS_V4` (key: 4 address bytes, network order) and
+/// `VIPS_V6` (key: 16 address bytes) hash maps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VipEntry {
+    /// Virtual router the address belongs to (with the map's family, gives the `ROUTERS` slot
+    /// and the VMAC 00:00:5e:00:0{1,2}:vrid).
+    pub vrid: u8,
+    pub _pad: [u8; 3],
+    pub _pad2: u32,
+}
+
+/// Most VIPs per family the fast path holds.
+pub const MAX_VIPS: u32 = 1024;
+
+/// The interface the program is attached to, `IFACE[0]`: its own MAC, which frames addressed
+/// to an owned VMAC are rewritten to so the kernel takes them as PACKET_HOST.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfaceConfig {
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
 /// Per-CPU counters kept by the XDP program in the `COUNTERS` array, indexed by this enum.
 ///
 /// Every frame increments [`Counter::Frames`] and exactly one *outcome* counter (the ones for
@@ -172,6 +214,14 @@ mod user {
     unsafe impl aya::Pod for AdvertEvent {}
     unsafe impl bytemuck::Zeroable for AdvertEvent {}
     unsafe impl bytemuck::Pod for AdvertEvent {}
+
+    // SAFETY: repr(C) integers/byte arrays without implicit padding (explicit _pad fields).
+    unsafe impl aya::Pod for super::RouterState {}
+    unsafe impl aya::Pod for super::VipEntry {}
+    unsafe impl aya::Pod for super::IfaceConfig {}
+    const _: () = assert!(core::mem::size_of::<super::RouterState>() == 16);
+    const _: () = assert!(core::mem::size_of::<super::VipEntry>() == 8);
+    const _: () = assert!(core::mem::size_of::<super::IfaceConfig>() == 8);
 
     const _: () = assert!(
         core::mem::size_of::<AdvertEvent>() == 64 + super::VRRP_PAYLOAD_MAX,

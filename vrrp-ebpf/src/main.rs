@@ -15,13 +15,14 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_ktime_get_ns,
     macros::{map, xdp},
-    maps::{Array, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use aya_log_ebpf::warn;
 use vrrp_common::{
-    vrid_slot, AdvertEvent, Counter, EVENTS_RING_BYTES, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN,
-    FAMILY_IPV4, FAMILY_IPV6, IPPROTO_VRRP, VRID_SLOTS, VRRP_PAYLOAD_MAX,
+    vrid_slot, AdvertEvent, Counter, IfaceConfig, RouterState, VipEntry, EVENTS_RING_BYTES,
+    EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6, IPPROTO_VRRP, MAX_VIPS,
+    VRID_SLOTS, VRRP_PAYLOAD_MAX,
 };
 
 #[map]
@@ -33,6 +34,26 @@ static VRIDS: Array<u32> = Array::with_max_entries(VRID_SLOTS, 0);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);
+
+/// Per virtual router: owned or not, fail-safe bound (see `RouterState`).
+#[map]
+static ROUTERS: Array<RouterState> = Array::with_max_entries(VRID_SLOTS, 0);
+
+/// IPv4 VIPs (key: address bytes in network order).
+#[map]
+static VIPS_V4: HashMap<[u8; 4], VipEntry> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+/// IPv6 VIPs (key: address bytes).
+#[map]
+static VIPS_V6: HashMap<[u8; 16], VipEntry> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+/// `[0]`: the agent's last heartbeat, CLOCK_MONOTONIC ns (same clock as bpf_ktime_get_ns).
+#[map]
+static HEARTBEAT: Array<u64> = Array::with_max_entries(1, 0);
+
+/// `[0]`: the attached interface's own MAC.
+#[map]
+static IFACE: Array<IfaceConfig> = Array::with_max_entries(1, 0);
 
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
