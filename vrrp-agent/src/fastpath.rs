@@ -12,7 +12,7 @@ use aya::{
 };
 use vrrp_common::{
     vrid_slot, AdvertEvent, Counter, IfaceConfig, RouterState, VipEntry, FAMILY_IPV4, FAMILY_IPV6,
-    ROUTER_OWNED,
+    ROUTER_ACCEPT, ROUTER_OWNED,
 };
 
 /// The XDP object built by `build.rs` from the `vrrp-ebpf` crate.
@@ -192,18 +192,20 @@ impl FastPath {
     }
 
     /// Marks a virtual router as owned (Master: answer ARP/NS for its VIPs with the VMAC, accept
-    /// VMAC frames) or not, with the fail-safe bound after which a silent agent's ownership
-    /// lapses in the kernel (`stale_after` zero: no bound).
+    /// VMAC frames) or not, whether it accepts packets addressed to its VIPs (Accept_Mode), and
+    /// the fail-safe bound after which a silent agent's ownership lapses in the kernel
+    /// (`stale_after` zero: no bound).
     pub fn set_router(
         &mut self,
         family: u8,
         vrid: u8,
         owned: bool,
+        accept: bool,
         stale_after: std::time::Duration,
     ) -> Result<()> {
         let mut map: Array<&mut MapData, RouterState> = Array::try_from(self.map_mut("ROUTERS")?)?;
         let state = RouterState {
-            flags: if owned { ROUTER_OWNED } else { 0 },
+            flags: if owned { ROUTER_OWNED } else { 0 } | if accept { ROUTER_ACCEPT } else { 0 },
             _pad: 0,
             stale_after_ns: u64::try_from(stale_after.as_nanos()).unwrap_or(u64::MAX),
         };

@@ -95,6 +95,9 @@ pub struct RouterState {
 /// `RouterState::flags`: we are Master: answer ARP/NS for the VIPs with the VMAC and accept
 /// frames addressed to the VMAC.
 pub const ROUTER_OWNED: u32 = 1 << 0;
+/// `RouterState::flags`: Accept_Mode (RFC 9568 §6.1): an owned router also accepts IP packets
+/// addressed to its VIPs. Without it, the fast path drops them (ARP/ND still answered).
+pub const ROUTER_ACCEPT: u32 = 1 << 1;
 
 /// A virtual address, value of the `VIPS_V4` (key: 4 address bytes, network order) and
 /// `VIPS_V6` (key: 16 address bytes) hash maps.
