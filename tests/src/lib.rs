@@ -17,6 +17,9 @@ use std::{
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
+pub mod lab;
+pub mod prober;
+
 pub const NS_PREFIX: &str = "vrrpt-";
 
 static SEQ: AtomicU32 = AtomicU32::new(0);

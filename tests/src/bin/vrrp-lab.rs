@@ -1,4 +1,8 @@
-//! Lab tools that need root and network namespaces: benchmarks (run through `cargo xtask bench`).
+//! Lab tools that need root and network namespaces: benchmarks (run through `cargo xtask bench`)
+//! and the live demo (`cargo xtask demo`).
+#[path = "vrrp-lab/failover.rs"]
+mod failover;
+
 use std::{
     net::{IpAddr, Ipv4Addr},
     sync::mpsc,
@@ -33,11 +37,43 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         gap_us: u64,
     },
+    /// Client-visible failover gap: per run, a fresh lab (r1 priority 200, r2 priority 100),
+    /// (a) hard cut of r1's link, (b) graceful stop (SIGTERM) of r1, measured by the prober.
+    BenchFailover {
+        #[arg(long, default_value_t = 50)]
+        runs: u32,
+        /// What runs on both routers.
+        #[arg(long, value_enum, default_value_t = failover::Peer::Agent)]
+        peer: failover::Peer,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+        /// Probe interval, microseconds (one echo + one ARP request each).
+        #[arg(long, default_value_t = 1000)]
+        probe_us: u64,
+        /// Print one line per run.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
+    Demo {
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::BenchLatency { count, gap_us } => bench_latency(count, gap_us),
+        Cmd::BenchFailover {
+            runs,
+            peer,
+            advert_int,
+            probe_us,
+            verbose,
+        } => failover::bench(runs, peer, &advert_int, probe_us, verbose),
+        Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
 }
 

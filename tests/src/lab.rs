@@ -1,0 +1,535 @@
+//! A failover lab in network namespaces: one LAN (a Linux bridge inside a "switch" namespace),
+//! routers `r1`, `r2` (optionally `r3`) and a client `c`.
+//!
+//! ```text
+//!            switch namespace: br0 (STP off, multicast snooping off)
+//!        p-r1        p-r2        p-r3        p-c          <- bridge ports (switch side)
+//!         |           |           |           |
+//!   r1:eth0     r2:eth0     r3:eth0      c:eth0           <- one namespace each
+//!   10.210.0.1  10.210.0.2  10.210.0.3   10.210.0.10      VIP 10.210.0.100
+//!   fd00:210::1 fd00:210::2 fd00:210::3  fd00:210::10     VIP fd00:210::100
+//! ```
+//!
+//! Every namespace is a [`Netns`] (unique name, removed with its processes on drop, also when a
+//! test panics); nothing is created in the root namespace. A "link cut" sets the router's bridge
+//! port down on the switch side, so the router loses carrier as with a pulled cable.
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+use crate::{keepalived, veth, Netns, Proc};
+
+pub const VIP4: Ipv4Addr = Ipv4Addr::new(10, 210, 0, 100);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x210, 0, 0, 0, 0, 0, 0x100);
+pub const PREFIX4: u8 = 24;
+pub const PREFIX6: u8 = 64;
+/// Interface name inside every router and the client.
+pub const IFACE: &str = "eth0";
+
+/// The IPv4 VRRP virtual MAC 00:00:5e:00:01:VRID (lower case, as `ip` prints it).
+pub fn vmac4(vrid: u8) -> String {
+    format!("00:00:5e:00:01:{vrid:02x}")
+}
+
+/// The IPv6 VRRP virtual MAC 00:00:5e:00:02:VRID.
+pub fn vmac6(vrid: u8) -> String {
+    format!("00:00:5e:00:02:{vrid:02x}")
+}
+
+/// One host on the LAN.
+#[derive(Debug)]
+pub struct Node {
+    /// `r1`, `r2`, `r3` or `c`.
+    pub name: String,
+    pub ns: Netns,
+    /// Interface inside the node's namespace (always [`IFACE`]).
+    pub iface: String,
+    /// Its bridge port in the switch namespace (`p-<name>`).
+    pub port: String,
+    pub ip4: Ipv4Addr,
+    pub ip6: Ipv6Addr,
+    /// MAC of [`Node::iface`], lower case.
+    pub mac: String,
+}
+
+/// The lab: switch, routers, client. Dropping it removes every namespace (and so every process
+/// started in them); drop [`Proc`]s first if their logs are still wanted.
+#[derive(Debug)]
+pub struct Lab {
+    pub switch: Netns,
+    pub routers: Vec<Node>,
+    pub client: Node,
+}
+
+impl Lab {
+    /// Builds the lab with `n_routers` routers (1..=3). `tag` goes into the namespace names.
+    pub fn new(tag: &str, n_routers: usize) -> Result<Self> {
+        if !(1..=3).contains(&n_routers) {
+            bail!("the lab has 1 to 3 routers, not {n_routers}");
+        }
+        let switch = Netns::new(&format!("{tag}-sw"))?;
+        switch.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0"])?;
+        switch.ip(&[
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
+        ])?;
+        switch.ip(&["link", "set", "br0", "up"])?;
+        let mut hosts: Vec<(String, u8)> = (1..=n_routers)
+            .map(|i| (format!("r{i}"), i as u8))
+            .collect();
+        hosts.push(("c".to_owned(), 10));
+        let mut nodes = Vec::new();
+        for (name, host) in hosts {
+            let ns = Netns::new(&format!("{tag}-{name}"))?;
+            let ip4 = Ipv4Addr::new(10, 210, 0, host);
+            let ip6 = Ipv6Addr::new(0xfd00, 0x210, 0, 0, 0, 0, 0, u16::from(host));
+            let port = format!("p-{name}");
+            veth(
+                &ns,
+                IFACE,
+                &[&format!("{ip4}/{PREFIX4}"), &format!("{ip6}/{PREFIX6}")],
+                &switch,
+                &port,
+                &[],
+            )?;
+            switch.ip(&["link", "set", &port, "master", "br0"])?;
+            let mac = ns.mac(IFACE)?.to_lowercase();
+            nodes.push(Node {
+                name,
+                ns,
+                iface: IFACE.to_owned(),
+                port,
+                ip4,
+                ip6,
+                mac,
+            });
+        }
+        let client = nodes.pop().expect("client node");
+        Ok(Self {
+            switch,
+            routers: nodes,
+            client,
+        })
+    }
+
+    /// Router `n`, 1-based (`r(1)` is r1).
+    pub fn r(&self, n: usize) -> &Node {
+        &self.routers[n - 1]
+    }
+
+    /// Starts `bin run --iface eth0 ARGS...` on router `n` with `RUST_LOG=info` and waits
+    /// (bounded) until it logs `XDP attached to eth0`. `instance` is the instance name its state
+    /// lines use (`vrid<N>` / `vrid<N>-v6` by default).
+    pub fn agent(&self, n: usize, bin: &Path, args: &[&str], instance: &str) -> Result<Vr> {
+        let node = self.r(n);
+        let mut cmd = node.ns.cmd(bin);
+        cmd.args(["run", "--iface", &node.iface])
+            .args(args)
+            .env("RUST_LOG", "info");
+        let mut proc = Proc::spawn(cmd, &format!("vrrp-agent on {}", node.name))?;
+        proc.wait_for_line(Duration::from_secs(15), |l| {
+            l.contains(&format!("XDP attached to {}", node.iface))
+        })?;
+        Ok(Vr {
+            proc,
+            kind: VrKind::Agent,
+            instance: instance.to_owned(),
+            node: node.name.clone(),
+        })
+    }
+
+    /// Starts keepalived on router `n` with `config`; `instance` is its `vrrp_instance` name.
+    pub fn keepalived(&self, n: usize, config: &str, instance: &str) -> Result<Vr> {
+        let node = self.r(n);
+        Ok(Vr {
+            proc: keepalived(&node.ns, config)?,
+            kind: VrKind::Keepalived,
+            instance: instance.to_owned(),
+            node: node.name.clone(),
+        })
+    }
+
+    /// Link cut: router `n`'s bridge port goes down (the router sees its carrier drop).
+    pub fn cut(&self, n: usize) -> Result<()> {
+        self.switch
+            .ip(&["link", "set", &self.r(n).port, "down"])
+            .map(drop)
+    }
+
+    /// Undoes [`Lab::cut`].
+    pub fn restore(&self, n: usize) -> Result<()> {
+        self.switch
+            .ip(&["link", "set", &self.r(n).port, "up"])
+            .map(drop)
+    }
+
+    /// The client's neighbour entry for `ip`: `(lladdr, state)`, or `None` without an lladdr.
+    pub fn client_neigh(&self, ip: IpAddr) -> Result<Option<(String, String)>> {
+        let out =
+            self.client
+                .ns
+                .ip(&["neigh", "show", &ip.to_string(), "dev", &self.client.iface])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(parse_neigh(&text))
+    }
+
+    /// Flushes the client's neighbour entry for `ip` (so the next packet resolves afresh).
+    pub fn client_neigh_flush(&self, ip: IpAddr) -> Result<()> {
+        let _ = self.client.ns.ip(&[
+            "neigh",
+            "flush",
+            "to",
+            &ip.to_string(),
+            "dev",
+            &self.client.iface,
+        ]);
+        Ok(())
+    }
+
+    /// `ping -c COUNT -i 0.05 -W 1 IP` from the client; true if at least one reply came back.
+    pub fn client_ping(&self, ip: IpAddr, count: u32) -> bool {
+        self.client
+            .ns
+            .cmd("ping")
+            .args([
+                "-n",
+                "-q",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.05",
+                "-W",
+                "1",
+            ])
+            .arg(ip.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// Pings from the client until one reply comes back or `timeout` passes (bounded).
+    pub fn client_ping_until(&self, ip: IpAddr, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.client_ping(ip, 1) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts tcpdump on `iface` of the switch namespace (a bridge port, or `br0`) writing a pcap
+    /// to `file`, with an optional direction (`in`: frames the attached host sent) and a BPF
+    /// `filter`; returns once tcpdump is listening.
+    pub fn capture(
+        &self,
+        iface: &str,
+        direction: Option<&str>,
+        filter: &str,
+        file: &Path,
+    ) -> Result<Capture> {
+        let mut cmd = self.switch.cmd("tcpdump");
+        cmd.args(["-n", "-U", "-s", "0", "-i", iface]);
+        if let Some(d) = direction {
+            cmd.args(["-Q", d]);
+        }
+        cmd.arg("-w").arg(file);
+        if !filter.is_empty() {
+            cmd.arg(filter);
+        }
+        let mut proc = Proc::spawn(cmd, &format!("tcpdump on {iface}"))?;
+        proc.wait_for_line(Duration::from_secs(10), |l| l.contains("listening on"))?;
+        Ok(Capture {
+            proc,
+            file: file.to_owned(),
+        })
+    }
+}
+
+fn parse_neigh(text: &str) -> Option<(String, String)> {
+    let line = text.lines().find(|l| l.contains("lladdr"))?;
+    let mut words = line.split_whitespace();
+    let mac = words.by_ref().skip_while(|w| *w != "lladdr").nth(1)?;
+    let state = line.split_whitespace().last().unwrap_or("").to_owned();
+    Some((mac.to_lowercase(), state))
+}
+
+/// A running capture; [`Capture::stop`] ends it and returns the pcap's path.
+pub struct Capture {
+    proc: Proc,
+    file: PathBuf,
+}
+
+impl Capture {
+    /// Stops tcpdump (SIGINT: it flushes) and returns the pcap path.
+    pub fn stop(mut self) -> Result<PathBuf> {
+        // Let frames in flight reach the capture.
+        std::thread::sleep(Duration::from_millis(50));
+        self.proc.stop(libc::SIGINT, Duration::from_secs(10))?;
+        Ok(self.file.clone())
+    }
+}
+
+/// `tshark -r PCAP -Y FILTER -T fields -e FIELD...`: one vector of field values per matching
+/// frame (bounded by tshark itself; pcaps are small).
+pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> Result<Vec<Vec<String>>> {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = crate::run(&mut cmd)?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect())
+}
+
+/// What runs a virtual router on a lab router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VrKind {
+    /// Our agent (`vrrp-agent run`).
+    Agent,
+    /// keepalived.
+    Keepalived,
+}
+
+/// A VRRP implementation running on a lab router, with its state read from its log.
+pub struct Vr {
+    pub proc: Proc,
+    pub kind: VrKind,
+    /// Instance name as the state lines print it.
+    pub instance: String,
+    /// Router name (`r1`...).
+    pub node: String,
+}
+
+/// VRRP states as the logs name them.
+pub const MASTER: &str = "MASTER";
+pub const BACKUP: &str = "BACKUP";
+pub const FAULT: &str = "FAULT";
+pub const INIT: &str = "INIT";
+
+impl Vr {
+    /// Every state this process entered, in order (from its log).
+    pub fn transitions(&self) -> Vec<String> {
+        let out = self.proc.output();
+        match self.kind {
+            VrKind::Agent => {
+                let prefix = format!("instance {}: state ", self.instance);
+                out.lines()
+                    .filter_map(|l| {
+                        let rest = &l[l.find(&prefix)? + prefix.len()..];
+                        let to = rest.split("-> ").nth(1)?;
+                        Some(to.split_whitespace().next()?.to_owned())
+                    })
+                    .collect()
+            }
+            VrKind::Keepalived => {
+                let prefix = format!("({}) Entering ", self.instance);
+                out.lines()
+                    .filter_map(|l| {
+                        let rest = &l[l.find(&prefix)? + prefix.len()..];
+                        Some(rest.split_whitespace().next()?.to_owned())
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The current state, if one was logged.
+    pub fn state(&self) -> Option<String> {
+        self.transitions().pop()
+    }
+
+    /// Waits (bounded, polling every 2 ms) until the current state is `state`; returns the time
+    /// it took to observe.
+    pub fn wait_state(&mut self, state: &str, timeout: Duration) -> Result<Duration> {
+        let t = Instant::now();
+        let deadline = t + timeout;
+        loop {
+            if self.state().as_deref() == Some(state) {
+                return Ok(t.elapsed());
+            }
+            if let Ok(Some(status)) = self.proc.child.try_wait() {
+                bail!(
+                    "{} on {} exited ({status}) while waiting for {state}:\n{}",
+                    self.kind_name(),
+                    self.node,
+                    self.proc.output()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} on {}: not {state} within {timeout:?} (transitions {:?}):\n{}",
+                    self.kind_name(),
+                    self.node,
+                    self.transitions(),
+                    tail(&self.proc.output(), 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits (bounded) until the `n`-th transition has been logged; returns the transitions.
+    pub fn wait_transitions(&mut self, n: usize, timeout: Duration) -> Result<Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let t = self.transitions();
+            if t.len() >= n {
+                return Ok(t);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} on {}: only {} of {n} transitions within {timeout:?}: {t:?}",
+                    self.kind_name(),
+                    self.node,
+                    t.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            VrKind::Agent => "vrrp-agent",
+            VrKind::Keepalived => "keepalived",
+        }
+    }
+
+    /// Sends `sig` without waiting.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain signal send to our child.
+        unsafe { libc::kill(self.proc.child.id() as i32, sig) };
+    }
+
+    /// Sends `sig` and waits (bounded) for the exit; returns the exit code.
+    pub fn stop(&mut self, sig: i32, timeout: Duration) -> Result<Option<i32>> {
+        self.proc.stop(sig, timeout)
+    }
+
+    /// The fast-path counters from the agent's `XDP detached from IF; counters: k=v ...` line
+    /// (present after a clean stop).
+    pub fn detach_counters(&self) -> Option<Vec<(String, u64)>> {
+        parse_counters(&self.proc.output())
+    }
+
+    /// One counter from [`Vr::detach_counters`].
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.detach_counters()?
+            .into_iter()
+            .find_map(|(k, v)| (k == name).then_some(v))
+    }
+}
+
+/// Parses `... XDP detached from IF; counters: a=1 b=2 ...`.
+pub fn parse_counters(out: &str) -> Option<Vec<(String, u64)>> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.contains("XDP detached from"))?;
+    let rest = &line[line.find("counters:")? + "counters:".len()..];
+    Some(
+        rest.split_whitespace()
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_owned(), v.trim_end_matches(',').parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The keepalived configuration of one VRRPv3 instance named `name` on `eth0`.
+pub fn keepalived_conf(
+    name: &str,
+    vrid: u8,
+    priority: u8,
+    advert_int: &str,
+    vips: &[&str],
+    extra: &str,
+) -> String {
+    let vips: String = vips.iter().map(|v| format!("        {v}\n")).collect();
+    format!(
+        r#"
+global_defs {{
+    router_id {name}_{priority}
+    vrrp_version 3
+    vrrp_garp_master_delay 0
+}}
+vrrp_instance {name} {{
+    state BACKUP
+    interface {IFACE}
+    virtual_router_id {vrid}
+    priority {priority}
+    advert_int {advert_int}
+{extra}
+    virtual_ipaddress {{
+{vips}    }}
+}}
+"#
+    )
+}
+
+/// The agent binary next to the running executable (`vrrp-agent-dut`, else `vrrp-agent`), for
+/// lab tools run outside `cargo test`.
+pub fn sibling_agent_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| anyhow!("no parent of {exe:?}"))?;
+    for name in ["vrrp-agent-dut", "vrrp-agent"] {
+        let p = dir.join(name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(anyhow!(
+        "no vrrp-agent-dut or vrrp-agent next to {exe:?}: build with `cargo build -p vrrp-integration-tests --bins`"
+    ))
+    .context("finding the agent binary")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_neigh_and_counters() {
+        assert_eq!(
+            parse_neigh("10.210.0.100 dev eth0 lladdr 00:00:5E:00:01:33 REACHABLE\n"),
+            Some(("00:00:5e:00:01:33".into(), "REACHABLE".into()))
+        );
+        assert_eq!(parse_neigh("10.210.0.100 dev eth0 FAILED\n"), None);
+        let c = parse_counters("[x] XDP detached from eth0; counters: frames=10 arp_replied=3\n")
+            .unwrap();
+        assert_eq!(c[1], ("arp_replied".into(), 3));
+        assert_eq!(vmac4(51), "00:00:5e:00:01:33");
+        assert_eq!(vmac6(10), "00:00:5e:00:02:0a");
+    }
+}
