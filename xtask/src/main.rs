@@ -48,10 +48,17 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Benchmarks. `cargo xtask bench latency [--count N]`.
+    /// Benchmarks. `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`.
     Bench {
         #[command(subcommand)]
         which: Bench,
+    },
+    /// Live demo in network namespaces: two agents, a client pinging the VIP, the master's link
+    /// cut, the client-visible gap measured. Touches no real interface; cleans up (also on Ctrl-C).
+    Demo {
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
     },
 }
 
@@ -65,6 +72,21 @@ enum Bench {
         /// Gap between adverts in microseconds.
         #[arg(long, default_value_t = 200)]
         gap_us: u64,
+    },
+    /// Client-visible failover gap (hard link cut and graceful stop) measured from a client
+    /// namespace; min / p50 / p99 / max over the runs.
+    Failover {
+        #[arg(long, default_value_t = 50)]
+        runs: u32,
+        /// What runs on both routers: `agent` (vrrp-agent) or `keepalived` (the baseline).
+        #[arg(long, default_value = "agent")]
+        peer: String,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+        /// One line per run.
+        #[arg(long)]
+        verbose: bool,
     },
 }
 
@@ -102,9 +124,34 @@ fn main() -> Result<()> {
                 .args(&args)
                 .status_ok("cargo test")?;
         }
-        Cmd::Bench { which } => {
+        Cmd::Demo { advert_int } => {
             setup::run(&root, false)?;
+            lab(&root, &["demo", "--advert-int", &advert_int], "demo")?;
+        }
+        Cmd::Bench { which } => {
+            setup::run(&root, matches!(which, Bench::Failover { .. }))?;
             match which {
+                Bench::Failover {
+                    runs,
+                    peer,
+                    advert_int,
+                    verbose,
+                } => {
+                    let runs = runs.to_string();
+                    let mut args = vec![
+                        "bench-failover",
+                        "--runs",
+                        &runs,
+                        "--peer",
+                        &peer,
+                        "--advert-int",
+                        &advert_int,
+                    ];
+                    if verbose {
+                        args.push("--verbose");
+                    }
+                    lab(&root, &args, "failover benchmark")?;
+                }
                 Bench::Latency { count, gap_us } => {
                     cargo(&root)
                         .args([
@@ -125,6 +172,40 @@ fn main() -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Builds the lab tool and the agent it runs (release), then runs `vrrp-lab ARGS...` with
+/// Ctrl-C left to it (it tears its namespaces down before exiting).
+fn lab(root: &Path, args: &[&str], what: &str) -> Result<()> {
+    let t = Instant::now();
+    cargo(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "vrrp-integration-tests",
+            "--bins",
+        ])
+        .status_ok("cargo build")?;
+    eprintln!("build: done in {:.1} s", t.elapsed().as_secs_f64());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release").join("vrrp-lab");
+    let mut child = Command::new(&bin)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("running {}", bin.display()))?;
+    // The terminal's Ctrl-C reaches the lab tool too; this process waits for its clean-up
+    // instead of returning to the shell while namespaces are still being removed.
+    // SAFETY: setting a signal disposition to SIG_IGN after the child was spawned.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
     }
     Ok(())
 }
