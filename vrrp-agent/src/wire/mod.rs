@@ -38,7 +38,9 @@ pub use frame::{
     VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL,
 };
 pub use ndp::{NdpFrame, NdpMessage};
-pub use validate::{validate, validate_bytes, InstanceCfg, RxError, Valid};
+pub use validate::{
+    validate, validate_bytes, validate_parts, InstanceCfg, RxError, RxParts, Valid,
+};
 pub use vrrp::{
     Auth, ChecksumOpts, EmitError, Family, IpPair, Version, VrrpError, VrrpPacket, VrrpRepr,
 };

@@ -1,7 +1,8 @@
 //! Receive validation of VRRP adverts: RFC 9568 §7.1 (v3) and RFC 3768 §7.1 (v2).
 //!
-//! [`validate()`] takes a parsed frame and the virtual routers configured on the receiving
-//! interface and either accepts the advert ([`Valid`]) or names exactly one reason
+//! [`validate()`] takes a parsed frame ([`validate_parts()`] the parts of one that the XDP
+//! program's ring-buffer event carries; `validate` calls it, so the rules exist once) and the
+//! virtual routers configured on the receiving interface and either accepts the advert ([`Valid`]) or names exactly one reason
 //! ([`RxError`]) — each reason is a distinct variant with a stable counter index
 //! ([`RxError::as_index`], [`RxError::name`]).
 //!
@@ -34,7 +35,7 @@ use core::net::IpAddr;
 use super::checksum::IPPROTO_VRRP;
 use super::frame::{FrameError, MacAddr, RxFrame, VRRP_TTL};
 use super::vrrp::{
-    Auth, ChecksumOpts, Family, Version, VrrpError, VrrpPacket, VrrpRepr, HEADER_LEN,
+    Auth, ChecksumOpts, Family, IpPair, Version, VrrpError, VrrpPacket, VrrpRepr, HEADER_LEN,
 };
 
 /// What receive validation needs to know about one configured virtual router.
@@ -204,11 +205,48 @@ pub fn validate_bytes(frame: &[u8], instances: &[InstanceCfg]) -> Result<Valid, 
     validate(&rx, instances)
 }
 
+/// A received advert as its parts, without a frame: what the XDP program hands to user space
+/// through the ring buffer (`vrrp_common::AdvertEvent`), which has already checked the Ethernet
+/// and IP headers and that the IP protocol is VRRP. [`validate_parts`] applies checks 3-19.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxParts<'a> {
+    pub src_mac: MacAddr,
+    pub src_ip: IpAddr,
+    pub dst_ip: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub hop_limit: u8,
+    /// 802.1Q VLAN ID, if the frame was tagged.
+    pub vlan: Option<u16>,
+    /// The VRRP message (the IP payload). A capture shorter than the message fails the length
+    /// check (`LengthMismatch`).
+    pub payload: &'a [u8],
+}
+
+impl<'a> From<&RxFrame<'a>> for RxParts<'a> {
+    fn from(rx: &RxFrame<'a>) -> RxParts<'a> {
+        RxParts {
+            src_mac: rx.eth.src,
+            src_ip: rx.src_ip,
+            dst_ip: rx.dst_ip,
+            hop_limit: rx.hop_limit,
+            vlan: rx.eth.vlan,
+            payload: rx.payload,
+        }
+    }
+}
+
 /// Validate a received advert against the virtual routers configured on its interface.
 pub fn validate(rx: &RxFrame<'_>, instances: &[InstanceCfg]) -> Result<Valid, RxError> {
     if rx.protocol != IPPROTO_VRRP {
         return Err(RxError::NotVrrp(rx.protocol));
     }
+    validate_parts(&RxParts::from(rx), instances)
+}
+
+/// Validate an advert given as its parts (checks 3-19 of the table above; the caller has
+/// established that it is a VRRP packet, e.g. the XDP program). [`validate()`] calls this after
+/// parsing the frame, so both paths apply the same rules.
+pub fn validate_parts(rx: &RxParts<'_>, instances: &[InstanceCfg]) -> Result<Valid, RxError> {
     if rx.hop_limit != VRRP_TTL {
         return Err(RxError::TtlNot255(rx.hop_limit));
     }
@@ -218,7 +256,7 @@ pub fn validate(rx: &RxFrame<'_>, instances: &[InstanceCfg]) -> Result<Valid, Rx
         3 => Version::V3,
         v => return Err(RxError::UnknownVersion(v)),
     };
-    let family = rx.family();
+    let family = Family::of(rx.src_ip);
     let vrid = pkt.vrid();
     let found = instances
         .iter()
@@ -233,7 +271,8 @@ pub fn validate(rx: &RxFrame<'_>, instances: &[InstanceCfg]) -> Result<Valid, Rx
         }
     }
     let opts = cfg.map(|c| c.checksum).unwrap_or_default();
-    let vrrp = VrrpRepr::parse(&pkt, &rx.ip(), opts)?;
+    let ip = IpPair::new(rx.src_ip, rx.dst_ip);
+    let vrrp = VrrpRepr::parse(&pkt, &ip, opts)?;
     let (index, cfg) = match (found, cfg) {
         (Some(i), Some(c)) => (i, c),
         _ => {
@@ -274,10 +313,10 @@ pub fn validate(rx: &RxFrame<'_>, instances: &[InstanceCfg]) -> Result<Valid, Rx
     debug_assert!(rx.payload.len() >= HEADER_LEN);
     Ok(Valid {
         instance: index,
-        src_mac: rx.eth.src,
+        src_mac: rx.src_mac,
         src_ip: rx.src_ip,
         dst_ip: rx.dst_ip,
-        vlan: rx.eth.vlan,
+        vlan: rx.vlan,
         vrrp,
         addr_mismatch,
     })
