@@ -1,21 +1,33 @@
-//! The agent's event loop (I/O edge): attach the fast path, read adverts from the ring buffer
-//! with tokio, log them, stop cleanly on SIGINT/SIGTERM.
+//! The agent's event loops (I/O edge).
+//!
+//! - Monitor mode ([`run`], `vrrp-agent run --iface IF --vrid N` without a VIP): attach the fast
+//!   path, log every advert of the watched VRIDs at INFO, stop cleanly on SIGINT/SIGTERM.
+//! - Election mode ([`run_election`]): per interface one [`FastPath`], one
+//!   [`crate::driver::Driver`] (the sans-IO translation of events and actions, N virtual routers)
+//!   and the executor here, which only carries out the driver's commands: send frames, program
+//!   the fast-path maps, add/remove VIPs with rtnetlink, write the fail-safe heartbeat.
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::AsRawFd,
+    time::Duration,
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, SignalKind},
+    sync::watch,
 };
 use vrrp_common::{AdvertEvent, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
 
 use crate::{
+    config::{AgentConfig, InstanceSpec, Vip},
+    driver::{Command, Driver, IfaceEnv},
     fastpath::{parse_event, Family, FastPath, ModeChoice},
-    wire::{ChecksumOpts, IpPair, VrrpPacket, VrrpRepr},
+    fsm, netlink,
+    tx::Tx,
+    wire::{ChecksumOpts, IpPair, MacAddr, VrrpPacket, VrrpRepr},
 };
 
 /// What `vrrp-agent run` was asked to do.
@@ -87,7 +99,7 @@ pub async fn drain_adverts(
     Ok(n)
 }
 
-/// `vrrp-agent run`: attach, report adverts, detach on SIGINT/SIGTERM.
+/// `vrrp-agent run` in monitor mode: attach, report adverts, detach on SIGINT/SIGTERM.
 pub async fn run(cfg: RunConfig) -> Result<()> {
     let mut fp = FastPath::load()?;
     for &vrid in &cfg.vrids {
@@ -181,4 +193,368 @@ fn describe_vrrp(a: &RxAdvert) -> String {
         ),
         Err(e) => format!("invalid ({e})"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Election mode.
+
+/// Now on the agent's clock, as the state machine's instant.
+fn now() -> fsm::Instant {
+    fsm::Instant::from_nanos(crate::clock::monotonic_ns())
+}
+
+/// A state-machine instant (CLOCK_MONOTONIC ns) as a tokio instant (same clock on Linux).
+fn to_tokio(at: fsm::Instant) -> tokio::time::Instant {
+    let now_ns = crate::clock::monotonic_ns();
+    tokio::time::Instant::now() + Duration::from_nanos(at.as_nanos().saturating_sub(now_ns))
+}
+
+/// The interface's MAC from sysfs.
+fn iface_mac(iface: &str) -> Result<MacAddr> {
+    let path = format!("/sys/class/net/{iface}/address");
+    let s = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let mut mac = [0u8; 6];
+    let parts: Vec<&str> = s.trim().split(':').collect();
+    if parts.len() != 6 {
+        bail!(
+            "{iface} has no Ethernet address ({:?}); VRRP needs an Ethernet interface",
+            s.trim()
+        );
+    }
+    for (m, p) in mac.iter_mut().zip(parts) {
+        *m = u8::from_str_radix(p, 16).with_context(|| format!("parsing {path}"))?;
+    }
+    Ok(MacAddr(mac))
+}
+
+/// The I/O side of one interface: carries out [`Command`]s.
+struct Executor {
+    iface: String,
+    ifindex: u32,
+    fp: FastPath,
+    tx: Tx,
+    nl: rtnetlink::Handle,
+    /// Per instance: the fast-path fail-safe bound, and whether the VIPs are real addresses of
+    /// the interface (priority 255: never added or removed).
+    info: Vec<InstInfo>,
+}
+
+struct InstInfo {
+    name: String,
+    family: u8,
+    vrid: u8,
+    vips: Vec<Vip>,
+    stale_after: Duration,
+    owner: bool,
+}
+
+impl Executor {
+    fn beat(&mut self) {
+        if let Err(e) = self.fp.heartbeat(crate::clock::monotonic_ns()) {
+            log::error!("{}: fail-safe heartbeat: {e:#}", self.iface);
+        }
+    }
+
+    async fn exec(&mut self, cmds: Vec<Command>) {
+        for c in cmds {
+            match c {
+                Command::SendFrame { instance, frame } => {
+                    if let Err(e) = self.tx.send_frame(&frame) {
+                        log::warn!(
+                            "instance {}: sending a frame on {}: {e}",
+                            self.info[instance].name,
+                            self.iface
+                        );
+                    }
+                }
+                Command::SendIp {
+                    instance,
+                    dst,
+                    packet,
+                } => {
+                    if let Err(e) = self.tx.send_ip(dst, &packet) {
+                        log::warn!(
+                            "instance {}: sending an advert to {dst}: {e}",
+                            self.info[instance].name
+                        );
+                    }
+                }
+                Command::Claim { instance, accept } => self.claim(instance, accept).await,
+                Command::Release { instance } => self.release(instance).await,
+            }
+        }
+    }
+
+    /// Fast path first (the XDP program answers ARP/NS with the VMAC from now on), then the
+    /// addresses (the kernel accepts traffic for them).
+    async fn claim(&mut self, i: usize, accept: bool) {
+        self.beat();
+        let inf = &self.info[i];
+        if let Err(e) = self
+            .fp
+            .set_router(inf.family, inf.vrid, true, accept, inf.stale_after)
+        {
+            log::error!("instance {}: claiming in the fast path: {e:#}", inf.name);
+        }
+        if inf.owner {
+            return;
+        }
+        for vip in &inf.vips {
+            if let Err(e) = netlink::add_vip(&self.nl, self.ifindex, *vip).await {
+                log::error!("instance {} on {}: {e:#}", inf.name, self.iface);
+            }
+        }
+    }
+
+    /// Fast path first (no more ARP/NS answers, VMAC frames no longer taken), then the
+    /// addresses.
+    async fn release(&mut self, i: usize) {
+        let inf = &self.info[i];
+        if let Err(e) = self
+            .fp
+            .set_router(inf.family, inf.vrid, false, false, inf.stale_after)
+        {
+            log::error!("instance {}: releasing in the fast path: {e:#}", inf.name);
+        }
+        if inf.owner {
+            return;
+        }
+        for vip in &inf.vips {
+            if let Err(e) = netlink::del_vip(&self.nl, self.ifindex, *vip).await {
+                log::error!("instance {} on {}: {e:#}", inf.name, self.iface);
+            }
+        }
+    }
+
+    /// Clears everything this agent put in the maps.
+    fn clear_maps(&mut self) {
+        for inf in &self.info {
+            let r = self
+                .fp
+                .set_router(inf.family, inf.vrid, false, false, Duration::ZERO)
+                .and_then(|()| inf.vips.iter().try_for_each(|v| self.fp.remove_vip(v.addr)))
+                .and_then(|()| self.fp.set_vrid(inf.family, inf.vrid, false));
+            if let Err(e) = r {
+                log::warn!("instance {}: clearing the fast-path maps: {e:#}", inf.name);
+            }
+        }
+    }
+}
+
+/// One interface in election mode, set up and attached.
+struct IfaceRun {
+    driver: Driver,
+    ex: Executor,
+    ring: AsyncFd<RingBuf<MapData>>,
+    logger: Option<AsyncFd<aya_log::EbpfLogger<&'static dyn log::Log>>>,
+}
+
+impl IfaceRun {
+    async fn setup(
+        iface: &str,
+        specs: Vec<InstanceSpec>,
+        mode: ModeChoice,
+        nl: rtnetlink::Handle,
+    ) -> Result<IfaceRun> {
+        let ifindex = crate::fastpath::ifindex(iface)?;
+        let mac = iface_mac(iface)?;
+        let addrs = netlink::addresses(&nl, ifindex)
+            .await
+            .with_context(|| format!("reading the addresses of {iface}"))?;
+        let all_vips: Vec<IpAddr> = specs
+            .iter()
+            .flat_map(|s| s.vips.iter().map(|v| v.addr))
+            .collect();
+        let env = IfaceEnv {
+            name: iface.to_owned(),
+            mac,
+            addrs: addrs.clone(),
+        };
+        let mut primaries = Vec::new();
+        for s in &specs {
+            let p = env.primary_for(s, &all_vips).map_err(|e| anyhow!(e))?;
+            let cfg = s.fsm_config(p);
+            if s.priority == 255 {
+                cfg.validate_ownership(&addrs)
+                    .with_context(|| format!("instance {}", s.name))?;
+            } else if let Some(v) = s.vips.iter().find(|v| addrs.contains(&v.addr)) {
+                log::info!(
+                    "instance {}: {} is already on {iface} (left over by an earlier run?); \
+                     it is removed until this router becomes master",
+                    s.name,
+                    v.addr
+                );
+            }
+            primaries.push(p);
+        }
+        let driver = Driver::new(iface, specs.clone(), &primaries).map_err(|e| anyhow!(e))?;
+        let info: Vec<InstInfo> = driver
+            .instances()
+            .iter()
+            .map(|i| InstInfo {
+                name: i.spec.name.clone(),
+                family: i.spec.family_tag(),
+                vrid: i.spec.vrid,
+                vips: i.spec.vips.clone(),
+                stale_after: i.stale_after,
+                owner: i.spec.priority == 255,
+            })
+            .collect();
+
+        let mut fp = FastPath::load()?;
+        fp.set_iface_mac(mac.0)?;
+        fp.heartbeat(crate::clock::monotonic_ns())?;
+        for inf in &info {
+            fp.set_vrid(inf.family, inf.vrid, true)?;
+            fp.set_router(inf.family, inf.vrid, false, false, inf.stale_after)?;
+            for v in &inf.vips {
+                fp.add_vip(v.addr, inf.vrid)?;
+            }
+        }
+        let used = fp.attach(iface, mode)?;
+        log::info!(
+            "XDP attached to {iface} ({used:?} mode); instances: {}",
+            driver
+                .instances()
+                .iter()
+                .zip(&primaries)
+                .map(|(i, p)| format!(
+                    "{} (vrid {} priority {} from {p}, fail-safe {:?})",
+                    i.spec.name, i.spec.vrid, i.spec.priority, i.stale_after
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let logger = match aya_log::EbpfLogger::init(fp.ebpf()) {
+            Ok(l) => Some(register(l)?),
+            Err(e) => {
+                log::debug!("no eBPF log channel: {e}");
+                None
+            }
+        };
+        let ring = register(fp.take_events()?)?;
+        let tx = Tx::open(iface, ifindex)?;
+        Ok(IfaceRun {
+            driver,
+            ex: Executor {
+                iface: iface.to_owned(),
+                ifindex,
+                fp,
+                tx,
+                nl,
+                info,
+            },
+            ring,
+            logger,
+        })
+    }
+
+    /// The event loop of one interface, until `stop` changes; then the clean stop.
+    async fn run(self, mut stop: watch::Receiver<bool>) -> Result<()> {
+        let IfaceRun {
+            mut driver,
+            mut ex,
+            mut ring,
+            mut logger,
+        } = self;
+        let cmds = driver.startup(now());
+        ex.exec(cmds).await;
+        let mut hb = tokio::time::interval(driver.heartbeat_period());
+        hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ex.beat();
+            let wake = driver.next_wakeup().map(to_tokio);
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                g = ring.readable_mut() => {
+                    let mut g = g?;
+                    let events = drain_ready(g.get_inner_mut());
+                    g.clear_ready();
+                    for ev in events {
+                        let cmds = driver.on_event(&ev);
+                        ex.exec(cmds).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)),
+                    if wake.is_some() => {
+                    // Adverts that arrived before the timer ran out count first.
+                    let pending = drain_ready(ring.get_mut());
+                    let cmds = driver.expire(now(), pending);
+                    ex.exec(cmds).await;
+                }
+                _ = hb.tick() => {}
+                g = async { logger.as_mut().unwrap().readable_mut().await }, if logger.is_some() => {
+                    let mut g = g?;
+                    g.get_inner_mut().flush();
+                    g.clear_ready();
+                }
+            }
+        }
+        // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
+        let pending = drain_ready(ring.get_mut());
+        for ev in pending {
+            let cmds = driver.on_event(&ev);
+            ex.exec(cmds).await;
+        }
+        let cmds = driver.shutdown(now());
+        ex.exec(cmds).await;
+        ex.clear_maps();
+        let counters = ex.fp.counters();
+        ex.fp.detach()?;
+        for i in driver.instances() {
+            log::info!("instance {}: rx {}", i.spec.name, i.rx.summary());
+        }
+        if driver.unmatched != Default::default() {
+            log::info!(
+                "interface {}: unmatched rx {}",
+                ex.iface,
+                driver.unmatched.summary()
+            );
+        }
+        log::info!(
+            "XDP detached from {}; counters: {}",
+            ex.iface,
+            counters?.summary()
+        );
+        Ok(())
+    }
+}
+
+/// Everything the ring holds right now, without waiting.
+fn drain_ready(ring: &mut RingBuf<MapData>) -> Vec<AdvertEvent> {
+    let mut out = Vec::new();
+    while let Some(item) = ring.next() {
+        if let Some(ev) = parse_event(&item) {
+            out.push(ev);
+        }
+    }
+    out
+}
+
+/// `vrrp-agent run` with virtual routers (`--vip` or `--config`): elect, own the VIPs, stop
+/// cleanly on SIGINT/SIGTERM.
+pub async fn run_election(cfg: AgentConfig) -> Result<()> {
+    let nl = netlink::connect()?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    for i in &cfg.instances {
+        log::debug!("{}", i.describe());
+    }
+    // Set every interface up first: a mistake in the second must not leave the first running.
+    let mut runs = Vec::new();
+    for (iface, idx) in cfg.by_interface() {
+        let specs = idx.iter().map(|i| cfg.instances[*i].clone()).collect();
+        runs.push(IfaceRun::setup(&iface, specs, cfg.xdp_mode, nl.clone()).await?);
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let all = futures::future::join_all(runs.into_iter().map(|r| r.run(stop_rx.clone())));
+    tokio::pin!(all);
+    let results = tokio::select! {
+        r = &mut all => r,
+        _ = sigint.recv() => { log::info!("SIGINT: stopping"); let _ = stop_tx.send(true); all.await }
+        _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); let _ = stop_tx.send(true); all.await }
+    };
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok(())
 }

@@ -9,6 +9,10 @@
 pub mod agent;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod driver;
 pub mod fastpath;
 pub mod fsm;
+pub mod netlink;
+pub mod tx;
 pub mod wire;

@@ -1,0 +1,961 @@
+//! Configuration of the virtual routers: a TOML file (`--config FILE`, several instances) or
+//! the `run` flags (one instance). Both go through [`InstanceInput`] → [`InstanceSpec`], so the
+//! rules and the defaults exist once; only the way an error names its place differs
+//! (`FILE:LINE: instance[0].priority: ...` for the file, `--priority: ...` for the flags).
+//!
+//! Vocabulary follows keepalived where it has a word for the thing (`priority`, `advert_int`,
+//! `preempt_delay`, `unicast_peer` → `unicast_peers`, `garp_master_*`, `auth_pass`,
+//! `v3_checksum_as_v2`).
+//!
+//! ```toml
+//! [global]
+//! xdp_mode = "auto"          # auto | native | generic
+//! failsafe_timeout = 0.5     # seconds; default: each instance's Master_Down_Interval
+//!
+//! [[instance]]
+//! name = "web"               # default vrid<N> (IPv4) / vrid<N>-v6 (IPv6)
+//! interface = "eth0"
+//! vrid = 51
+//! priority = 150             # 1-255, default 100 (255 = address owner)
+//! advert_int = 0.01          # seconds, default 1 (v3: centisecond resolution; v2: whole s)
+//! version = 3                # 3 | 2, default 3
+//! vips = ["10.0.0.100/24"]   # one family per instance; no prefix = /32 or /128
+//! preempt = true             # default true
+//! preempt_delay = 0          # seconds, default 0
+//! accept_mode = true         # default true (keepalived without vrrp_strict)
+//! unicast_src_ip = "10.0.0.2"
+//! unicast_peers = ["10.0.0.3"]
+//! auth_pass = "secret"       # v2 only, at most 8 bytes (auth_type PASS)
+//! garp_master_delay = 5      # seconds, default 5 (0 = no second burst)
+//! garp_master_repeat = 5     # packets per VIP per burst, default 5
+//! garp_master_refresh = 0    # seconds, default 0 = no periodic refresh
+//! garp_interval = 0          # seconds between gratuitous ARPs of a burst (IPv4), default 0
+//! gna_interval = 0           # seconds between unsolicited NAs of a burst (IPv6), default 0
+//! v3_checksum_as_v2 = false  # default false
+//! failsafe_timeout = 0.2     # overrides [global]
+//! ```
+use std::{
+    collections::HashMap,
+    fmt,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{
+    fastpath::ModeChoice,
+    fsm::{self, ConfigError, Version},
+    wire::{Auth, ChecksumOpts},
+};
+
+/// keepalived's defaults.
+pub const DEFAULT_PRIORITY: u8 = 100;
+pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
+pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;
+
+/// A virtual address with the prefix length it is added to the interface with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vip {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA after becoming Master (keepalived's `garp_master_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GarpConfig {
+    /// A second burst this long after the transition (zero: none).
+    pub master_delay: Duration,
+    /// Packets per VIP in each burst.
+    pub master_repeat: u32,
+    /// Re-send a burst this often while Master (zero: never).
+    pub master_refresh: Duration,
+    /// Gap between two packets of a burst (`garp_interval` for IPv4, `gna_interval` for IPv6).
+    pub interval: Duration,
+}
+
+impl Default for GarpConfig {
+    fn default() -> Self {
+        GarpConfig {
+            master_delay: DEFAULT_GARP_MASTER_DELAY,
+            master_repeat: DEFAULT_GARP_MASTER_REPEAT,
+            master_refresh: Duration::ZERO,
+            interval: Duration::ZERO,
+        }
+    }
+}
+
+/// One validated virtual router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub version: Version,
+    pub advert_int_cs: u16,
+    pub vips: Vec<Vip>,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub accept_mode: bool,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub auth: Auth,
+    pub garp: GarpConfig,
+    pub checksum: ChecksumOpts,
+    /// Fail-safe bound for the XDP fast path; `None`: the Master_Down_Interval.
+    pub failsafe_timeout: Option<Duration>,
+}
+
+impl InstanceSpec {
+    pub fn family(&self) -> fsm::Family {
+        fsm::Family::of(&self.vips[0].addr)
+    }
+
+    /// `vrrp_common::FAMILY_IPV4` / `FAMILY_IPV6`.
+    pub fn family_tag(&self) -> u8 {
+        match self.family() {
+            fsm::Family::V4 => vrrp_common::FAMILY_IPV4,
+            fsm::Family::V6 => vrrp_common::FAMILY_IPV6,
+        }
+    }
+
+    pub fn wire_family(&self) -> crate::wire::Family {
+        crate::wire::Family::of(self.vips[0].addr)
+    }
+
+    /// The state-machine configuration, with `primary` as the advert source.
+    pub fn fsm_config(&self, primary: IpAddr) -> fsm::Config {
+        fsm::Config {
+            vrid: self.vrid,
+            priority: self.priority,
+            version: self.version,
+            advert_interval_cs: self.advert_int_cs,
+            preempt: self.preempt,
+            preempt_delay: self.preempt_delay,
+            accept_mode: self.accept_mode,
+            primary_addr: primary,
+            vips: self.vips.iter().map(|v| v.addr).collect(),
+        }
+    }
+
+    /// One line for `check-config` and the startup log.
+    pub fn describe(&self) -> String {
+        let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        format!(
+            "instance {}: interface={} vrid={} family={} version={} priority={} advert_int={}s \
+             vips={} preempt={} preempt_delay={} accept_mode={} unicast_src_ip={} \
+             unicast_peers={} auth={} garp_master_delay={} garp_master_repeat={} \
+             garp_master_refresh={} garp_interval={} v3_checksum_as_v2={} failsafe_timeout={}",
+            self.name,
+            self.interface,
+            self.vrid,
+            match self.family() {
+                fsm::Family::V4 => "ipv4",
+                fsm::Family::V6 => "ipv6",
+            },
+            match self.version {
+                Version::V2 => 2,
+                Version::V3 => 3,
+            },
+            self.priority,
+            f64::from(self.advert_int_cs) / 100.0,
+            join(&self.vips),
+            self.preempt,
+            secs(self.preempt_delay),
+            self.accept_mode,
+            self.unicast_src_ip
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+            if self.unicast_peers.is_empty() {
+                "-".into()
+            } else {
+                join(&self.unicast_peers)
+            },
+            match self.auth {
+                Auth::None => "none",
+                Auth::Simple(_) => "pass",
+            },
+            secs(self.garp.master_delay),
+            self.garp.master_repeat,
+            secs(self.garp.master_refresh),
+            secs(self.garp.interval),
+            self.checksum.v3_checksum_as_v2,
+            self.failsafe_timeout
+                .map(secs)
+                .unwrap_or_else(|| "master_down_interval".into()),
+        )
+    }
+}
+
+fn join<T: fmt::Display>(v: &[T]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    pub xdp_mode: ModeChoice,
+    pub instances: Vec<InstanceSpec>,
+}
+
+impl AgentConfig {
+    /// Interfaces in first-use order, each with the indices of its instances.
+    pub fn by_interface(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, inst) in self.instances.iter().enumerate() {
+            match out.iter_mut().find(|(n, _)| *n == inst.interface) {
+                Some((_, v)) => v.push(i),
+                None => out.push((inst.interface.clone(), vec![i])),
+            }
+        }
+        out
+    }
+}
+
+/// Settings of one instance before validation, from the file or the flags. Numbers are wide so
+/// that out-of-range values are reported as such, not as type errors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstanceInput {
+    pub name: Option<String>,
+    pub interface: Option<String>,
+    pub vrid: Option<i64>,
+    pub priority: Option<i64>,
+    pub advert_int: Option<f64>,
+    pub version: Option<i64>,
+    pub vips: Vec<String>,
+    pub preempt: Option<bool>,
+    pub preempt_delay: Option<f64>,
+    pub accept_mode: Option<bool>,
+    pub unicast_src_ip: Option<String>,
+    pub unicast_peers: Vec<String>,
+    pub auth_pass: Option<String>,
+    pub garp_master_delay: Option<f64>,
+    pub garp_master_repeat: Option<i64>,
+    pub garp_master_refresh: Option<f64>,
+    pub garp_interval: Option<f64>,
+    pub gna_interval: Option<f64>,
+    pub v3_checksum_as_v2: Option<bool>,
+    pub failsafe_timeout: Option<f64>,
+}
+
+/// A problem with one setting: the key (TOML spelling, `vips[1]` for an element) and what is
+/// wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub key: String,
+    pub msg: String,
+}
+
+fn ferr(key: impl Into<String>, msg: impl Into<String>) -> FieldError {
+    FieldError {
+        key: key.into(),
+        msg: msg.into(),
+    }
+}
+
+fn int_in(key: &str, v: i64, lo: i64, hi: i64) -> Result<i64, FieldError> {
+    if v < lo || v > hi {
+        return Err(ferr(key, format!("{v} is out of range {lo}-{hi}")));
+    }
+    Ok(v)
+}
+
+fn seconds(key: &str, v: f64, max: f64) -> Result<Duration, FieldError> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(ferr(key, format!("{v} is not a number of seconds >= 0")));
+    }
+    if v > max {
+        return Err(ferr(
+            key,
+            format!("{v} s is more than the maximum of {max} s"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// `10.0.0.1/24`, `2001:db8::1/64`, or a bare address (/32, /128).
+pub fn parse_vip(key: &str, s: &str) -> Result<Vip, FieldError> {
+    let (a, p) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a.trim().parse().map_err(|_| {
+        ferr(
+            key,
+            format!("{s:?} is not an IP address with an optional /prefix"),
+        )
+    })?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match p {
+        None => max,
+        Some(p) => match p.trim().parse::<u8>() {
+            Ok(n) if n >= 1 && n <= max => n,
+            _ => {
+                return Err(ferr(
+                    key,
+                    format!("{s:?}: prefix length {p:?} is out of range 1-{max}"),
+                ))
+            }
+        },
+    };
+    Ok(Vip { addr, prefix })
+}
+
+fn parse_ip(key: &str, s: &str) -> Result<IpAddr, FieldError> {
+    s.trim()
+        .parse()
+        .map_err(|_| ferr(key, format!("{s:?} is not an IP address")))
+}
+
+impl InstanceInput {
+    /// Validates and fills in defaults. `global_failsafe` is `[global].failsafe_timeout`.
+    pub fn build(&self, global_failsafe: Option<Duration>) -> Result<InstanceSpec, FieldError> {
+        let interface = self
+            .interface
+            .clone()
+            .ok_or_else(|| ferr("interface", "missing (the interface to run on)"))?;
+        if interface.is_empty() || interface.len() >= libc::IFNAMSIZ || interface.contains('/') {
+            return Err(ferr(
+                "interface",
+                format!("{interface:?} is not a valid interface name"),
+            ));
+        }
+        let vrid = int_in(
+            "vrid",
+            self.vrid.ok_or_else(|| ferr("vrid", "missing (1-255)"))?,
+            1,
+            255,
+        )? as u8;
+        let priority = match self.priority {
+            Some(p) => int_in("priority", p, 1, 255)? as u8,
+            None => DEFAULT_PRIORITY,
+        };
+        let version = match self.version {
+            None | Some(3) => Version::V3,
+            Some(2) => Version::V2,
+            Some(v) => return Err(ferr("version", format!("{v} is not 2 or 3"))),
+        };
+        let advert_int_cs = match self.advert_int {
+            None => 100,
+            Some(s) => {
+                let max = match version {
+                    Version::V3 => 40.95,
+                    Version::V2 => 255.0,
+                };
+                if !s.is_finite() || !(0.01..=max).contains(&s) {
+                    return Err(ferr(
+                        "advert_int",
+                        format!("{s} s is out of range 0.01-{max} s"),
+                    ));
+                }
+                let cs = (s * 100.0).round();
+                if (cs - s * 100.0).abs() > 1e-6 {
+                    return Err(ferr(
+                        "advert_int",
+                        format!("{s} s is not a whole number of centiseconds"),
+                    ));
+                }
+                cs as u16
+            }
+        };
+        if self.vips.is_empty() {
+            return Err(ferr(
+                "vips",
+                "missing: at least one virtual address (e.g. \"10.0.0.100/24\")",
+            ));
+        }
+        let vips = self
+            .vips
+            .iter()
+            .enumerate()
+            .map(|(i, s)| parse_vip(&format!("vips[{i}]"), s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let family = fsm::Family::of(&vips[0].addr);
+        if let Some((i, v)) = vips
+            .iter()
+            .enumerate()
+            .find(|(_, v)| fsm::Family::of(&v.addr) != family)
+        {
+            return Err(ferr(
+                format!("vips[{i}]"),
+                format!(
+                    "{v} is not of the family of {} (IPv4 and IPv6 are separate virtual routers: \
+                     use two instances)",
+                    vips[0]
+                ),
+            ));
+        }
+        let preempt_delay = match self.preempt_delay {
+            Some(s) => seconds("preempt_delay", s, fsm::MAX_PREEMPT_DELAY.as_secs_f64())?,
+            None => Duration::ZERO,
+        };
+        let unicast_src_ip = match &self.unicast_src_ip {
+            Some(s) => {
+                let a = parse_ip("unicast_src_ip", s)?;
+                if fsm::Family::of(&a) != family {
+                    return Err(ferr(
+                        "unicast_src_ip",
+                        format!("{a} is not of the VIPs' address family"),
+                    ));
+                }
+                Some(a)
+            }
+            None => None,
+        };
+        let mut unicast_peers = Vec::new();
+        for (i, s) in self.unicast_peers.iter().enumerate() {
+            let key = format!("unicast_peers[{i}]");
+            let a = parse_ip(&key, s)?;
+            if fsm::Family::of(&a) != family {
+                return Err(ferr(key, format!("{a} is not of the VIPs' address family")));
+            }
+            if a.is_multicast() || a.is_unspecified() {
+                return Err(ferr(key, format!("{a} is not a unicast address")));
+            }
+            if unicast_peers.contains(&a) {
+                return Err(ferr(key, format!("{a} is listed twice")));
+            }
+            unicast_peers.push(a);
+        }
+        let auth = match &self.auth_pass {
+            None => Auth::None,
+            Some(_) if version == Version::V3 => {
+                return Err(ferr(
+                    "auth_pass",
+                    "VRRPv3 has no authentication (RFC 9568 §9); use version = 2 or remove it",
+                ))
+            }
+            Some(p) => Auth::simple(p.as_bytes()).ok_or_else(|| {
+                ferr(
+                    "auth_pass",
+                    format!("{} bytes, at most 8 fit (auth_type PASS)", p.len()),
+                )
+            })?,
+        };
+        let day = 86_400.0;
+        let mut garp = GarpConfig::default();
+        if let Some(s) = self.garp_master_delay {
+            garp.master_delay = seconds("garp_master_delay", s, day)?;
+        }
+        if let Some(n) = self.garp_master_repeat {
+            garp.master_repeat = int_in("garp_master_repeat", n, 1, 255)? as u32;
+        }
+        if let Some(s) = self.garp_master_refresh {
+            garp.master_refresh = seconds("garp_master_refresh", s, day)?;
+        }
+        match family {
+            fsm::Family::V4 => {
+                if self.gna_interval.is_some() {
+                    return Err(ferr(
+                        "gna_interval",
+                        "is for IPv6 instances (use garp_interval)",
+                    ));
+                }
+                if let Some(s) = self.garp_interval {
+                    garp.interval = seconds("garp_interval", s, 60.0)?;
+                }
+            }
+            fsm::Family::V6 => {
+                if self.garp_interval.is_some() {
+                    return Err(ferr(
+                        "garp_interval",
+                        "is for IPv4 instances (use gna_interval)",
+                    ));
+                }
+                if let Some(s) = self.gna_interval {
+                    garp.interval = seconds("gna_interval", s, 60.0)?;
+                }
+            }
+        }
+        let failsafe_timeout = match self.failsafe_timeout {
+            Some(s) => Some(failsafe("failsafe_timeout", s)?),
+            None => global_failsafe,
+        };
+        let name = match &self.name {
+            Some(n) if n.is_empty() || n.chars().any(|c| c.is_whitespace()) => {
+                return Err(ferr(
+                    "name",
+                    format!("{n:?}: a name is one word without spaces"),
+                ))
+            }
+            Some(n) => n.clone(),
+            None => match family {
+                fsm::Family::V4 => format!("vrid{vrid}"),
+                fsm::Family::V6 => format!("vrid{vrid}-v6"),
+            },
+        };
+        let spec = InstanceSpec {
+            name,
+            interface,
+            vrid,
+            priority,
+            version,
+            advert_int_cs,
+            vips,
+            preempt: self.preempt.unwrap_or(true),
+            preempt_delay,
+            accept_mode: self.accept_mode.unwrap_or(true),
+            unicast_src_ip,
+            unicast_peers,
+            auth,
+            garp,
+            checksum: ChecksumOpts {
+                v3_checksum_as_v2: self.v3_checksum_as_v2.unwrap_or(false),
+            },
+            failsafe_timeout,
+        };
+        // The state machine's own rules; the primary address is only known at run time, so a
+        // stand-in of the right kind is used unless unicast_src_ip gives it.
+        let primary = spec.unicast_src_ip.unwrap_or(match family {
+            fsm::Family::V4 => IpAddr::from([192, 0, 2, 1]),
+            fsm::Family::V6 => IpAddr::from([0xfe80, 0, 0, 0, 0, 0, 0, 1]),
+        });
+        spec.fsm_config(primary)
+            .validate()
+            .map_err(|e| ferr(key_of(&e, &self.vips, &spec), e.to_string()))?;
+        Ok(spec)
+    }
+}
+
+fn failsafe(key: &str, s: f64) -> Result<Duration, FieldError> {
+    let d = seconds(key, s, 3600.0)?;
+    if d < Duration::from_millis(4) {
+        return Err(ferr(
+            key,
+            format!(
+                "{s} s is below the minimum of 0.004 s (the heartbeat runs every 1 ms at best)"
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+/// The key a state-machine config error is about.
+fn key_of(e: &ConfigError, vips: &[String], spec: &InstanceSpec) -> String {
+    let vip_key = |a: &IpAddr| {
+        spec.vips
+            .iter()
+            .position(|v| v.addr == *a)
+            .filter(|i| *i < vips.len())
+            .map(|i| format!("vips[{i}]"))
+            .unwrap_or_else(|| "vips".into())
+    };
+    match e {
+        ConfigError::InvalidVrid => "vrid".into(),
+        ConfigError::InvalidPriority => "priority".into(),
+        ConfigError::InvalidAdvertInterval { .. }
+        | ConfigError::V2IntervalNotWholeSeconds { .. } => "advert_int".into(),
+        ConfigError::V2RequiresIpv4 => "version".into(),
+        ConfigError::InvalidPrimaryAddress(_) | ConfigError::Ipv6PrimaryNotLinkLocal(_) => {
+            "unicast_src_ip".into()
+        }
+        ConfigError::PreemptDelayTooLong(_) => "preempt_delay".into(),
+        ConfigError::DuplicateVip(a) => {
+            // The second occurrence.
+            spec.vips
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.addr == *a)
+                .nth(1)
+                .map(|(i, _)| format!("vips[{i}]"))
+                .unwrap_or_else(|| "vips".into())
+        }
+        ConfigError::VipFamilyMismatch(a)
+        | ConfigError::InvalidVip(a)
+        | ConfigError::OwnerDoesNotOwnVip(a) => vip_key(a),
+        ConfigError::OwnedVipNeedsPriority255 { vip, .. } => vip_key(vip),
+        ConfigError::NoVips | ConfigError::TooManyVips(_) => "vips".into(),
+    }
+}
+
+/// Checks across instances: unique names, one (interface, family, VRID) per instance.
+fn cross_check(specs: &[InstanceSpec]) -> Result<(), (usize, FieldError)> {
+    for (i, s) in specs.iter().enumerate() {
+        for t in &specs[..i] {
+            if t.name == s.name {
+                return Err((i, ferr("name", format!("{:?} is used twice", s.name))));
+            }
+            if t.interface == s.interface && t.vrid == s.vrid && t.family() == s.family() {
+                return Err((
+                    i,
+                    ferr(
+                        "vrid",
+                        format!(
+                            "VRID {} on {} ({:?}) is already instance {}",
+                            s.vrid,
+                            s.interface,
+                            s.family(),
+                            t.name
+                        ),
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A configuration error: where it is and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFileError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the file could not be read.
+    pub line: usize,
+    /// `instance[0].priority`, `global.xdp_mode`, or empty.
+    pub key: String,
+    pub msg: String,
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.msg)
+    }
+}
+
+impl std::error::Error for ConfigFileError {}
+
+/// A number that TOML may write as an integer or a float (seconds).
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    fn f(self) -> f64 {
+        match self {
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        }
+    }
+}
+
+/// An integer setting; a float is kept so that the error says "1.5 is not a whole number".
+#[derive(Debug, Clone, Copy)]
+enum Int {
+    I(i64),
+    F(f64),
+}
+
+struct NumVisitor(&'static str);
+
+impl serde::de::Visitor<'_> for NumVisitor {
+    type Value = Num;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Num, E> {
+        Ok(Num::I(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Num, E> {
+        Ok(Num::I(i64::try_from(v).unwrap_or(i64::MAX)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Num, E> {
+        Ok(Num::F(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Num, D::Error> {
+        d.deserialize_any(NumVisitor("a number (seconds)"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
+        Ok(match d.deserialize_any(NumVisitor("an integer"))? {
+            Num::I(i) => Int::I(i),
+            Num::F(f) => Int::F(f),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    global: Option<Spanned<RawGlobal>>,
+    #[serde(default)]
+    instance: Vec<Spanned<RawInstance>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGlobal {
+    xdp_mode: Option<Spanned<String>>,
+    failsafe_timeout: Option<Spanned<Num>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    name: Option<Spanned<String>>,
+    interface: Option<Spanned<String>>,
+    vrid: Option<Spanned<Int>>,
+    priority: Option<Spanned<Int>>,
+    advert_int: Option<Spanned<Num>>,
+    version: Option<Spanned<Int>>,
+    vips: Option<Spanned<Vec<Spanned<String>>>>,
+    preempt: Option<Spanned<bool>>,
+    preempt_delay: Option<Spanned<Num>>,
+    accept_mode: Option<Spanned<bool>>,
+    unicast_src_ip: Option<Spanned<String>>,
+    unicast_peers: Option<Spanned<Vec<Spanned<String>>>>,
+    auth_pass: Option<Spanned<String>>,
+    garp_master_delay: Option<Spanned<Num>>,
+    garp_master_repeat: Option<Spanned<Int>>,
+    garp_master_refresh: Option<Spanned<Num>>,
+    garp_interval: Option<Spanned<Num>>,
+    gna_interval: Option<Spanned<Num>>,
+    v3_checksum_as_v2: Option<Spanned<bool>>,
+    failsafe_timeout: Option<Spanned<Num>>,
+}
+
+/// Byte offset → 1-based line.
+fn line_at(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// For a toml parse error: the dotted key at `offset` (table header context + the key of the
+/// line), e.g. `instance[1].priority`.
+fn key_at(src: &str, offset: usize) -> String {
+    let mut table = String::new();
+    let mut instances = 0usize;
+    let mut pos = 0usize;
+    let mut key = String::new();
+    for line in src.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with("[[") {
+            let name = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim();
+            if name == "instance" {
+                table = format!("instance[{instances}]");
+                instances += 1;
+            } else {
+                table = name.to_string();
+            }
+        } else if t.starts_with('[') {
+            table = t
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .into();
+        }
+        if offset < pos + line.len() {
+            if !t.starts_with('[') {
+                if let Some((k, _)) = t.split_once('=') {
+                    key = k.trim().trim_matches('"').to_string();
+                }
+            }
+            break;
+        }
+        pos += line.len();
+    }
+    match (table.is_empty(), key.is_empty()) {
+        (true, true) => String::new(),
+        (true, false) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    }
+}
+
+fn int_value(key: &str, v: Int) -> Result<i64, FieldError> {
+    match v {
+        Int::I(i) => Ok(i),
+        Int::F(f) => Err(ferr(key, format!("{f} is not a whole number"))),
+    }
+}
+
+/// Raw instance → input, plus the byte offset of every key (and of the table for "missing").
+fn lower(
+    raw: &RawInstance,
+    table_offset: usize,
+) -> Result<(InstanceInput, HashMap<String, usize>), (String, usize, String)> {
+    let mut at: HashMap<String, usize> = HashMap::new();
+    at.insert(String::new(), table_offset);
+    macro_rules! take {
+        ($field:ident) => {
+            raw.$field.as_ref().map(|s| {
+                at.insert(stringify!($field).into(), s.span().start);
+                s.get_ref().clone()
+            })
+        };
+    }
+    macro_rules! int {
+        ($field:ident) => {
+            match take!($field) {
+                Some(v) => Some(
+                    int_value(stringify!($field), v)
+                        .map_err(|e| (e.key.clone(), at[stringify!($field)], e.msg))?,
+                ),
+                None => None,
+            }
+        };
+    }
+    macro_rules! list {
+        ($field:ident) => {
+            match &raw.$field {
+                Some(l) => {
+                    at.insert(stringify!($field).into(), l.span().start);
+                    l.get_ref()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            at.insert(format!("{}[{i}]", stringify!($field)), s.span().start);
+                            s.get_ref().clone()
+                        })
+                        .collect()
+                }
+                None => Vec::new(),
+            }
+        };
+    }
+    let input = InstanceInput {
+        name: take!(name),
+        interface: take!(interface),
+        vrid: int!(vrid),
+        priority: int!(priority),
+        advert_int: take!(advert_int).map(Num::f),
+        version: int!(version),
+        vips: list!(vips),
+        preempt: take!(preempt),
+        preempt_delay: take!(preempt_delay).map(Num::f),
+        accept_mode: take!(accept_mode),
+        unicast_src_ip: take!(unicast_src_ip),
+        unicast_peers: list!(unicast_peers),
+        auth_pass: take!(auth_pass),
+        garp_master_delay: take!(garp_master_delay).map(Num::f),
+        garp_master_repeat: int!(garp_master_repeat),
+        garp_master_refresh: take!(garp_master_refresh).map(Num::f),
+        garp_interval: take!(garp_interval).map(Num::f),
+        gna_interval: take!(gna_interval).map(Num::f),
+        v3_checksum_as_v2: take!(v3_checksum_as_v2),
+        failsafe_timeout: take!(failsafe_timeout).map(Num::f),
+    };
+    Ok((input, at))
+}
+
+/// Parses configuration text; `file` is only used in error messages.
+pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError> {
+    let err = |offset: Option<usize>, key: String, msg: String| ConfigFileError {
+        file: file.to_path_buf(),
+        line: offset.map(|o| line_at(src, o)).unwrap_or(0),
+        key,
+        msg,
+    };
+    let raw: RawFile = toml::from_str(src).map_err(|e| {
+        let off = e.span().map(|s| s.start);
+        let msg = e.message().trim().replace('\n', " ");
+        err(off, off.map(|o| key_at(src, o)).unwrap_or_default(), msg)
+    })?;
+    let mut xdp_mode = ModeChoice::Auto;
+    let mut global_failsafe = None;
+    if let Some(g) = &raw.global {
+        let g_ref = g.get_ref();
+        if let Some(m) = &g_ref.xdp_mode {
+            xdp_mode = match m.get_ref().as_str() {
+                "auto" => ModeChoice::Auto,
+                "native" => ModeChoice::Native,
+                "generic" => ModeChoice::Generic,
+                other => {
+                    return Err(err(
+                        Some(m.span().start),
+                        "global.xdp_mode".into(),
+                        format!("{other:?} is not one of \"auto\", \"native\", \"generic\""),
+                    ))
+                }
+            };
+        }
+        if let Some(f) = &g_ref.failsafe_timeout {
+            global_failsafe = Some(failsafe("failsafe_timeout", f.get_ref().f()).map_err(|e| {
+                err(
+                    Some(f.span().start),
+                    "global.failsafe_timeout".into(),
+                    e.msg,
+                )
+            })?);
+        }
+    }
+    if raw.instance.is_empty() {
+        return Err(err(
+            None,
+            String::new(),
+            "no [[instance]]: configure at least one virtual router".into(),
+        ));
+    }
+    let mut specs = Vec::new();
+    let mut places = Vec::new();
+    for (i, inst) in raw.instance.iter().enumerate() {
+        let (input, at) = lower(inst.get_ref(), inst.span().start)
+            .map_err(|(k, off, msg)| err(Some(off), format!("instance[{i}].{k}"), msg))?;
+        let spec = input.build(global_failsafe).map_err(|e| {
+            let base = e.key.split('[').next().unwrap_or("");
+            let off = at
+                .get(&e.key)
+                .or_else(|| at.get(base))
+                .copied()
+                .unwrap_or(inst.span().start);
+            err(Some(off), format!("instance[{i}].{}", e.key), e.msg)
+        })?;
+        specs.push(spec);
+        places.push(at);
+    }
+    cross_check(&specs).map_err(|(i, e)| {
+        let off = places[i].get(&e.key).or_else(|| places[i].get("")).copied();
+        err(off, format!("instance[{i}].{}", e.key), e.msg)
+    })?;
+    Ok(AgentConfig {
+        xdp_mode,
+        instances: specs,
+    })
+}
+
+/// Reads and parses a configuration file.
+pub fn load(path: &Path) -> Result<AgentConfig, ConfigFileError> {
+    let src = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+        file: path.to_path_buf(),
+        line: 0,
+        key: String::new(),
+        msg: format!("cannot read: {e}"),
+    })?;
+    parse_str(&src, path)
+}
+
+/// The `run` flag a key is set with (for errors about flags).
+pub fn flag_of(key: &str) -> String {
+    let base = key.split('[').next().unwrap_or(key);
+    match base {
+        "interface" => "--iface".into(),
+        "vips" => "--vip".into(),
+        "unicast_peers" => "--unicast-peer".into(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
+}

@@ -1,0 +1,91 @@
+//! rtnetlink (I/O edge): the interface's addresses, adding and removing VIPs.
+use std::net::IpAddr;
+
+use anyhow::{anyhow, Context as _, Result};
+use futures::TryStreamExt as _;
+use rtnetlink::{
+    packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
+    Handle,
+};
+
+use crate::config::Vip;
+
+/// Opens an rtnetlink connection; its I/O task is spawned on the current runtime.
+pub fn connect() -> Result<Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection().context("opening an rtnetlink socket")?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// The addresses on interface `ifindex`, in the kernel's order (primary first).
+pub async fn addresses(h: &Handle, ifindex: u32) -> Result<Vec<IpAddr>> {
+    let mut s = h.address().get().set_link_index_filter(ifindex).execute();
+    let mut out = Vec::new();
+    while let Some(msg) = s.try_next().await.context("listing addresses")? {
+        if msg.header.index != ifindex {
+            continue;
+        }
+        let addr = msg.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(a) => Some(*a),
+            _ => None,
+        });
+        let addr = addr.or_else(|| {
+            msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(a) => Some(*a),
+                _ => None,
+            })
+        });
+        // The kernel lists primary addresses before secondary ones.
+        if let Some(a) = addr {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+/// Adds a VIP (IPv6: `nodad`, so it is usable at once). Already present: fine.
+pub async fn add_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<()> {
+    let mut req = h.address().add(ifindex, vip.addr, vip.prefix);
+    if vip.addr.is_ipv6() {
+        req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
+    }
+    match req.execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+        Err(e) => Err(anyhow!("adding VIP {vip}: {e}")),
+    }
+}
+
+/// Removes a VIP. Not present: fine.
+pub async fn del_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<()> {
+    let mut msg = AddressMessage::default();
+    msg.header.family = match vip.addr {
+        IpAddr::V4(_) => rtnetlink::packet_route::AddressFamily::Inet,
+        IpAddr::V6(_) => rtnetlink::packet_route::AddressFamily::Inet6,
+    };
+    msg.header.prefix_len = vip.prefix;
+    msg.header.index = ifindex;
+    msg.attributes.push(AddressAttribute::Local(vip.addr));
+    if vip.addr.is_ipv6() {
+        msg.attributes.push(AddressAttribute::Address(vip.addr));
+    }
+    match h.address().del(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                errno(&e),
+                Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ESRCH)
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("removing VIP {vip}: {e}")),
+    }
+}
