@@ -1,0 +1,409 @@
+//! The TOML configuration: defaults, keepalived vocabulary, and error messages that name the
+//! file, the line and the key.
+use std::{net::IpAddr, path::Path, time::Duration};
+
+use vrrp_agent::{
+    config::{self, parse_str, ConfigFileError, InstanceInput, Vip},
+    fastpath::ModeChoice,
+    fsm::{Family, Version},
+    wire::Auth,
+};
+
+fn parse(src: &str) -> Result<config::AgentConfig, ConfigFileError> {
+    parse_str(src, Path::new("config.toml"))
+}
+
+fn err(src: &str) -> String {
+    parse(src).expect_err("should be refused").to_string()
+}
+
+const FULL: &str = r#"
+[global]
+xdp_mode = "generic"
+failsafe_timeout = 0.5
+
+[[instance]]
+name = "web"
+interface = "eth0"
+vrid = 51
+priority = 150
+advert_int = 0.01
+vips = ["10.0.0.100/24", "10.0.0.101"]
+preempt = false
+preempt_delay = 2.5
+accept_mode = false
+unicast_src_ip = "10.0.0.2"
+unicast_peers = ["10.0.0.3", "10.0.1.4"]
+garp_master_delay = 1
+garp_master_repeat = 3
+garp_master_refresh = 60
+garp_interval = 0.001
+v3_checksum_as_v2 = true
+failsafe_timeout = 0.1
+
+[[instance]]
+interface = "eth0"
+vrid = 51
+vips = ["fe80::100/64", "2001:db8::100/64"]
+gna_interval = 0.002
+
+[[instance]]
+interface = "eth1"
+vrid = 9
+version = 2
+advert_int = 3
+auth_pass = "secret"
+vips = ["192.0.2.9/24"]
+"#;
+
+#[test]
+fn full_example_parses_with_keepalived_meanings() {
+    let cfg = parse(FULL).unwrap();
+    assert_eq!(cfg.xdp_mode, ModeChoice::Generic);
+    assert_eq!(cfg.instances.len(), 3);
+    let web = &cfg.instances[0];
+    assert_eq!(web.name, "web");
+    assert_eq!((web.vrid, web.priority, web.advert_int_cs), (51, 150, 1));
+    assert_eq!(web.version, Version::V3);
+    assert_eq!(
+        web.vips,
+        vec![
+            Vip {
+                addr: "10.0.0.100".parse().unwrap(),
+                prefix: 24
+            },
+            Vip {
+                addr: "10.0.0.101".parse().unwrap(),
+                prefix: 32
+            }
+        ]
+    );
+    assert!(!web.preempt && !web.accept_mode);
+    assert_eq!(web.preempt_delay, Duration::from_millis(2500));
+    assert_eq!(web.unicast_src_ip, Some("10.0.0.2".parse().unwrap()));
+    assert_eq!(web.unicast_peers.len(), 2);
+    assert_eq!(web.garp.master_delay, Duration::from_secs(1));
+    assert_eq!(web.garp.master_repeat, 3);
+    assert_eq!(web.garp.master_refresh, Duration::from_secs(60));
+    assert_eq!(web.garp.interval, Duration::from_millis(1));
+    assert!(web.checksum.v3_checksum_as_v2);
+    assert_eq!(web.failsafe_timeout, Some(Duration::from_millis(100)));
+
+    let v6 = &cfg.instances[1];
+    assert_eq!(v6.name, "vrid51-v6", "default name of an IPv6 instance");
+    assert_eq!(v6.family(), Family::V6);
+    assert_eq!(v6.garp.interval, Duration::from_millis(2));
+    assert_eq!(
+        v6.failsafe_timeout,
+        Some(Duration::from_millis(500)),
+        "from [global]"
+    );
+
+    let v2 = &cfg.instances[2];
+    assert_eq!(v2.name, "vrid9");
+    assert_eq!(v2.version, Version::V2);
+    assert_eq!(v2.advert_int_cs, 300, "v2: seconds × 100");
+    assert_eq!(v2.auth, Auth::simple(b"secret").unwrap());
+
+    let by_if = cfg.by_interface();
+    assert_eq!(by_if[0], ("eth0".to_string(), vec![0, 1]));
+    assert_eq!(by_if[1], ("eth1".to_string(), vec![2]));
+}
+
+#[test]
+fn defaults_are_keepalived_s() {
+    let cfg = parse(
+        r#"
+[[instance]]
+interface = "eth0"
+vrid = 7
+vips = ["10.0.0.100/24"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.xdp_mode, ModeChoice::Auto);
+    let i = &cfg.instances[0];
+    assert_eq!(i.name, "vrid7");
+    assert_eq!(i.priority, 100);
+    assert_eq!(i.advert_int_cs, 100);
+    assert_eq!(i.version, Version::V3);
+    assert!(i.preempt);
+    assert_eq!(i.preempt_delay, Duration::ZERO);
+    assert!(i.accept_mode, "keepalived without vrrp_strict");
+    assert_eq!(i.garp.master_delay, Duration::from_secs(5));
+    assert_eq!(i.garp.master_repeat, 5);
+    assert_eq!(i.garp.master_refresh, Duration::ZERO);
+    assert_eq!(i.garp.interval, Duration::ZERO);
+    assert_eq!(i.failsafe_timeout, None);
+    assert!(i.unicast_peers.is_empty());
+    assert_eq!(i.auth, Auth::None);
+}
+
+#[test]
+fn out_of_range_priority_names_file_line_and_key() {
+    let src = r#"[global]
+xdp_mode = "auto"
+
+[[instance]]
+interface = "eth0"
+vrid = 7
+priority = 300
+vips = ["10.0.0.100/24"]
+"#;
+    assert_eq!(
+        err(src),
+        "config.toml:7: instance[0].priority: 300 is out of range 1-255"
+    );
+}
+
+#[test]
+fn error_in_second_instance_names_its_index() {
+    let src = r#"
+[[instance]]
+interface = "eth0"
+vrid = 7
+vips = ["10.0.0.100/24"]
+
+[[instance]]
+interface = "eth0"
+vrid = 256
+vips = ["10.0.0.200/24"]
+"#;
+    assert_eq!(
+        err(src),
+        "config.toml:9: instance[1].vrid: 256 is out of range 1-255"
+    );
+}
+
+#[test]
+fn unknown_key_is_an_error_with_line_and_key() {
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\nprio = 5\n";
+    let e = err(src);
+    assert!(
+        e.starts_with("config.toml:5: instance[0].prio: unknown field `prio`"),
+        "{e}"
+    );
+    let e = err("[global]\nmode = 1\n");
+    assert!(
+        e.starts_with("config.toml:2: global.mode: unknown field `mode`"),
+        "{e}"
+    );
+    let e = err("[globals]\n");
+    assert!(e.starts_with("config.toml:1: "), "{e}");
+    assert!(e.contains("unknown field `globals`"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_line_and_key() {
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = \"seven\"\nvips = [\"10.0.0.1/24\"]\n";
+    assert_eq!(
+        err(src),
+        "config.toml:3: instance[0].vrid: invalid type: string \"seven\", expected an integer"
+    );
+    let src =
+        "[[instance]]\ninterface = \"eth0\"\nvrid = 7\npriority = 1.5\nvips = [\"10.0.0.1/24\"]\n";
+    assert_eq!(
+        err(src),
+        "config.toml:4: instance[0].priority: 1.5 is not a whole number"
+    );
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nadvert_int = \"1s\"\nvips = [\"10.0.0.1/24\"]\n";
+    assert!(err(src).starts_with("config.toml:4: instance[0].advert_int: invalid type"));
+}
+
+#[test]
+fn toml_syntax_error_has_a_line() {
+    let e = err("[[instance]]\ninterface = \"eth0\"\nvrid = = 7\n");
+    assert!(e.starts_with("config.toml:3: instance[0].vrid: "), "{e}");
+}
+
+#[test]
+fn missing_keys_point_at_the_instance() {
+    let src = "\n\n[[instance]]\ninterface = \"eth0\"\nvips = [\"10.0.0.1/24\"]\n";
+    let e = err(src);
+    assert!(e.starts_with("config.toml:"), "{e}");
+    assert!(e.contains(": instance[0].vrid: missing"), "{e}");
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = 3\n";
+    assert!(err(src).contains("instance[0].vips: missing"));
+    assert_eq!(
+        err("[global]\nxdp_mode = \"auto\"\n"),
+        "config.toml: no [[instance]]: configure at least one virtual router"
+    );
+}
+
+#[test]
+fn vip_errors_name_the_element() {
+    let src = r#"[[instance]]
+interface = "eth0"
+vrid = 7
+vips = [
+  "10.0.0.100/24",
+  "2001:db8::1/64",
+]
+"#;
+    let e = err(src);
+    assert!(
+        e.starts_with("config.toml:6: instance[0].vips[1]: 2001:db8::1/64 is not of the family"),
+        "{e}"
+    );
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.100/33\"]\n";
+    assert!(err(src)
+        .starts_with("config.toml:4: instance[0].vips[0]: \"10.0.0.100/33\": prefix length"));
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.100\", \"10.0.0.100/24\"]\n";
+    assert_eq!(
+        err(src),
+        "config.toml:4: instance[0].vips[1]: virtual address 10.0.0.100 is listed twice"
+    );
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"224.0.0.1\"]\n";
+    assert!(err(src).contains("instance[0].vips[0]: virtual address 224.0.0.1 is not a unicast"));
+}
+
+#[test]
+fn version_2_rules() {
+    let base = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
+    assert_eq!(
+        err(&format!("{base}version = 2\nadvert_int = 0.5\n")),
+        "config.toml:6: instance[0].advert_int: advert interval 50 cs is invalid for VRRPv2 \
+         (whole seconds, 1..=255 s)"
+    );
+    assert!(err(&format!("{base}auth_pass = \"x\"\n"))
+        .starts_with("config.toml:5: instance[0].auth_pass: VRRPv3 has no authentication"));
+    assert_eq!(
+        err(&format!("{base}version = 2\nauth_pass = \"123456789\"\n")),
+        "config.toml:6: instance[0].auth_pass: 9 bytes, at most 8 fit (auth_type PASS)"
+    );
+    assert_eq!(
+        err(&format!("{base}version = 4\n")),
+        "config.toml:5: instance[0].version: 4 is not 2 or 3"
+    );
+    let v6 = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"fe80::1/64\"]\nversion = 2\n";
+    assert_eq!(
+        err(v6),
+        "config.toml:5: instance[0].version: VRRPv2 (RFC 3768) is IPv4 only"
+    );
+}
+
+#[test]
+fn interval_and_durations_are_checked() {
+    let base = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
+    assert_eq!(
+        err(&format!("{base}advert_int = 41\n")),
+        "config.toml:5: instance[0].advert_int: 41 s is out of range 0.01-40.95 s"
+    );
+    assert_eq!(
+        err(&format!("{base}advert_int = 0.015\n")),
+        "config.toml:5: instance[0].advert_int: 0.015 s is not a whole number of centiseconds"
+    );
+    assert_eq!(
+        err(&format!("{base}preempt_delay = 1001\n")),
+        "config.toml:5: instance[0].preempt_delay: 1001 s is more than the maximum of 1000 s"
+    );
+    assert_eq!(
+        err(&format!("{base}garp_master_repeat = 0\n")),
+        "config.toml:5: instance[0].garp_master_repeat: 0 is out of range 1-255"
+    );
+    assert!(err(&format!("{base}gna_interval = 0.1\n"))
+        .starts_with("config.toml:5: instance[0].gna_interval: is for IPv6"));
+    assert!(err(&format!("{base}garp_master_delay = -1\n"))
+        .starts_with("config.toml:5: instance[0].garp_master_delay: -1 is not"));
+    assert!(err("[global]\nfailsafe_timeout = 0.001\n")
+        .starts_with("config.toml:2: global.failsafe_timeout: 0.001 s is below the minimum"));
+    assert_eq!(
+        err("[global]\nxdp_mode = \"fast\"\n"),
+        "config.toml:2: global.xdp_mode: \"fast\" is not one of \"auto\", \"native\", \"generic\""
+    );
+}
+
+#[test]
+fn unicast_settings_are_checked() {
+    let base = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
+    assert_eq!(
+        err(&format!(
+            "{base}unicast_peers = [\"10.0.0.2\", \"fe80::2\"]\n"
+        )),
+        "config.toml:5: instance[0].unicast_peers[1]: fe80::2 is not of the VIPs' address family"
+    );
+    assert_eq!(
+        err(&format!("{base}unicast_src_ip = \"nope\"\n")),
+        "config.toml:5: instance[0].unicast_src_ip: \"nope\" is not an IP address"
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}unicast_peers = [\"10.0.0.2\", \"10.0.0.2\"]\n"
+        )),
+        "config.toml:5: instance[0].unicast_peers[1]: 10.0.0.2 is listed twice"
+    );
+}
+
+#[test]
+fn instances_must_be_distinct() {
+    let one = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
+    let e = err(&format!("{one}{one}"));
+    assert_eq!(
+        e,
+        "config.toml:5: instance[1].name: \"vrid7\" is used twice"
+    );
+    let e = err(&format!(
+        "{one}{}",
+        one.replace("vrid = 7", "vrid = 7\nname = \"b\"")
+    ));
+    assert_eq!(
+        e,
+        "config.toml:7: instance[1].vrid: VRID 7 on eth0 (V4) is already instance vrid7"
+    );
+    // Same VRID for IPv6, or on another interface: separate virtual routers.
+    let v6 = one.replace("10.0.0.1/24", "fe80::1/64");
+    assert!(parse(&format!("{one}{v6}")).is_ok());
+    let other_if = one
+        .replace("eth0", "eth1")
+        .replace("vrid = 7", "vrid = 7\nname = \"x\"");
+    assert!(parse(&format!("{one}{other_if}")).is_ok());
+}
+
+#[test]
+fn missing_file_is_one_clear_line() {
+    let e = config::load(Path::new("/nonexistent/vrrp.toml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/vrrp.toml: cannot read:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn instance_input_errors_map_to_flags() {
+    let e = InstanceInput {
+        interface: Some("eth0".into()),
+        vrid: Some(7),
+        priority: Some(0),
+        vips: vec!["10.0.0.1/24".into()],
+        ..Default::default()
+    }
+    .build(None)
+    .unwrap_err();
+    assert_eq!(e.key, "priority");
+    assert_eq!(config::flag_of(&e.key), "--priority");
+    assert_eq!(config::flag_of("vips[2]"), "--vip");
+    assert_eq!(config::flag_of("unicast_peers[0]"), "--unicast-peer");
+    assert_eq!(config::flag_of("interface"), "--iface");
+    assert_eq!(config::flag_of("garp_master_delay"), "--garp-master-delay");
+}
+
+#[test]
+fn check_config_description_lists_every_setting() {
+    let cfg = parse(FULL).unwrap();
+    let d = cfg.instances[0].describe();
+    for needle in [
+        "instance web:",
+        "interface=eth0",
+        "vrid=51",
+        "priority=150",
+        "advert_int=0.01s",
+        "vips=10.0.0.100/24,10.0.0.101/32",
+        "unicast_peers=10.0.0.3,10.0.1.4",
+        "garp_master_repeat=3",
+        "failsafe_timeout=0.1s",
+    ] {
+        assert!(d.contains(needle), "{needle} not in {d}");
+    }
+    let _: IpAddr = cfg.instances[0].vips[0].addr;
+}
