@@ -3,82 +3,26 @@
 //! also pin down that what the agent emits is what the fast path classifies.
 //!
 //! Needs root (CAP_BPF). Each test loads its own copy of the program, so maps are not shared.
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod common;
 
-use aya::{
-    maps::{MapData, RingBuf},
-    TestRun as _, TestRunOptions,
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
 };
+
+use common::*;
 use vrrp_agent::{
     clock::monotonic_ns,
-    fastpath::{parse_event, FastPath},
-    wire::{AdvertFrame, ArpFrame, Auth, ChecksumOpts, MacAddr, Version, VrrpRepr},
+    fastpath::FastPath,
+    wire::{
+        AdvertFrame, ArpFrame, ArpRepr, Auth, ChecksumOpts, Family, MacAddr, NdpFrame, NdpMessage,
+        Version, VrrpRepr,
+    },
 };
 use vrrp_common::{
-    AdvertEvent, Counter, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6,
+    vmac, Counter, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6,
     VRRP_PAYLOAD_MAX,
 };
-use vrrp_integration_tests::require_root;
-
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-
-struct Harness {
-    fp: FastPath,
-    events: RingBuf<MapData>,
-}
-
-impl Harness {
-    fn new(vrids: &[(u8, u8)]) -> Self {
-        require_root();
-        let mut fp = FastPath::load().expect("load XDP program");
-        for &(family, vrid) in vrids {
-            fp.set_vrid(family, vrid, true).unwrap();
-        }
-        let events = fp.take_events().unwrap();
-        Harness { fp, events }
-    }
-
-    fn run(&mut self, frame: &[u8]) -> u32 {
-        self.run_repeat(frame, 1)
-    }
-
-    fn run_repeat(&mut self, frame: &[u8], repeat: u32) -> u32 {
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            repeat,
-            ..Default::default()
-        };
-        self.fp
-            .program()
-            .unwrap()
-            .test_run(opts)
-            .expect("BPF_PROG_TEST_RUN")
-            .return_value
-    }
-
-    fn events(&mut self) -> Vec<AdvertEvent> {
-        let mut out = Vec::new();
-        while let Some(item) = self.events.next() {
-            out.push(parse_event(&item).expect("event record has the AdvertEvent size"));
-        }
-        out
-    }
-
-    fn counter(&self, c: Counter) -> u64 {
-        self.fp.counters().unwrap().get(c)
-    }
-
-    fn assert_outcomes_add_up(&self) {
-        let c = self.fp.counters().unwrap();
-        assert_eq!(
-            c.outcomes(),
-            c.get(Counter::Frames),
-            "every frame must bump exactly one outcome counter: {}",
-            c.summary()
-        );
-    }
-}
 
 fn v4_advert(vrid: u8, priority: u8, addrs: usize) -> VrrpRepr {
     VrrpRepr {
@@ -332,4 +276,467 @@ fn full_ring_buffer_passes_and_counts() {
     assert_eq!(h.run(&frame), XDP_DROP);
     assert_eq!(h.events().len(), 1);
     h.assert_outcomes_add_up();
+}
+
+// ---------------------------------------------------------------------------------------------
+// VIP ownership: ARP / NS responder, VMAC acceptance, Accept_Mode, fail-safe.
+
+const VRID: u8 = 51;
+const IFACE_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+const BOUND: Duration = Duration::from_secs(1);
+
+/// A harness owning VIP4 (VRID, IPv4) and VIP6 (VRID, IPv6), heartbeat fresh, bound 1 s.
+fn owner_harness(accept: bool) -> Harness {
+    let mut h = Harness::new(&[(FAMILY_IPV4, VRID), (FAMILY_IPV6, VRID)]);
+    h.fp.add_vip(IpAddr::V4(VIP4), VRID).unwrap();
+    h.fp.add_vip(IpAddr::V6(VIP6), VRID).unwrap();
+    h.fp.set_iface_mac(IFACE_MAC).unwrap();
+    h.own(FAMILY_IPV4, VRID, accept, BOUND);
+    h.own(FAMILY_IPV6, VRID, accept, BOUND);
+    h
+}
+
+fn vmac4() -> MacAddr {
+    let m = vrrp_agent::wire::vmac(Family::Ipv4, VRID);
+    assert_eq!(
+        m.0,
+        vmac(FAMILY_IPV4, VRID),
+        "codec and ABI agree on the VMAC"
+    );
+    m
+}
+
+fn vmac6() -> MacAddr {
+    let m = vrrp_agent::wire::vmac(Family::Ipv6, VRID);
+    assert_eq!(
+        m.0,
+        vmac(FAMILY_IPV6, VRID),
+        "codec and ABI agree on the VMAC"
+    );
+    m
+}
+
+/// Makes the heartbeat older than the bound.
+fn go_stale(h: &mut Harness) {
+    h.fp.heartbeat(monotonic_ns() - 2 * BOUND.as_nanos() as u64)
+        .unwrap();
+}
+
+#[test]
+fn arp_request_for_owned_vip_is_answered_with_the_vmac() {
+    let mut h = owner_harness(false);
+    let (req, bytes) = arp_request(VIP4, None);
+    let (action, out) = h.run_out(&bytes);
+    assert_eq!(action, XDP_TX);
+    let expected = ArpFrame::reply_to(&req, vmac4()).to_bytes();
+    assert_eq!(out.len(), bytes.len(), "answered in place, padding kept");
+    assert_eq!(
+        &out[..expected.len()],
+        &expected[..],
+        "reply == codec's reply_to"
+    );
+    let parsed = ArpFrame::parse(&out).unwrap();
+    assert_eq!(parsed.eth_dst, REQ_MAC);
+    assert_eq!(parsed.arp.sender_mac, vmac4());
+    assert_eq!(parsed.arp.sender_ip, VIP4);
+    assert_eq!(parsed.arp.target_ip, REQ4);
+    assert_eq!(h.counter(Counter::ArpReplied), 1);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn vlan_tagged_arp_request_is_answered_with_its_tag() {
+    let mut h = owner_harness(false);
+    let (req, bytes) = arp_request(VIP4, Some(0x2000 | 42));
+    assert_eq!(bytes[12..14], [0x81, 0x00]);
+    let (action, out) = h.run_out(&bytes);
+    assert_eq!(action, XDP_TX);
+    let expected = ArpFrame::reply_to(&req, vmac4()).to_bytes();
+    assert_eq!(expected.len(), 46);
+    assert_eq!(&out[..46], &expected[..]);
+    assert_eq!(h.counter(Counter::ArpReplied), 1);
+    assert_eq!(h.counter(Counter::VlanTagged), 1);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn arp_that_is_not_ours_to_answer_passes_untouched() {
+    let mut h = owner_harness(false);
+    // A VIP of a router we do not own (VRID 52).
+    let other = Ipv4Addr::new(10, 0, 0, 101);
+    h.fp.add_vip(IpAddr::V4(other), 52).unwrap();
+    let (_, b) = arp_request(other, None);
+    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
+    assert_eq!(h.counter(Counter::ArpVipNotOwned), 1);
+    // Not a VIP at all.
+    let (_, b) = arp_request(Ipv4Addr::new(10, 0, 0, 200), None);
+    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
+    // A reply about the VIP (someone else's answer).
+    let mut reply = ArpFrame::reply_to(&arp_request(VIP4, None).0, REQ_MAC);
+    reply.arp.op = vrrp_agent::wire::ArpOp::Reply;
+    let b = reply.to_bytes();
+    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
+    assert_eq!(h.counter(Counter::ArpSeen), 2);
+    // A peer's gratuitous ARP for the VIP (sender IP == VIP): never answered.
+    let b = ArpFrame::gratuitous(MacAddr([2, 0, 0, 0, 0, 0x77]), VIP4).to_bytes();
+    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
+    assert_eq!(h.counter(Counter::ArpFromVip), 1);
+    // Not Ethernet/IPv4 (htype 6).
+    let (_, mut b) = arp_request(VIP4, None);
+    b[15] = 6;
+    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
+    assert_eq!(h.counter(Counter::ArpSeen), 3);
+    // Truncated ARP.
+    let (_, b) = arp_request(VIP4, None);
+    assert_eq!(h.run(&b[..40]), XDP_PASS);
+    assert_eq!(h.counter(Counter::MalformedL3), 1);
+    assert_eq!(h.counter(Counter::ArpReplied), 0);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn router_given_up_stops_answering() {
+    let mut h = owner_harness(false);
+    let (_, b) = arp_request(VIP4, None);
+    assert_eq!(h.run(&b), XDP_TX);
+    h.fp.set_router(FAMILY_IPV4, VRID, false, false, BOUND)
+        .unwrap();
+    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
+    h.fp.remove_vip(IpAddr::V4(VIP4)).unwrap();
+    assert_eq!(h.run(&b), XDP_PASS);
+    assert_eq!(h.counter(Counter::ArpReplied), 1);
+    assert_eq!(h.counter(Counter::ArpVipNotOwned), 1);
+    assert_eq!(h.counter(Counter::ArpSeen), 1);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn stale_heartbeat_drops_arp_and_a_fresh_one_answers_again() {
+    let mut h = owner_harness(false);
+    let (_, b) = arp_request(VIP4, None);
+    go_stale(&mut h);
+    assert_eq!(
+        h.run(&b),
+        XDP_DROP,
+        "stale: dropped, not passed to the kernel"
+    );
+    assert_eq!(h.counter(Counter::VipStaleDropped), 1);
+    h.beat();
+    assert_eq!(h.run(&b), XDP_TX, "fresh again: answered");
+    // A heartbeat from the future is not fresh.
+    h.fp.heartbeat(monotonic_ns() + 10 * BOUND.as_nanos() as u64)
+        .unwrap();
+    assert_eq!(h.run(&b), XDP_DROP);
+    // No bound: the heartbeat does not matter.
+    h.fp.set_router(FAMILY_IPV4, VRID, true, false, Duration::ZERO)
+        .unwrap();
+    h.fp.heartbeat(1).unwrap();
+    assert_eq!(h.run(&b), XDP_TX);
+    assert_eq!(h.counter(Counter::VipStaleDropped), 2);
+    assert_eq!(h.counter(Counter::ArpReplied), 2);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn stale_bound_is_honoured_in_real_time() {
+    let mut h = owner_harness(false);
+    h.own(FAMILY_IPV4, VRID, false, Duration::from_millis(200));
+    let (_, b) = arp_request(VIP4, None);
+    assert_eq!(h.run(&b), XDP_TX);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(h.run(&b), XDP_TX, "within the bound");
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        h.run(&b),
+        XDP_DROP,
+        "250 ms after the last heartbeat, bound 200 ms"
+    );
+}
+
+/// Checks an NS → NA run against `NdpFrame::answer(ns, vmac, true)`, byte for byte.
+fn assert_answered(h: &mut Harness, ns_bytes: &[u8]) -> NdpFrame {
+    let ns = NdpFrame::parse(ns_bytes).expect("the test NS parses");
+    let (action, out) = h.run_out(ns_bytes);
+    assert_eq!(action, XDP_TX);
+    let expected = NdpFrame::answer(&ns, vmac6(), true).to_bytes();
+    assert_eq!(
+        out, expected,
+        "NA == codec's NdpFrame::answer (length included)"
+    );
+    NdpFrame::parse(&out).expect("our NA parses, checksum included")
+}
+
+#[test]
+fn neighbor_solicitation_for_owned_vip_is_answered_with_the_vmac() {
+    let mut h = owner_harness(false);
+    let na = assert_answered(&mut h, &neighbor_solicit(REQ6, VIP6, None));
+    assert_eq!(na.eth_dst, REQ_MAC);
+    assert_eq!(na.eth_src, vmac6());
+    assert_eq!(na.src_ip, VIP6);
+    assert_eq!(na.dst_ip, REQ6);
+    assert_eq!(
+        na.msg,
+        NdpMessage::NeighborAdvert {
+            router: true,
+            solicited: true,
+            override_: true,
+            target: VIP6,
+            target_lladdr: Some(vmac6()),
+        }
+    );
+    assert_eq!(h.counter(Counter::NsReplied), 1);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn dad_probe_is_answered_to_all_nodes_and_the_frame_grows() {
+    let mut h = owner_harness(false);
+    let ns = neighbor_solicit(Ipv6Addr::UNSPECIFIED, VIP6, None);
+    assert_eq!(ns.len(), 78, "DAD NS: no source link-layer option");
+    let na = assert_answered(&mut h, &ns);
+    assert_eq!(na.eth_dst, MacAddr([0x33, 0x33, 0, 0, 0, 1]));
+    assert_eq!(na.dst_ip, "ff02::1".parse::<Ipv6Addr>().unwrap());
+    assert!(matches!(
+        na.msg,
+        NdpMessage::NeighborAdvert {
+            solicited: false,
+            override_: true,
+            router: true,
+            ..
+        }
+    ));
+    // Linux's DAD probes carry a nonce option (RFC 7527): same length as the NA.
+    let with_nonce = with_ndp_option(&ns, 14, &[1, 2, 3, 4, 5, 6]);
+    assert_eq!(with_nonce.len(), 86);
+    assert_answered(&mut h, &with_nonce);
+    assert_eq!(h.counter(Counter::NsReplied), 2);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn ns_with_longer_options_or_a_vlan_tag_is_answered_exactly() {
+    let mut h = owner_harness(false);
+    // Source link-layer option plus a 16-byte unknown option: the frame shrinks.
+    let ns = neighbor_solicit(REQ6, VIP6, None);
+    let long = with_ndp_option(&ns, 200, &[0xab; 14]);
+    assert_eq!(long.len(), 86 + 16);
+    assert_answered(&mut h, &long);
+    // Trailing bytes after the IPv6 packet are not part of the answer either.
+    let mut padded = ns.clone();
+    padded.extend_from_slice(&[0xee; 6]);
+    let (action, out) = h.run_out(&padded);
+    assert_eq!(action, XDP_TX);
+    assert_eq!(out.len(), 86);
+    // Tagged.
+    let tagged = neighbor_solicit(REQ6, VIP6, Some(0x3000 | 7));
+    assert_eq!(tagged[12..14], [0x81, 0x00]);
+    assert_eq!(assert_answered(&mut h, &tagged).vlan, Some(0x3000 | 7));
+    let dad_tagged = neighbor_solicit(Ipv6Addr::UNSPECIFIED, VIP6, Some(7));
+    assert_answered(&mut h, &dad_tagged);
+    assert_eq!(h.counter(Counter::NsReplied), 4);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn ns_not_ours_invalid_or_stale() {
+    let mut h = owner_harness(false);
+    let ns = neighbor_solicit(REQ6, VIP6, None);
+    // Hop limit not 255 (RFC 4861 §7.1.1): not answered, left to the kernel (which drops it).
+    let mut bad = ns.clone();
+    bad[14 + 7] = 64;
+    assert_eq!(h.run_out(&bad), (XDP_PASS, bad.clone()));
+    // Code not 0.
+    let mut bad = ns.clone();
+    bad[14 + 41] = 1;
+    assert_eq!(h.run(&bad), XDP_PASS);
+    // DAD probe not to a solicited-node group.
+    let mut bad = neighbor_solicit(Ipv6Addr::UNSPECIFIED, VIP6, None);
+    bad[14 + 24..14 + 40].copy_from_slice(&VIP6.octets());
+    assert_eq!(h.run(&bad), XDP_PASS);
+    // IPv6 payload length beyond the frame.
+    let mut bad = ns.clone();
+    bad[14 + 5] = 200;
+    assert_eq!(h.run(&bad), XDP_PASS);
+    assert_eq!(h.counter(Counter::NsInvalid), 4);
+    // Another target.
+    let other = neighbor_solicit(REQ6, "2001:db8::200".parse().unwrap(), None);
+    assert_eq!(h.run_out(&other), (XDP_PASS, other.clone()));
+    assert_eq!(h.counter(Counter::PassIpOther), 1);
+    // Stale: dropped.
+    go_stale(&mut h);
+    assert_eq!(h.run(&ns), XDP_DROP);
+    assert_eq!(h.counter(Counter::VipStaleDropped), 1);
+    // Not owned: passed.
+    h.fp.set_router(FAMILY_IPV6, VRID, false, false, BOUND)
+        .unwrap();
+    assert_eq!(h.run_out(&ns), (XDP_PASS, ns.clone()));
+    assert_eq!(h.counter(Counter::NsVipNotOwned), 1);
+    assert_eq!(h.counter(Counter::NsReplied), 0);
+    h.assert_outcomes_add_up();
+}
+
+/// An IPv4 UDP packet (checksums irrelevant to the fast path) from REQ4 to `dst`, Ethernet
+/// destination `eth_dst`.
+fn udp4(eth_dst: [u8; 6], dst: Ipv4Addr) -> Vec<u8> {
+    let mut f = v4_frame(VRID, 100);
+    f[0..6].copy_from_slice(&eth_dst);
+    f[6..12].copy_from_slice(&REQ_MAC.0);
+    f[14 + 9] = 17;
+    f[14 + 16..14 + 20].copy_from_slice(&dst.octets());
+    f
+}
+
+/// An ICMPv6 message of `icmp_type` from SRC6 to `dst`, Ethernet destination `eth_dst`.
+fn icmp6(eth_dst: [u8; 6], dst: Ipv6Addr, icmp_type: u8) -> Vec<u8> {
+    let mut f = v6_frame(VRID);
+    f[0..6].copy_from_slice(&eth_dst);
+    f[14 + 6] = 58;
+    f[14 + 24..14 + 40].copy_from_slice(&dst.octets());
+    f[14 + 40] = icmp_type;
+    f
+}
+
+#[test]
+fn frames_to_an_owned_vmac_are_rewritten_to_the_interface_mac() {
+    let mut h = owner_harness(true);
+    let other = Ipv4Addr::new(10, 0, 0, 50);
+    let f = udp4(vmac(FAMILY_IPV4, VRID), other);
+    let (action, out) = h.run_out(&f);
+    assert_eq!(action, XDP_PASS);
+    assert_eq!(out[0..6], IFACE_MAC, "destination rewritten");
+    assert_eq!(out[6..], f[6..], "nothing else touched");
+    assert_eq!(h.counter(Counter::VmacRewritten), 1);
+    assert_eq!(
+        h.counter(Counter::PassIpOther),
+        1,
+        "outcome stays the IP one"
+    );
+    // IPv6 VMAC.
+    let f6 = icmp6(vmac(FAMILY_IPV6, VRID), "2001:db8::7".parse().unwrap(), 128);
+    let (action, out) = h.run_out(&f6);
+    assert_eq!(action, XDP_PASS);
+    assert_eq!(out[0..6], IFACE_MAC);
+    assert_eq!(h.counter(Counter::VmacRewritten), 2);
+    // The IPv4 VMAC of an IPv6-only router is not ours: VRID 52 exists for IPv6 only.
+    h.own(FAMILY_IPV6, 52, true, BOUND);
+    let f = udp4(vmac(FAMILY_IPV4, 52), other);
+    assert_eq!(h.run_out(&f), (XDP_PASS, f.clone()));
+    assert_eq!(h.counter(Counter::VmacNotOwned), 1);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn vmac_frames_are_left_alone_when_not_owned_stale_or_without_iface_mac() {
+    let mut h = owner_harness(true);
+    let f = udp4(vmac(FAMILY_IPV4, VRID), Ipv4Addr::new(10, 0, 0, 50));
+    go_stale(&mut h);
+    assert_eq!(h.run_out(&f), (XDP_PASS, f.clone()), "stale: untouched");
+    h.fp.set_router(FAMILY_IPV4, VRID, false, false, BOUND)
+        .unwrap();
+    h.beat();
+    assert_eq!(h.run_out(&f), (XDP_PASS, f.clone()), "not owned: untouched");
+    assert_eq!(h.counter(Counter::VmacNotOwned), 2);
+    assert_eq!(h.counter(Counter::VmacRewritten), 0);
+    // Owned, but no interface MAC configured.
+    let mut h = Harness::new(&[]);
+    h.own(FAMILY_IPV4, VRID, true, BOUND);
+    assert_eq!(h.run_out(&f), (XDP_PASS, f.clone()));
+    assert_eq!(h.counter(Counter::VmacNoIfaceMac), 1);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn accept_mode_off_drops_ip_to_the_vip_but_not_arp_or_nd() {
+    let mut h = owner_harness(false);
+    let to_vip = udp4(IFACE_MAC, VIP4);
+    assert_eq!(h.run(&to_vip), XDP_DROP);
+    let echo6 = icmp6(IFACE_MAC, VIP6, 128);
+    assert_eq!(h.run(&echo6), XDP_DROP);
+    assert_eq!(h.counter(Counter::VipNotAccepted), 2);
+    // Through the VMAC too.
+    assert_eq!(h.run(&udp4(vmac(FAMILY_IPV4, VRID), VIP4)), XDP_DROP);
+    // Neighbor Discovery to the VIP is never subject to Accept_Mode.
+    for t in 133..=137u8 {
+        if t != 135 {
+            assert_eq!(h.run(&icmp6(IFACE_MAC, VIP6, t)), XDP_PASS, "ICMPv6 {t}");
+        }
+    }
+    assert_eq!(h.run(&neighbor_solicit(REQ6, VIP6, None)), XDP_TX);
+    assert_eq!(h.run(&arp_request(VIP4, None).1), XDP_TX);
+    // Not to a VIP.
+    assert_eq!(
+        h.run(&udp4(IFACE_MAC, Ipv4Addr::new(10, 0, 0, 9))),
+        XDP_PASS
+    );
+    assert_eq!(h.counter(Counter::VipNotAccepted), 3);
+    // Stale: treated as not owned, passed.
+    go_stale(&mut h);
+    assert_eq!(h.run(&to_vip), XDP_PASS);
+    assert_eq!(h.counter(Counter::VipNotAccepted), 3);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn accept_mode_on_passes_ip_to_the_vip() {
+    let mut h = owner_harness(true);
+    assert_eq!(h.run(&udp4(IFACE_MAC, VIP4)), XDP_PASS);
+    assert_eq!(h.run(&icmp6(IFACE_MAC, VIP6, 128)), XDP_PASS);
+    assert_eq!(h.counter(Counter::VipAccepted), 2);
+    assert_eq!(h.counter(Counter::VipNotAccepted), 0);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn responder_frames_cut_at_every_length_never_tx() {
+    let mut h = owner_harness(false);
+    let frames = [
+        ("arp", arp_request(VIP4, None).1),
+        ("arp vlan", arp_request(VIP4, Some(3)).1),
+        ("ns", neighbor_solicit(REQ6, VIP6, None)),
+        ("dad", neighbor_solicit(Ipv6Addr::UNSPECIFIED, VIP6, None)),
+    ];
+    for (what, f) in &frames {
+        // ARP frames carry padding past byte 42/46: only cuts inside the ARP packet matter.
+        let end = if what.starts_with("arp") {
+            if what.ends_with("vlan") {
+                46
+            } else {
+                42
+            }
+        } else {
+            f.len()
+        };
+        for len in 14..end {
+            assert_eq!(h.run(&f[..len]), XDP_PASS, "{what} cut at {len}");
+        }
+        assert_eq!(h.run(f), XDP_TX, "{what} whole");
+    }
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn verifier_statistics() {
+    let mut fp = FastPath::load().expect("load");
+    let info = fp.program().unwrap().info().unwrap();
+    let verified = info.verified_instruction_count();
+    eprintln!(
+        "vrrp_xdp: {} instructions verified (verifier insns processed)",
+        verified.map_or("?".into(), |n| n.to_string())
+    );
+    if let Some(n) = verified {
+        assert!(n < 1_000_000, "verifier complexity limit is 1M: {n}");
+    }
+}
+
+#[test]
+fn arp_reply_parses_back_to_the_requested_mapping() {
+    // The reply's ARP body, read with the codec, maps the VIP to the VMAC for the requester.
+    let mut h = owner_harness(false);
+    let (_, b) = arp_request(VIP4, None);
+    let (_, out) = h.run_out(&b);
+    let arp = ArpRepr::parse(&out[14..]).unwrap();
+    assert_eq!(
+        arp,
+        ArpRepr::reply_to(&ArpRepr::request(REQ_MAC, REQ4, VIP4), vmac4())
+    );
 }

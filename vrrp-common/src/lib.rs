@@ -38,6 +38,14 @@ pub const fn vrid_slot(family: u8, vrid: u8) -> u32 {
     }
 }
 
+/// The virtual router MAC address (RFC 9568 §7.3): 00:00:5e:00:01:VRID for an IPv4 virtual
+/// router, 00:00:5e:00:02:VRID for an IPv6 one.
+#[inline(always)]
+pub const fn vmac(family: u8, vrid: u8) -> [u8; 6] {
+    let kind = if family == FAMILY_IPV6 { 2 } else { 1 };
+    [0x00, 0x00, 0x5e, 0x00, kind, vrid]
+}
+
 /// `AdvertEvent::flags`: the frame carried an 802.1Q / 802.1ad tag.
 pub const EVENT_FLAG_VLAN: u8 = 1 << 0;
 /// `AdvertEvent::flags`: the VRRP message was longer than [`VRRP_PAYLOAD_MAX`].
@@ -136,7 +144,8 @@ pub enum Counter {
     PassNotIp,
     /// Outcome: IPv4/IPv6 but not VRRP; passed.
     PassIpOther,
-    /// Outcome: an ARP frame; passed (answering comes later).
+    /// Outcome: an ARP frame that is not a request for one of our VIPs (a reply, another
+    /// target, not Ethernet/IPv4); passed.
     ArpSeen,
     /// Outcome: VRRP for a configured VRID; handed to user space and consumed (XDP_DROP).
     VrrpToUser,
@@ -157,11 +166,48 @@ pub enum Counter {
     VlanTagged,
     /// Not an outcome: the VRRP message was longer than the event can carry.
     VrrpTruncatedCapture,
+    /// Outcome: ARP request for a VIP of an owned, fresh router; answered with the VMAC
+    /// (XDP_TX).
+    ArpReplied,
+    /// Outcome: ARP request for a VIP of a router we do not own (Backup); passed.
+    ArpVipNotOwned,
+    /// Outcome: ARP request whose sender IP is the VIP itself (a peer's gratuitous ARP); passed,
+    /// never answered.
+    ArpFromVip,
+    /// Outcome: Neighbor Solicitation for a VIP of an owned, fresh router; answered with a
+    /// Neighbor Advertisement carrying the VMAC (XDP_TX).
+    NsReplied,
+    /// Outcome: Neighbor Solicitation for a VIP of a router we do not own; passed.
+    NsVipNotOwned,
+    /// Outcome: Neighbor Solicitation for a VIP that fails RFC 4861 §7.1.1 validation (hop
+    /// limit, code, length, DAD not to a solicited-node group); passed (the kernel drops it).
+    NsInvalid,
+    /// Outcome: the frame could not be resized into the Neighbor Advertisement
+    /// (`bpf_xdp_adjust_tail` refused); passed.
+    NaResizeFailed,
+    /// Outcome: ARP request / Neighbor Solicitation for a VIP of a router we own but whose
+    /// heartbeat is stale (fail-safe: the agent is gone); dropped so the kernel does not answer
+    /// it either.
+    VipStaleDropped,
+    /// Outcome: IP packet addressed to a VIP of an owned router without Accept_Mode; dropped.
+    VipNotAccepted,
+    /// Outcome: IP packet addressed to a VIP of an owned router with Accept_Mode; passed.
+    VipAccepted,
+    /// Not an outcome: the Ethernet destination was an owned, fresh VMAC and was rewritten to the
+    /// interface's MAC.
+    VmacRewritten,
+    /// Not an outcome: the Ethernet destination was a VMAC (00:00:5e:00:01:xx / 00:00:5e:00:02:xx)
+    /// of a router we do not own or whose heartbeat is stale; left alone (the kernel drops it
+    /// as PACKET_OTHERHOST).
+    VmacNotOwned,
+    /// Not an outcome: the Ethernet destination was an owned, fresh VMAC but `IFACE[0]` holds no
+    /// MAC yet; left alone.
+    VmacNoIfaceMac,
 }
 
 impl Counter {
     /// Number of counters (size of the `COUNTERS` array).
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 26;
 
     /// All counters in index order.
     pub const ALL: [Counter; Self::COUNT as usize] = [
@@ -178,6 +224,19 @@ impl Counter {
         Counter::MalformedVrrp,
         Counter::VlanTagged,
         Counter::VrrpTruncatedCapture,
+        Counter::ArpReplied,
+        Counter::ArpVipNotOwned,
+        Counter::ArpFromVip,
+        Counter::NsReplied,
+        Counter::NsVipNotOwned,
+        Counter::NsInvalid,
+        Counter::NaResizeFailed,
+        Counter::VipStaleDropped,
+        Counter::VipNotAccepted,
+        Counter::VipAccepted,
+        Counter::VmacRewritten,
+        Counter::VmacNotOwned,
+        Counter::VmacNoIfaceMac,
     ];
 
     /// Stable snake_case name, used in logs and metrics.
@@ -196,6 +255,19 @@ impl Counter {
             Counter::MalformedVrrp => "malformed_vrrp",
             Counter::VlanTagged => "vlan_tagged",
             Counter::VrrpTruncatedCapture => "vrrp_truncated_capture",
+            Counter::ArpReplied => "arp_replied",
+            Counter::ArpVipNotOwned => "arp_vip_not_owned",
+            Counter::ArpFromVip => "arp_from_vip",
+            Counter::NsReplied => "ns_replied",
+            Counter::NsVipNotOwned => "ns_vip_not_owned",
+            Counter::NsInvalid => "ns_invalid",
+            Counter::NaResizeFailed => "na_resize_failed",
+            Counter::VipStaleDropped => "vip_stale_dropped",
+            Counter::VipNotAccepted => "vip_not_accepted",
+            Counter::VipAccepted => "vip_accepted",
+            Counter::VmacRewritten => "vmac_rewritten",
+            Counter::VmacNotOwned => "vmac_not_owned",
+            Counter::VmacNoIfaceMac => "vmac_no_iface_mac",
         }
     }
 
@@ -203,7 +275,12 @@ impl Counter {
     pub const fn is_outcome(self) -> bool {
         !matches!(
             self,
-            Counter::Frames | Counter::VlanTagged | Counter::VrrpTruncatedCapture
+            Counter::Frames
+                | Counter::VlanTagged
+                | Counter::VrrpTruncatedCapture
+                | Counter::VmacRewritten
+                | Counter::VmacNotOwned
+                | Counter::VmacNoIfaceMac
         )
     }
 }
@@ -240,6 +317,15 @@ mod tests {
     fn counter_indices_match_all() {
         for (i, c) in Counter::ALL.iter().enumerate() {
             assert_eq!(*c as u32, i as u32, "{}", c.name());
+        }
+    }
+
+    #[test]
+    fn counter_names_are_unique() {
+        for (i, a) in Counter::ALL.iter().enumerate() {
+            for b in &Counter::ALL[i + 1..] {
+                assert_ne!(a.name(), b.name());
+            }
         }
     }
 
