@@ -26,6 +26,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Cmd {
     /// Attach the XDP fast path to an interface and run the virtual router(s).
     Run(RunArgs),

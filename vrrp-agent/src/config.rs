@@ -794,11 +794,14 @@ fn int_value(key: &str, v: Int) -> Result<i64, FieldError> {
     }
 }
 
+/// Byte offset of every key of an instance ("" = the instance's table).
+type KeyOffsets = HashMap<String, usize>;
+
 /// Raw instance → input, plus the byte offset of every key (and of the table for "missing").
 fn lower(
     raw: &RawInstance,
     table_offset: usize,
-) -> Result<(InstanceInput, HashMap<String, usize>), (String, usize, String)> {
+) -> Result<(InstanceInput, KeyOffsets), (String, usize, String)> {
     let mut at: HashMap<String, usize> = HashMap::new();
     at.insert(String::new(), table_offset);
     macro_rules! take {
