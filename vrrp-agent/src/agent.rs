@@ -379,6 +379,9 @@ impl Executor {
 struct IfaceRun {
     driver: Driver,
     ex: Executor,
+    /// IFF_RUNNING of the interface, updated by the link monitor.
+    link: watch::Receiver<bool>,
+    link_tx: watch::Sender<bool>,
     ring: AsyncFd<RingBuf<MapData>>,
     logger: Option<AsyncFd<aya_log::EbpfLogger<&'static dyn log::Log>>>,
 }
@@ -471,7 +474,10 @@ impl IfaceRun {
         };
         let ring = register(fp.take_events()?)?;
         let tx = Tx::open(iface, ifindex)?;
+        let (link_tx, link) = watch::channel(netlink::link_running(iface).unwrap_or(true));
         Ok(IfaceRun {
+            link,
+            link_tx,
             driver,
             ex: Executor {
                 iface: iface.to_owned(),
@@ -493,7 +499,15 @@ impl IfaceRun {
             mut ex,
             mut ring,
             mut logger,
+            mut link,
+            link_tx: _link_tx,
         } = self;
+        let mut link_up = *link.borrow_and_update();
+        if !link_up {
+            log::info!("interface {}: link down", ex.iface);
+            let cmds = driver.link(false, now());
+            ex.exec(cmds).await;
+        }
         let cmds = driver.startup(now());
         ex.exec(cmds).await;
         let mut hb = tokio::time::interval(driver.heartbeat_period());
@@ -521,6 +535,16 @@ impl IfaceRun {
                     ex.exec(cmds).await;
                 }
                 _ = hb.tick() => {}
+                r = link.changed() => {
+                    // The sender lives as long as this loop (`_link_tx`), so `r` is Ok.
+                    let up = r.is_ok() && *link.borrow_and_update();
+                    if up != link_up {
+                        link_up = up;
+                        log::info!("interface {}: link {}", ex.iface, if up { "up" } else { "down" });
+                        let cmds = driver.link(up, now());
+                        ex.exec(cmds).await;
+                    }
+                }
                 g = async { logger.as_mut().unwrap().readable_mut().await }, if logger.is_some() => {
                     let mut g = g?;
                     g.get_inner_mut().flush();
@@ -584,6 +608,11 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
         let specs = idx.iter().map(|i| cfg.instances[*i].clone()).collect();
         runs.push(IfaceRun::setup(&iface, specs, cfg.xdp_mode, nl.clone()).await?);
     }
+    let monitored = runs
+        .iter()
+        .map(|r| (r.ex.ifindex, r.link_tx.clone()))
+        .collect();
+    netlink::spawn_link_monitor(monitored)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let all = futures::future::join_all(runs.into_iter().map(|r| r.run(stop_rx.clone())));
     tokio::pin!(all);

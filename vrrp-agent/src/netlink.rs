@@ -89,3 +89,46 @@ pub async fn del_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<()> {
         Err(e) => Err(anyhow!("removing VIP {vip}: {e}")),
     }
 }
+
+/// Whether interface `iface` is operationally up (RFC 2863 operstate `up`, or `unknown` for
+/// drivers that do not report it), from sysfs: the same as IFF_RUNNING in link notifications.
+pub fn link_running(iface: &str) -> Result<bool> {
+    let path = format!("/sys/class/net/{iface}/operstate");
+    let s = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    Ok(matches!(s.trim(), "up" | "unknown"))
+}
+
+/// Follows link state changes (RTNLGRP_LINK notifications) and publishes each watched
+/// interface's IFF_RUNNING on its channel. `watch`: ifindex → sender.
+pub fn spawn_link_monitor(
+    watch: std::collections::HashMap<u32, tokio::sync::watch::Sender<bool>>,
+) -> Result<()> {
+    use futures::StreamExt as _;
+    use rtnetlink::packet_core::NetlinkPayload;
+    use rtnetlink::packet_route::{link::LinkFlags, RouteNetlinkMessage};
+    let (conn, _handle, mut messages) =
+        rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])
+            .context("subscribing to link notifications")?;
+    tokio::spawn(conn);
+    tokio::spawn(async move {
+        while let Some((msg, _)) = messages.next().await {
+            let (index, running) = match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                    (l.header.index, l.header.flags.contains(LinkFlags::Running))
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
+                    (l.header.index, false)
+                }
+                _ => continue,
+            };
+            if let Some(tx) = watch.get(&index) {
+                tx.send_if_modified(|cur| {
+                    let changed = *cur != running;
+                    *cur = running;
+                    changed
+                });
+            }
+        }
+    });
+    Ok(())
+}

@@ -529,3 +529,18 @@ fn priority_zero_from_master_takes_over_after_skew_time() {
     // Skew_Time = 156/256 × 1 s.
     assert_eq!(d.next_wakeup(), Some(Instant::from_nanos(t + 609_375_000)));
 }
+
+#[test]
+fn link_down_releases_without_advert_and_link_up_restarts() {
+    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
+    d.startup(Instant::ZERO);
+    let t0 = d.next_wakeup().unwrap();
+    d.on_timers(t0);
+    let cmds = d.link(false, t0 + Duration::from_millis(5));
+    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
+    assert_eq!(d.instances()[0].vr.state(), State::Fault);
+    assert_eq!(d.next_wakeup(), None, "no timers, no GARP in Fault");
+    let cmds = d.link(true, t0 + Duration::from_millis(10));
+    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
+    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+}
