@@ -2,12 +2,44 @@
 //! its maps, read its counters and its advert ring buffer.
 //!
 //! This is an I/O edge: it talks to the kernel and nothing in here knows VRRP's rules.
-use std::{ffi::CString, io, net::IpAddr, os::fd::AsRawFd as _};
+//!
+//! # The attachment outlives the agent
+//!
+//! [`FastPath::attach`] attaches through a bpf_link and **pins** it in bpffs at
+//! `<pin root>/vrrp-agent/<netns inode>/<ifindex>/link-<mode>` ([`pin_dir_for`]). The program, and
+//! through it its maps, live as long as the pin: an agent killed with SIGKILL leaves the program
+//! running with its last state — routers still marked owned and a heartbeat that goes stale —
+//! so the fail-safe takes over (ARP/NS for the VIPs dropped, VMAC frames no longer accepted)
+//! instead of the kernel answering ARP for a still-configured VIP with the real MAC. A clean
+//! [`FastPath::detach`] (also on drop) removes the pin and detaches.
+//!
+//! The next [`FastPath::attach`] on the same interface takes over: it opens the pinned link and
+//! atomically replaces its program with the new one (`BPF_LINK_UPDATE`), so the interface is
+//! never without the fast path (no window in which the kernel answers ARP itself). The old
+//! program and maps are released with that. When the pinned link cannot be updated (it was
+//! attached in another mode, or its device is gone), the pin is removed — detaching the old
+//! program — and the program is attached afresh.
+//!
+//! The pin root is `/run/vrrp-agent/bpffs` when a bpffs is mounted there, else `/sys/fs/bpf`
+//! (mounted if it is not). `ip netns exec` gives its command a private mount namespace with a
+//! fresh `/sys`: a bpffs mounted there dies with the agent, and the pin with it. Labs that start
+//! agents that way call [`mount_shared_pin_root`] first, in the parent's mount namespace.
+use std::{
+    ffi::CString,
+    io,
+    net::IpAddr,
+    os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
+    path::{Path, PathBuf},
+};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, Xdp, XdpMode},
+    programs::{
+        links::{FdLink, PinnedLink},
+        xdp::{XdpLink, XdpLinkId},
+        ProgramError, Xdp, XdpMode,
+    },
     Ebpf, EbpfError, EbpfLoader,
 };
 use vrrp_common::{
@@ -63,7 +95,185 @@ pub struct Attachment {
     pub iface: String,
     pub ifindex: u32,
     pub mode: XdpMode,
-    link: aya::programs::xdp::XdpLinkId,
+    /// The bpf_link, also pinned at `pin`.
+    link: FdLink,
+    pin: PathBuf,
+}
+
+impl Attachment {
+    /// Where the link is pinned.
+    pub fn pin_path(&self) -> &Path {
+        &self.pin
+    }
+}
+
+/// A bpffs mounted here is preferred to `/sys/fs/bpf` as the pin root (see the module docs).
+pub const SHARED_PIN_ROOT: &str = "/run/vrrp-agent/bpffs";
+/// The usual bpffs mount point.
+pub const SYS_PIN_ROOT: &str = "/sys/fs/bpf";
+const BPF_FS_MAGIC: u32 = 0xcafe_4a11;
+
+fn is_bpffs(path: &str) -> bool {
+    let Ok(c) = CString::new(path) else {
+        return false;
+    };
+    // SAFETY: zeroed statfs is valid; valid path and out pointer.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as u32 == BPF_FS_MAGIC }
+}
+
+fn mount_bpffs(path: &str) -> Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("creating {path}"))?;
+    let target = CString::new(path)?;
+    // SAFETY: valid NUL-terminated strings.
+    let rc = unsafe {
+        libc::mount(
+            c"bpf".as_ptr(),
+            target.as_ptr(),
+            c"bpf".as_ptr(),
+            0,
+            c"mode=0700".as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("mounting a bpf filesystem at {path}"));
+    }
+    Ok(())
+}
+
+/// The directory all of vrrp-agent's pins go under: `/run/vrrp-agent/bpffs/vrrp-agent` if a
+/// bpffs is mounted at [`SHARED_PIN_ROOT`], else `/sys/fs/bpf/vrrp-agent` (mounting bpffs at
+/// `/sys/fs/bpf` if needed).
+pub fn pin_root() -> Result<PathBuf> {
+    if is_bpffs(SHARED_PIN_ROOT) {
+        return Ok(Path::new(SHARED_PIN_ROOT).join("vrrp-agent"));
+    }
+    if !is_bpffs(SYS_PIN_ROOT) {
+        mount_bpffs(SYS_PIN_ROOT)?;
+        log::info!("mounted a bpf filesystem at {SYS_PIN_ROOT}");
+    }
+    Ok(Path::new(SYS_PIN_ROOT).join("vrrp-agent"))
+}
+
+/// Mounts a bpffs at [`SHARED_PIN_ROOT`] (once) and returns it. For test labs and wrappers that
+/// start agents with `ip netns exec` (whose private `/sys` hides `/sys/fs/bpf`): call it in the
+/// parent, before starting them, so their pins land in a bpffs that outlives them.
+pub fn mount_shared_pin_root() -> Result<PathBuf> {
+    if !is_bpffs(SHARED_PIN_ROOT) {
+        mount_bpffs(SHARED_PIN_ROOT)?;
+    }
+    Ok(PathBuf::from(SHARED_PIN_ROOT))
+}
+
+/// Inode of the calling thread's network namespace (unique while the namespace exists).
+pub fn netns_inode() -> Result<u64> {
+    Ok(std::fs::metadata("/proc/thread-self/ns/net")
+        .context("reading /proc/thread-self/ns/net")?
+        .ino())
+}
+
+/// Where the pin of the attachment to `iface` (in the calling thread's network namespace) lives:
+/// `<pin root>/<netns inode>/<ifindex>`.
+pub fn pin_dir_for(iface: &str) -> Result<PathBuf> {
+    Ok(pin_root()?
+        .join(netns_inode()?.to_string())
+        .join(ifindex(iface)?.to_string()))
+}
+
+fn mode_tag(mode: XdpMode) -> &'static str {
+    match mode {
+        XdpMode::Skb => "skb",
+        XdpMode::Driver => "drv",
+        XdpMode::Hardware => "hw",
+        _ => "default",
+    }
+}
+
+const LINK_PREFIX: &str = "link-";
+
+/// The (link type, XDP ifindex, program id) of the bpf_link pinned at `path`. The ifindex is 0
+/// once the link's device is gone (its namespace deleted): the link is then defunct.
+fn pinned_link_info(path: &Path) -> io::Result<(u32, u32, u32)> {
+    use std::os::unix::ffi::OsStrExt as _;
+    const BPF_OBJ_GET: libc::c_long = 7;
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // union bpf_attr, BPF_OBJ_GET: pathname, bpf_fd, file_flags (+ path_fd); zero-padded.
+    let mut attr = [0u64; 16];
+    attr[0] = cpath.as_ptr() as u64;
+    // SAFETY: attr is a valid, zeroed bpf_attr of sufficient size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd the kernel just gave us.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    // struct bpf_link_info: type, id, prog_id, then (8-aligned, offset 16) the per-type union;
+    // for XDP its first field is the ifindex.
+    let mut info = [0u32; 32];
+    let mut attr = [0u64; 16];
+    attr[0] = (fd.as_raw_fd() as u32 as u64) | ((std::mem::size_of_val(&info) as u64) << 32);
+    attr[1] = info.as_mut_ptr() as u64;
+    // SAFETY: attr points at a valid info buffer of the size given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((info[0], info[4], info[2]))
+}
+
+/// Removes the pins (under the pin root) of XDP links whose device is gone — left by agents
+/// that were killed in a network namespace that was then deleted; each holds a program and its
+/// maps. Best effort; returns how many were removed. [`FastPath::attach`] calls it.
+pub fn reap_defunct_pins() -> usize {
+    const BPF_LINK_TYPE_XDP: u32 = 6;
+    let Ok(root) = pin_root() else {
+        return 0;
+    };
+    let mut removed = 0;
+    let Ok(netns_dirs) = std::fs::read_dir(&root) else {
+        return 0;
+    };
+    for ns_dir in netns_dirs.flatten() {
+        let Ok(if_dirs) = std::fs::read_dir(ns_dir.path()) else {
+            continue;
+        };
+        for if_dir in if_dirs.flatten() {
+            let Ok(pins) = std::fs::read_dir(if_dir.path()) else {
+                continue;
+            };
+            for pin in pins.flatten() {
+                if !pin.file_name().to_string_lossy().starts_with(LINK_PREFIX) {
+                    continue;
+                }
+                if let Ok((BPF_LINK_TYPE_XDP, 0, _)) = pinned_link_info(&pin.path()) {
+                    if std::fs::remove_file(pin.path()).is_ok() {
+                        log::debug!("removed defunct pin {}", pin.path().display());
+                        removed += 1;
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(if_dir.path());
+        }
+        let _ = std::fs::remove_dir(ns_dir.path());
+    }
+    removed
 }
 
 /// Counter totals summed over all CPUs, in [`Counter::ALL`] order.
@@ -130,12 +340,23 @@ impl FastPath {
         &mut self.ebpf
     }
 
-    /// Attaches to `iface` in the mode `choice` asks for; returns the mode used.
+    /// Attaches to `iface` in the mode `choice` asks for and pins the attachment (see the module
+    /// docs); returns the mode used. A pinned attachment left by an earlier agent on the same
+    /// interface is taken over.
     pub fn attach(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
         let ifindex = ifindex(iface)?;
         let driver = driver_name(iface);
+        let dir = pin_dir_for(iface)?;
+        reap_defunct_pins();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let (wanted, why) = choose_mode(choice, driver.as_deref());
+
+        if let Some(mode) = self.take_over(iface, &dir, wanted)? {
+            return Ok(mode);
+        }
+
         let prog = program(&mut self.ebpf)?;
-        let (mode, link) = match choose_mode(choice, driver.as_deref()) {
+        let (mode, link) = match (wanted, why) {
             (XdpMode::Skb, Some(why)) => {
                 log::info!("{iface}: attaching XDP in generic (skb) mode: {why}");
                 let link = prog
@@ -159,26 +380,159 @@ impl FastPath {
                 Err(e) => return Err(explain_program_error(e, iface)),
             },
         };
+        let (link, pin) = self.pin(iface, &dir, mode, link)?;
         self.attached = Some(Attachment {
             iface: iface.to_owned(),
             ifindex,
             mode,
             link,
+            pin,
         });
         Ok(mode)
+    }
+
+    /// Pins a fresh attachment as `<dir>/link-<mode>`.
+    fn pin(
+        &mut self,
+        iface: &str,
+        dir: &Path,
+        mode: XdpMode,
+        id: XdpLinkId,
+    ) -> Result<(FdLink, PathBuf)> {
+        let prog = program(&mut self.ebpf)?;
+        let link = prog.take_link(id)?;
+        // Only a netlink attachment (kernels without XDP bpf_links) is not an fd link; dropping
+        // it here detaches it.
+        let fd = FdLink::try_from(link).map_err(|e| {
+            anyhow!(
+                "{iface}: the kernel attached XDP without a bpf_link ({e}; Linux < 5.9?): \
+                 vrrp-agent needs one to pin the attachment"
+            )
+        })?;
+        let path = dir.join(format!("{LINK_PREFIX}{}", mode_tag(mode)));
+        match fd.pin(&path) {
+            Ok(pinned) => Ok((pinned.into(), path)),
+            Err(e) => Err(anyhow!(e).context(format!(
+                "pinning the XDP link of {iface} at {} (the fast path would not survive the \
+                 agent)",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Takes over a pinned attachment left in `dir` by an earlier agent: replaces its program
+    /// atomically if it was attached in `wanted` mode; otherwise removes it (which detaches the
+    /// old program). Returns the mode when taken over.
+    fn take_over(&mut self, iface: &str, dir: &Path, wanted: XdpMode) -> Result<Option<XdpMode>> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(tag) = name.strip_prefix(LINK_PREFIX) {
+                let old = match PinnedLink::from_pin(entry.path()) {
+                    Ok(p) => FdLink::from(p),
+                    Err(e) => {
+                        log::warn!(
+                            "{}: unusable pin ({e}); removing it",
+                            entry.path().display()
+                        );
+                        let _ = std::fs::remove_file(entry.path());
+                        continue;
+                    }
+                };
+                if tag == mode_tag(wanted) && found.is_none() {
+                    found = Some((entry.path(), old));
+                } else {
+                    log::info!(
+                        "{iface}: removing the fast path pinned by an earlier agent in {tag} mode"
+                    );
+                    let _ = std::fs::remove_file(entry.path());
+                    drop(old);
+                }
+            }
+        }
+        let Some((path, old)) = found else {
+            return Ok(None);
+        };
+        let ifindex = ifindex(iface)?;
+        let prog = program(&mut self.ebpf)?;
+        let replaced = XdpLink::try_from(old)
+            .map_err(|e| anyhow!(e))
+            .and_then(|l| prog.attach_to_link(l).map_err(|e| anyhow!(e)))
+            .and_then(|id| Ok(FdLink::try_from(prog.take_link(id)?)?));
+        match replaced {
+            Ok(link) => {
+                log::info!(
+                    "{iface}: took over the fast path pinned by an earlier agent (program \
+                     replaced in place)"
+                );
+                self.attached = Some(Attachment {
+                    iface: iface.to_owned(),
+                    ifindex,
+                    mode: wanted,
+                    link,
+                    pin: path,
+                });
+                Ok(Some(wanted))
+            }
+            Err(e) => {
+                log::warn!(
+                    "{iface}: could not take over the pinned fast path ({e:#}); removing it and \
+                     attaching afresh"
+                );
+                let _ = std::fs::remove_file(&path);
+                Ok(None)
+            }
+        }
     }
 
     pub fn attachment(&self) -> Option<&Attachment> {
         self.attached.as_ref()
     }
 
-    /// Detaches the program (also happens when the `FastPath` is dropped or the process dies:
-    /// the attachment is a bpf_link owned by this process).
+    /// The pin directory of the current attachment (`<pin root>/<netns inode>/<ifindex>`).
+    pub fn pin_dir(&self) -> Option<&Path> {
+        self.attached.as_ref()?.pin.parent()
+    }
+
+    /// Detaches the program: removes the pin and closes the link (synchronously: when this
+    /// returns the interface has no XDP program of ours). Also done when the `FastPath` is
+    /// dropped — but not when the process is killed: then the pinned program stays, see the
+    /// module docs.
     pub fn detach(&mut self) -> Result<()> {
-        if let Some(a) = self.attached.take() {
-            program(&mut self.ebpf)?
-                .detach(a.link)
-                .with_context(|| format!("detaching XDP from {}", a.iface))?;
+        let Some(a) = self.attached.take() else {
+            return Ok(());
+        };
+        let Attachment { link, pin, .. } = a;
+        // Another FastPath (a newer agent) may have taken the pinned link over: then the pin is
+        // theirs, and closing our fd leaves their attachment alone.
+        let ours = program(&mut self.ebpf)?.info()?.id();
+        if let Ok((_, _, prog)) = pinned_link_info(&pin) {
+            if prog != ours {
+                log::info!(
+                    "{}: the fast path was taken over by another agent; leaving its pin",
+                    a.iface
+                );
+                return Ok(());
+            }
+        }
+        // Unpin first: the pin's reference is dropped asynchronously, our fd's synchronously
+        // when it is the last one.
+        match std::fs::remove_file(&pin) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("unpinning {}", pin.display())),
+        }
+        drop(link);
+        // Remove <ifindex> and <netns inode> when empty (an error: someone else's pins).
+        if let Some(dir) = pin.parent() {
+            if std::fs::remove_dir(dir).is_ok() {
+                if let Some(ns_dir) = dir.parent() {
+                    let _ = std::fs::remove_dir(ns_dir);
+                }
+            }
         }
         Ok(())
     }

@@ -1,0 +1,57 @@
+//! Test helper: attaches the XDP fast path to an interface (in the current network namespace),
+//! owns one IPv4 VIP and keeps the heartbeat fresh until killed. Prints `attached pin=<dir>` once
+//! ready. Used by `tests/tests/xdp_responder.rs` to show what a SIGKILLed agent leaves behind.
+use std::{net::IpAddr, time::Duration};
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use vrrp_agent::{
+    clock::monotonic_ns,
+    fastpath::{FastPath, ModeChoice},
+};
+use vrrp_common::FAMILY_IPV4;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    iface: String,
+    /// The interface's own MAC, aa:bb:cc:dd:ee:ff.
+    #[arg(long)]
+    mac: String,
+    #[arg(long)]
+    vip: IpAddr,
+    #[arg(long)]
+    vrid: u8,
+    /// Fail-safe bound.
+    #[arg(long, default_value_t = 300)]
+    stale_ms: u64,
+    /// Heartbeat period.
+    #[arg(long, default_value_t = 20)]
+    beat_ms: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let mut mac = [0u8; 6];
+    for (d, part) in mac.iter_mut().zip(args.mac.split(':')) {
+        *d = u8::from_str_radix(part, 16).context("--mac")?;
+    }
+    let mut fp = FastPath::load()?;
+    fp.set_iface_mac(mac)?;
+    fp.attach(&args.iface, ModeChoice::Auto)?;
+    fp.add_vip(args.vip, args.vrid)?;
+    fp.set_router(
+        FAMILY_IPV4,
+        args.vrid,
+        true,
+        false,
+        Duration::from_millis(args.stale_ms),
+    )?;
+    fp.heartbeat(monotonic_ns())?;
+    let pin = fp.pin_dir().context("attachment not pinned")?.to_owned();
+    println!("attached pin={}", pin.display());
+    loop {
+        std::thread::sleep(Duration::from_millis(args.beat_ms));
+        fp.heartbeat(monotonic_ns())?;
+    }
+}
