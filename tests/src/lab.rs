@@ -56,6 +56,34 @@ pub struct Node {
     pub mac: String,
 }
 
+impl Node {
+    /// Operational state of the node's interface (`UP`, `DOWN`, `LOWERLAYERDOWN`...).
+    pub fn operstate(&self) -> Result<String> {
+        let out = self.ns.ip(&["-br", "link", "show", "dev", &self.iface])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.split_whitespace().nth(1).unwrap_or("").to_owned())
+    }
+
+    /// Waits (bounded) until the interface is operationally up.
+    pub fn wait_oper_up(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let state = self.operstate()?;
+            if state == "UP" {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: {} is {state}, not UP, after {timeout:?}",
+                    self.name,
+                    self.iface
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// The lab: switch, routers, client. Dropping it removes every namespace (and so every process
 /// started in them); drop [`Proc`]s first if their logs are still wanted.
 #[derive(Debug)]
@@ -116,11 +144,17 @@ impl Lab {
             });
         }
         let client = nodes.pop().expect("client node");
-        Ok(Self {
+        let lab = Self {
             switch,
             routers: nodes,
             client,
-        })
+        };
+        // Carrier and operstate change asynchronously (linkwatch): hand over a lab whose links
+        // are all up, so that nothing starts in a transient link-down.
+        for node in lab.routers.iter().chain([&lab.client]) {
+            node.wait_oper_up(Duration::from_secs(5))?;
+        }
+        Ok(lab)
     }
 
     /// Router `n`, 1-based (`r(1)` is r1).
@@ -186,15 +220,15 @@ impl Lab {
 
     /// Flushes the client's neighbour entry for `ip` (so the next packet resolves afresh).
     pub fn client_neigh_flush(&self, ip: IpAddr) -> Result<()> {
-        let _ = self.client.ns.ip(&[
-            "neigh",
-            "flush",
-            "to",
-            &ip.to_string(),
-            "dev",
-            &self.client.iface,
-        ]);
-        Ok(())
+        let res = self
+            .client
+            .ns
+            .ip(&["neigh", "del", &ip.to_string(), "dev", &self.client.iface]);
+        match res {
+            // No entry to delete is fine.
+            Err(_) if self.client_neigh(ip)?.is_none() => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     /// `ping -c COUNT -i 0.05 -W 1 IP` from the client; true if at least one reply came back.
@@ -217,6 +251,24 @@ impl Lab {
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false)
+    }
+
+    /// The client sends `tries` ARP requests for `vip` (AF_PACKET, 20 ms apart) and returns the
+    /// distinct sender MACs of the replies, lower case (empty: nobody answered).
+    pub fn client_arp(&self, vip: Ipv4Addr, tries: u32) -> Result<Vec<String>> {
+        let c = &self.client;
+        let src_mac = crate::prober::parse_mac(&c.mac)?;
+        let macs = c.ns.run_in(|| {
+            crate::prober::arp_query(
+                &c.iface,
+                c.ip4,
+                src_mac,
+                vip,
+                tries,
+                Duration::from_millis(20),
+            )
+        })?;
+        Ok(macs.iter().map(crate::prober::fmt_mac).collect())
     }
 
     /// Pings from the client until one reply comes back or `timeout` passes (bounded).
@@ -244,7 +296,20 @@ impl Lab {
         file: &Path,
     ) -> Result<Capture> {
         let mut cmd = self.switch.cmd("tcpdump");
-        cmd.args(["-n", "-U", "-s", "0", "-i", iface]);
+        // `-Z root`: tcpdump would otherwise drop to its own user and fail to write into a
+        // root-only temporary directory. `--immediate-mode`: otherwise frames wait in the
+        // kernel ring for a block timeout and those still there at SIGINT are lost.
+        cmd.args([
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-s",
+            "0",
+            "-Z",
+            "root",
+            "-i",
+            iface,
+        ]);
         if let Some(d) = direction {
             cmd.args(["-Q", d]);
         }
@@ -281,6 +346,10 @@ impl Capture {
         // Let frames in flight reach the capture.
         std::thread::sleep(Duration::from_millis(50));
         self.proc.stop(libc::SIGINT, Duration::from_secs(10))?;
+        let out = self.proc.output();
+        if !out.contains(" captured") || !self.file.exists() {
+            bail!("capture to {:?} failed:\n{out}", self.file);
+        }
         Ok(self.file.clone())
     }
 }
@@ -301,6 +370,33 @@ pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> Result<Vec<V
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect())
+}
+
+/// One line per frame (`tshark -r PCAP [-Y FILTER]`), for failure messages.
+pub fn pcap_summary(pcap: &Path, filter: &str) -> String {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(pcap);
+    if !filter.is_empty() {
+        cmd.args(["-Y", filter]);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                if o.status.success() {
+                    String::new()
+                } else {
+                    format!(
+                        "(tshark {}: {})",
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                }
+            )
+        })
+        .unwrap_or_else(|e| format!("(tshark: {e})"))
 }
 
 /// What runs a virtual router on a lab router.

@@ -119,6 +119,20 @@ impl Netns {
         Ok(())
     }
 
+    /// Runs `f` on a scoped thread that has entered this namespace (sockets it opens live here);
+    /// the calling thread stays where it is.
+    pub fn run_in<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        let path = self.path();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                Self::enter_path(&path)?;
+                f()
+            })
+            .join()
+            .map_err(|_| anyhow!("thread in {} panicked", self.name))?
+        })
+    }
+
     /// Interface's MAC address, as text.
     pub fn mac(&self, iface: &str) -> Result<String> {
         let out = self.ip(&["-br", "link", "show", "dev", iface])?;
