@@ -323,7 +323,8 @@ pub fn demo(advert_int: &str) -> Result<()> {
     let r = demo_inner(advert_int, &agent);
     match &r {
         Err(e) if INTERRUPTED.load(Ordering::SeqCst) => {
-            println!("interrupted ({e}); lab removed");
+            let _ = e;
+            println!("interrupted: lab namespaces and processes removed");
             Ok(())
         }
         _ => r,
