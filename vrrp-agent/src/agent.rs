@@ -560,6 +560,38 @@ impl IfaceRun {
         }
         let cmds = driver.shutdown(now());
         ex.exec(cmds).await;
+        // Graceful handover: keep the VIPs until the new master announces itself (bounded by
+        // the driver's deadline; the extra second is only a backstop).
+        let backstop = tokio::time::Instant::now()
+            + driver.next_wakeup().map_or(Duration::ZERO, |w| {
+                Duration::from_nanos(w.as_nanos().saturating_sub(crate::clock::monotonic_ns()))
+            })
+            + Duration::from_secs(1);
+        while driver.handing_over() {
+            ex.beat();
+            let wake = driver.next_wakeup().map(to_tokio);
+            tokio::select! {
+                biased;
+                g = ring.readable_mut() => {
+                    let mut g = g?;
+                    let events = drain_ready(g.get_inner_mut());
+                    g.clear_ready();
+                    for ev in events {
+                        let cmds = driver.on_event(&ev);
+                        ex.exec(cmds).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.unwrap_or(backstop)) => {
+                    let pending = drain_ready(ring.get_mut());
+                    let cmds = driver.expire(now(), pending);
+                    ex.exec(cmds).await;
+                }
+                _ = tokio::time::sleep_until(backstop) => {
+                    let cmds = driver.end_handovers();
+                    ex.exec(cmds).await;
+                }
+            }
+        }
         ex.clear_maps();
         let counters = ex.fp.counters();
         ex.fp.detach()?;

@@ -150,6 +150,9 @@ pub struct Instance {
     pub rx: RxStats,
     garp: Option<GarpRun>,
     vmac: MacAddr,
+    /// Graceful handover in progress: the priority-0 advert went out, the VIPs are still ours
+    /// until another router's advert shows it took over, or until this deadline.
+    handover_until: Option<Instant>,
 }
 
 impl Instance {
@@ -259,6 +262,7 @@ impl Driver {
                 stale_after,
                 rx: RxStats::default(),
                 garp: None,
+                handover_until: None,
             });
         }
         Ok(Driver {
@@ -298,7 +302,7 @@ impl Driver {
                         (a, b) => a.or(b),
                     }
                 });
-                [i.vr.next_deadline(), g]
+                [i.vr.next_deadline(), g, i.handover_until]
             })
             .flatten()
             .min()
@@ -313,12 +317,48 @@ impl Driver {
         out
     }
 
-    /// Shutdown of every instance: masters send priority 0, then release.
+    /// Shutdown of every instance (RFC 9568 §6.4.3: masters send priority 0).
+    ///
+    /// Graceful handover, make-before-break: a departing master does not release its VIPs
+    /// with the priority-0 advert. It keeps answering ARP/NS and forwarding until another
+    /// router's advert shows that router has taken over (a backup does so Skew_Time after the
+    /// priority-0 advert), then releases; if none does within the instance's
+    /// Master_Down_Interval, it releases anyway. Traffic in flight during the Skew_Time is
+    /// therefore delivered instead of black-holed. The executor keeps running the event loop
+    /// while [`Driver::handing_over`] is true.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Command> {
         let mut out = Vec::new();
         for i in 0..self.instances.len() {
-            self.feed(i, Input::Shutdown, now, &mut out);
+            let was_master = self.instances[i].vr.state() == State::Master;
+            let mut cmds = Vec::new();
+            self.feed(i, Input::Shutdown, now, &mut cmds);
             self.instances[i].garp = None;
+            let inst = &mut self.instances[i];
+            let owner = inst.spec.priority == 255;
+            if was_master && !owner {
+                let before = cmds.len();
+                cmds.retain(|c| !matches!(c, Command::Release { .. }));
+                if cmds.len() != before {
+                    inst.handover_until = Some(now + inst.vr.master_down_interval());
+                }
+            }
+            out.extend(cmds);
+        }
+        out
+    }
+
+    /// True while a departing master still holds its VIPs (see [`Driver::shutdown`]).
+    pub fn handing_over(&self) -> bool {
+        self.instances.iter().any(|i| i.handover_until.is_some())
+    }
+
+    /// Ends every handover now (the executor's last resort).
+    pub fn end_handovers(&mut self) -> Vec<Command> {
+        let mut out = Vec::new();
+        for i in 0..self.instances.len() {
+            if self.instances[i].handover_until.take().is_some() {
+                out.push(Command::Release { instance: i });
+            }
         }
         out
     }
@@ -360,6 +400,16 @@ impl Driver {
                 self.feed(i, Input::Timer, now, &mut out);
             }
             self.garp_due(i, now, &mut out);
+            let inst = &mut self.instances[i];
+            if inst.handover_until.is_some_and(|d| d <= now) {
+                inst.handover_until = None;
+                log::info!(
+                    "instance {}: no router took over within {:?}; releasing the VIPs",
+                    inst.spec.name,
+                    inst.vr.master_down_interval()
+                );
+                out.push(Command::Release { instance: i });
+            }
         }
         out
     }
@@ -443,6 +493,18 @@ impl Driver {
                     ""
                 }
             );
+        }
+        if inst.handover_until.is_some()
+            && v.vrrp.priority > 0
+            && v.src_ip != inst.vr.config().primary_addr
+        {
+            inst.handover_until = None;
+            log::info!(
+                "instance {}: {} took over; releasing the VIPs",
+                inst.spec.name,
+                v.src_ip
+            );
+            out.push(Command::Release { instance: i });
         }
         let adv = fsm::RxAdvert {
             version: fsm_version(v.vrrp.version),

@@ -356,17 +356,88 @@ fn ipv6_instance_sends_unsolicited_na_with_vmac() {
         .all(|n| n.eth_src == MacAddr([0, 0, 0x5e, 0, 2, 9])));
 }
 
-#[test]
-fn shutdown_of_a_master_sends_priority_zero_then_releases() {
+/// A master at `t0` of one instance (VRID 7, priority 100, VIP 10.0.0.100, 1 s adverts).
+fn master() -> (Driver, Instant) {
     let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
     d.startup(Instant::ZERO);
     let t0 = d.next_wakeup().unwrap();
     d.on_timers(t0);
-    let cmds = d.shutdown(t0 + Duration::from_millis(10));
-    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    (d, t0)
+}
+
+#[test]
+fn shutdown_of_a_master_sends_priority_zero_and_keeps_the_vips_for_the_handover() {
+    let (mut d, t0) = master();
+    let stop = t0 + Duration::from_millis(10);
+    let cmds = d.shutdown(stop);
+    assert_eq!(cmds.len(), 1, "{cmds:?}");
     assert_eq!(sent_advert(&cmds[0]).priority, 0);
-    assert_eq!(cmds[1], Command::Release { instance: 0 });
-    assert_eq!(d.next_wakeup(), None, "no GARP left after shutdown");
+    assert!(d.handing_over());
+    // Only the handover deadline is left: Master_Down_Interval = 3 s + 156/256 s.
+    assert_eq!(
+        d.next_wakeup(),
+        Some(stop + Duration::from_nanos(3_609_375_000)),
+        "no GARP left after shutdown, only the handover deadline"
+    );
+}
+
+#[test]
+fn handover_ends_when_the_new_master_advertises() {
+    let (mut d, t0) = master();
+    let stop = t0 + Duration::from_millis(10);
+    d.shutdown(stop);
+    // Another router's priority-0 advert does not end it.
+    assert!(d
+        .on_event(&event(
+            advert(7, 0, 100, &[v4(100)]),
+            v4(3),
+            stop.as_nanos() + MS
+        ))
+        .is_empty());
+    assert!(d.handing_over());
+    // The backup's first advert as master, Skew_Time later.
+    let t = stop.as_nanos() + 609 * MS;
+    let cmds = d.on_event(&event(advert(7, 100, 100, &[v4(100)]), v4(2), t));
+    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
+    assert!(!d.handing_over());
+    assert_eq!(d.next_wakeup(), None);
+    // And no second release later.
+    assert!(d.on_timers(Instant::from_nanos(t + 10_000 * MS)).is_empty());
+}
+
+#[test]
+fn handover_gives_up_after_master_down_interval_without_a_new_master() {
+    let (mut d, t0) = master();
+    let stop = t0 + Duration::from_millis(10);
+    d.shutdown(stop);
+    let deadline = d.next_wakeup().unwrap();
+    assert!(d.on_timers(deadline - Duration::from_nanos(1)).is_empty());
+    assert_eq!(
+        d.on_timers(deadline),
+        vec![Command::Release { instance: 0 }]
+    );
+    assert!(!d.handing_over());
+}
+
+#[test]
+fn shutdown_of_a_backup_needs_no_handover() {
+    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
+    d.startup(Instant::ZERO);
+    let cmds = d.shutdown(Instant::from_nanos(5 * MS));
+    assert!(!d.handing_over());
+    assert!(
+        cmds.iter().all(|c| !matches!(c, Command::SendFrame { .. })),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn end_handovers_releases_what_is_still_held() {
+    let (mut d, t0) = master();
+    d.shutdown(t0 + Duration::from_millis(10));
+    assert_eq!(d.end_handovers(), vec![Command::Release { instance: 0 }]);
+    assert!(d.end_handovers().is_empty());
 }
 
 #[test]
