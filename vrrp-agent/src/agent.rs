@@ -361,6 +361,21 @@ impl Executor {
     }
 
     /// Clears everything this agent put in the maps.
+    /// Adds (or removes) every instance's VMAC to (from) the interface's unicast filter.
+    async fn uc_filter(&self, add: bool) {
+        for inf in &self.info {
+            let mac = vrrp_common::vmac(inf.family, inf.vrid);
+            let r = if add {
+                netlink::uc_filter_add(&self.nl, self.ifindex, mac).await
+            } else {
+                netlink::uc_filter_del(&self.nl, self.ifindex, mac).await
+            };
+            if let Err(e) = r {
+                log::warn!("instance {} on {}: {e:#}", inf.name, self.iface);
+            }
+        }
+    }
+
     fn clear_maps(&mut self) {
         for inf in &self.info {
             let r = self
@@ -508,6 +523,7 @@ impl IfaceRun {
             let cmds = driver.link(false, now());
             ex.exec(cmds).await;
         }
+        ex.uc_filter(true).await;
         let cmds = driver.startup(now());
         ex.exec(cmds).await;
         let mut hb = tokio::time::interval(driver.heartbeat_period());
@@ -593,6 +609,7 @@ impl IfaceRun {
             }
         }
         ex.clear_maps();
+        ex.uc_filter(false).await;
         let counters = ex.fp.counters();
         ex.fp.detach()?;
         for i in driver.instances() {

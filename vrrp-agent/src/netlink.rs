@@ -1,10 +1,14 @@
-//! rtnetlink (I/O edge): the interface's addresses, adding and removing VIPs.
+//! rtnetlink (I/O edge): the interface's addresses, adding and removing VIPs, and the VMACs in
+//! the interface's unicast filter.
 use std::net::IpAddr;
 
 use anyhow::{anyhow, Context as _, Result};
 use futures::TryStreamExt as _;
 use rtnetlink::{
-    packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
+    packet_route::{
+        address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
+        neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState},
+    },
     Handle,
 };
 
@@ -131,4 +135,48 @@ pub fn spawn_link_monitor(
         }
     });
     Ok(())
+}
+
+/// Puts a VMAC in the interface's unicast address filter (`bridge fdb add MAC dev IF self
+/// permanent`). NICs that filter unicast in hardware drop frames to the VMAC before XDP sees
+/// them; with the VMAC in the filter they arrive, and the XDP program rewrites them to the
+/// interface's own MAC while the router is Master (see `vrrp-ebpf`: VMAC acceptance). Devices
+/// without a unicast filter (veth) go promiscuous instead, which changes nothing for them.
+/// Already present: fine.
+pub async fn uc_filter_add(h: &Handle, ifindex: u32, mac: [u8; 6]) -> Result<()> {
+    let req = h
+        .neighbours()
+        .add_bridge(ifindex, &mac)
+        .flags(NeighbourFlags::Own);
+    match req.execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+        Err(e) => Err(anyhow!(
+            "adding {} to the unicast filter: {e}",
+            fmt_mac(mac)
+        )),
+    }
+}
+
+/// Takes a VMAC out of the unicast filter again. Not present: fine.
+pub async fn uc_filter_del(h: &Handle, ifindex: u32, mac: [u8; 6]) -> Result<()> {
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = rtnetlink::packet_route::AddressFamily::Bridge;
+    msg.header.ifindex = ifindex;
+    msg.header.state = NeighbourState::Permanent;
+    msg.header.flags = NeighbourFlags::Own;
+    msg.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    match h.neighbours().del(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::ENXIO)) => Ok(()),
+        Err(e) => Err(anyhow!(
+            "removing {} from the unicast filter: {e}",
+            fmt_mac(mac)
+        )),
+    }
+}
+
+fn fmt_mac(m: [u8; 6]) -> String {
+    crate::wire::MacAddr(m).to_string()
 }
