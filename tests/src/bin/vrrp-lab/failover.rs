@@ -294,6 +294,13 @@ pub fn bench(runs: u32, peer: Peer, advert_int: &str, probe_us: u64, verbose: bo
     }
     if peer == Peer::Agent {
         println!("  targets: hard cut p50 <= 30 ms, max <= 36 ms; graceful <= 5 ms (ICMP gap)");
+        let over = |v: &[Measure], limit: f64| v.iter().filter(|m| m.icmp_ms > limit).count();
+        println!(
+            "  runs over target: hard cut > 36 ms: {}, graceful > 5 ms: {} (of {})",
+            over(&hard, 36.0),
+            over(&graceful, 5.0),
+            hard.len()
+        );
     }
     for f in &failures {
         println!("  {f}");
