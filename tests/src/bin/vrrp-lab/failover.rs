@@ -120,12 +120,14 @@ fn prober(lab: &Lab, probe_us: u64) -> Result<Prober> {
 }
 
 /// One measured event.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Measure {
     icmp_ms: f64,
     arp_ms: f64,
     /// Time from the event to the first ARP reply with a different MAC, if the MAC changed.
     mac_switch_ms: Option<f64>,
+    /// That change, `old->new`.
+    mac_switch: Option<String>,
 }
 
 fn measure(trace: &Trace, event: u64, end: u64, what: &str) -> Result<Measure> {
@@ -141,6 +143,9 @@ fn measure(trace: &Trace, event: u64, end: u64, what: &str) -> Result<Measure> {
         mac_switch_ms: trace
             .arp_mac_switch(event, end)
             .map(|(_, _, t)| (t.saturating_sub(event)) as f64 / 1e6),
+        mac_switch: trace
+            .arp_mac_switch(event, end)
+            .map(|(a, b, _)| format!("{}->{}", fmt_mac(&a), fmt_mac(&b))),
     })
 }
 
@@ -231,10 +236,10 @@ pub fn bench(runs: u32, peer: Peer, advert_int: &str, probe_us: u64, verbose: bo
                         "run {run:>3}: hard cut {:6.1} ms (ARP {:6.1}{})   graceful {:6.1} ms (ARP {:6.1}{})",
                         h.icmp_ms,
                         h.arp_ms,
-                        h.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1}")).unwrap_or_default(),
+                        h.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1} {}", h.mac_switch.clone().unwrap_or_default())).unwrap_or_default(),
                         g.icmp_ms,
                         g.arp_ms,
-                        g.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1}")).unwrap_or_default(),
+                        g.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1} {}", g.mac_switch.clone().unwrap_or_default())).unwrap_or_default(),
                     );
                 }
                 hard.push(h);
