@@ -518,8 +518,15 @@ impl Driver {
     }
 
     /// Feeds one input to instance `i` and translates its actions.
+    ///
+    /// One reordering against the state machine's action order: on becoming Master the
+    /// `Claim` (fast path owns the VMAC, VIPs on the interface) goes out *before* the advert.
+    /// The advert is the first frame from the VMAC, which moves the switches' forwarding entry
+    /// to us; traffic for the VIP follows at once and must find the VIP already here. GARP/NA
+    /// still follow the advert.
     fn feed(&mut self, i: usize, input: Input, now: Instant, out: &mut Vec<Command>) {
         let actions = self.instances[i].vr.handle(input, now);
+        let batch_start = out.len();
         for a in actions {
             match a {
                 Action::SendAdvert {
@@ -527,10 +534,13 @@ impl Driver {
                     interval_cs,
                 } => self.advert(i, priority, interval_cs, out),
                 Action::BecomeMaster { accept } => {
-                    out.push(Command::Claim {
-                        instance: i,
-                        accept,
-                    });
+                    out.insert(
+                        batch_start,
+                        Command::Claim {
+                            instance: i,
+                            accept,
+                        },
+                    );
                     self.garp_start(i, now, out);
                 }
                 Action::Release => {

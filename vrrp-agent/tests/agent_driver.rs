@@ -132,47 +132,48 @@ fn startup_non_owner_goes_backup_and_releases_leftovers() {
 }
 
 #[test]
-fn owner_claims_at_startup_advert_first_then_claim_then_garp() {
+fn owner_claims_at_startup_claim_first_then_advert_then_garp() {
     let mut d = driver(vec![spec(input(7, 255, &["10.0.0.1/24"]))], &[v4(1)]);
     let cmds = d.startup(Instant::ZERO);
-    assert_eq!(sent_advert(&cmds[0]).priority, 255);
     assert_eq!(
-        cmds[1],
+        cmds[0],
         Command::Claim {
             instance: 0,
             accept: true
         }
     );
+    assert_eq!(sent_advert(&cmds[1]).priority, 255);
     assert_eq!(cmds[2..].len(), 5, "garp_master_repeat default 5");
     assert!(cmds[2..].iter().all(is_garp));
 }
 
 #[test]
-fn master_down_timer_makes_master_with_advert_claim_and_garps() {
+fn master_down_timer_makes_master_claim_before_advert_then_garps() {
     let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
     d.startup(Instant::ZERO);
     let at = d.next_wakeup().unwrap();
     let cmds = d.expire(at, []);
     assert_eq!(d.instances()[0].vr.state(), State::Master);
-    let a = sent_advert(&cmds[0]);
-    assert_eq!((a.vrid, a.priority, a.max_advert_int), (7, 100, 100));
-    assert_eq!(a.addrs, vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))]);
-    // Source MAC = VMAC, TTL 255, CS6.
-    let Command::SendFrame { frame, .. } = &cmds[0] else {
-        panic!()
-    };
-    let f = AdvertFrame::parse(frame, ChecksumOpts::default()).unwrap();
-    assert_eq!(f.eth_src, MacAddr([0, 0, 0x5e, 0, 1, 7]));
-    assert_eq!((f.hop_limit, f.tos), (255, 0xc0));
-    assert_eq!(f.ip.src, v4(1));
+    // The VIPs are ours before the advert moves the switch's VMAC entry to us.
     assert_eq!(
-        cmds[1],
+        cmds[0],
         Command::Claim {
             instance: 0,
             accept: true
         },
         "accept_mode defaults to true"
     );
+    let a = sent_advert(&cmds[1]);
+    assert_eq!((a.vrid, a.priority, a.max_advert_int), (7, 100, 100));
+    assert_eq!(a.addrs, vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))]);
+    // Source MAC = VMAC, TTL 255, CS6.
+    let Command::SendFrame { frame, .. } = &cmds[1] else {
+        panic!()
+    };
+    let f = AdvertFrame::parse(frame, ChecksumOpts::default()).unwrap();
+    assert_eq!(f.eth_src, MacAddr([0, 0, 0x5e, 0, 1, 7]));
+    assert_eq!((f.hop_limit, f.tos), (255, 0xc0));
+    assert_eq!(f.ip.src, v4(1));
     let garps: Vec<_> = cmds[2..]
         .iter()
         .map(|c| match c {
@@ -247,7 +248,7 @@ fn advert_received_after_the_deadline_is_late_timer_fires_first() {
         })
         .filter(|k| *k != "garp")
         .collect();
-    assert_eq!(kinds, ["advert", "claim", "release"]);
+    assert_eq!(kinds, ["claim", "advert", "release"]);
     assert_eq!(d.instances()[0].vr.state(), State::Backup);
 }
 
@@ -341,7 +342,7 @@ fn ipv6_instance_sends_unsolicited_na_with_vmac() {
     );
     assert_eq!(d.instances()[0].spec.name, "vrid9-v6");
     let cmds = d.startup(Instant::ZERO);
-    let a = sent_advert(&cmds[0]);
+    let a = sent_advert(&cmds[1]);
     assert_eq!(a.addrs.len(), 2);
     let nas: Vec<NdpFrame> = cmds
         .iter()
@@ -492,8 +493,8 @@ fn v2_interval_is_seconds_on_the_wire_and_password_is_sent() {
     assert_eq!(s.advert_int_cs, 200);
     let mut d = driver(vec![s], &[v4(1)]);
     let cmds = d.startup(Instant::ZERO);
-    let Command::SendFrame { frame, .. } = &cmds[0] else {
-        panic!()
+    let Command::SendFrame { frame, .. } = &cmds[1] else {
+        panic!("{cmds:?}")
     };
     let rx = RxFrame::parse(frame).unwrap();
     let p = VrrpPacket::new_checked(rx.payload).unwrap();
