@@ -26,6 +26,7 @@ use crate::{
     driver::{Command, Driver, IfaceEnv},
     fastpath::{parse_event, Family, FastPath, ModeChoice},
     fsm, netlink,
+    timer::DeadlineTimer,
     tx::Tx,
     wire::{ChecksumOpts, IpPair, MacAddr, VrrpPacket, VrrpRepr},
 };
@@ -201,12 +202,6 @@ fn describe_vrrp(a: &RxAdvert) -> String {
 /// Now on the agent's clock, as the state machine's instant.
 fn now() -> fsm::Instant {
     fsm::Instant::from_nanos(crate::clock::monotonic_ns())
-}
-
-/// A state-machine instant (CLOCK_MONOTONIC ns) as a tokio instant (same clock on Linux).
-fn to_tokio(at: fsm::Instant) -> tokio::time::Instant {
-    let now_ns = crate::clock::monotonic_ns();
-    tokio::time::Instant::now() + Duration::from_nanos(at.as_nanos().saturating_sub(now_ns))
 }
 
 /// The interface's MAC from sysfs.
@@ -528,9 +523,11 @@ impl IfaceRun {
         ex.exec(cmds).await;
         let mut hb = tokio::time::interval(driver.heartbeat_period());
         hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut timer = DeadlineTimer::new()?;
         loop {
             ex.beat();
-            let wake = driver.next_wakeup().map(to_tokio);
+            timer.set(driver.next_wakeup().map(fsm::Instant::as_nanos))?;
+            let armed = timer.deadline().is_some();
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
@@ -543,8 +540,8 @@ impl IfaceRun {
                         ex.exec(cmds).await;
                     }
                 }
-                _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)),
-                    if wake.is_some() => {
+                r = timer.expired(), if armed => {
+                    r?;
                     // Adverts that arrived before the timer ran out count first.
                     let pending = drain_ready(ring.get_mut());
                     let cmds = driver.expire(now(), pending);
@@ -585,7 +582,8 @@ impl IfaceRun {
             + Duration::from_secs(1);
         while driver.handing_over() {
             ex.beat();
-            let wake = driver.next_wakeup().map(to_tokio);
+            timer.set(driver.next_wakeup().map(fsm::Instant::as_nanos))?;
+            let armed = timer.deadline().is_some();
             tokio::select! {
                 biased;
                 g = ring.readable_mut() => {
@@ -597,7 +595,8 @@ impl IfaceRun {
                         ex.exec(cmds).await;
                     }
                 }
-                _ = tokio::time::sleep_until(wake.unwrap_or(backstop)) => {
+                r = timer.expired(), if armed => {
+                    r?;
                     let pending = drain_ready(ring.get_mut());
                     let cmds = driver.expire(now(), pending);
                     ex.exec(cmds).await;

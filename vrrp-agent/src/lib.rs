@@ -14,5 +14,6 @@ pub mod driver;
 pub mod fastpath;
 pub mod fsm;
 pub mod netlink;
+pub mod timer;
 pub mod tx;
 pub mod wire;
