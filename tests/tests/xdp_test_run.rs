@@ -360,14 +360,25 @@ fn vlan_tagged_arp_request_is_answered_with_its_tag() {
 }
 
 #[test]
-fn arp_that_is_not_ours_to_answer_passes_untouched() {
+fn arp_for_a_vip_we_do_not_own_is_dropped() {
+    // A VIP in the maps is never the kernel's to answer (it may still have it configured, and
+    // would answer with the real MAC): a request for the VIP of a router we do not own is
+    // dropped, not passed.
     let mut h = owner_harness(false);
-    // A VIP of a router we do not own (VRID 52).
     let other = Ipv4Addr::new(10, 0, 0, 101);
     h.fp.add_vip(IpAddr::V4(other), 52).unwrap();
     let (_, b) = arp_request(other, None);
-    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
-    assert_eq!(h.counter(Counter::ArpVipNotOwned), 1);
+    assert_eq!(h.run_out(&b), (XDP_DROP, b.clone()));
+    let (_, b) = arp_request(other, Some(7));
+    assert_eq!(h.run(&b), XDP_DROP, "VLAN-tagged too");
+    assert_eq!(h.counter(Counter::ArpVipNotOwned), 2);
+    assert_eq!(h.counter(Counter::ArpReplied), 0);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn arp_that_is_not_ours_to_answer_passes_untouched() {
+    let mut h = owner_harness(false);
     // Not a VIP at all.
     let (_, b) = arp_request(Ipv4Addr::new(10, 0, 0, 200), None);
     assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
@@ -401,9 +412,12 @@ fn router_given_up_stops_answering() {
     assert_eq!(h.run(&b), XDP_TX);
     h.fp.set_router(FAMILY_IPV4, VRID, false, false, BOUND)
         .unwrap();
-    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
+    // Given up but the VIP still in the maps (release in progress): dropped, so the kernel,
+    // which may still have the VIP, does not answer with the real MAC.
+    assert_eq!(h.run_out(&b), (XDP_DROP, b.clone()));
     h.fp.remove_vip(IpAddr::V4(VIP4)).unwrap();
-    assert_eq!(h.run(&b), XDP_PASS);
+    // No longer a VIP: an ordinary ARP request, the kernel's business.
+    assert_eq!(h.run_out(&b), (XDP_PASS, b.clone()));
     assert_eq!(h.counter(Counter::ArpReplied), 1);
     assert_eq!(h.counter(Counter::ArpVipNotOwned), 1);
     assert_eq!(h.counter(Counter::ArpSeen), 1);
@@ -566,11 +580,18 @@ fn ns_not_ours_invalid_or_stale() {
     go_stale(&mut h);
     assert_eq!(h.run(&ns), XDP_DROP);
     assert_eq!(h.counter(Counter::VipStaleDropped), 1);
-    // Not owned: passed.
+    // Not owned: dropped (never left to the kernel), fresh heartbeat or not.
     h.fp.set_router(FAMILY_IPV6, VRID, false, false, BOUND)
         .unwrap();
+    assert_eq!(h.run_out(&ns), (XDP_DROP, ns.clone()));
+    h.beat();
+    assert_eq!(h.run(&ns), XDP_DROP);
+    let dad = neighbor_solicit(Ipv6Addr::UNSPECIFIED, VIP6, None);
+    assert_eq!(h.run(&dad), XDP_DROP, "a DAD probe for the VIP too");
+    assert_eq!(h.counter(Counter::NsVipNotOwned), 3);
+    // Removed from the maps: passed.
+    h.fp.remove_vip(IpAddr::V6(VIP6)).unwrap();
     assert_eq!(h.run_out(&ns), (XDP_PASS, ns.clone()));
-    assert_eq!(h.counter(Counter::NsVipNotOwned), 1);
     assert_eq!(h.counter(Counter::NsReplied), 0);
     h.assert_outcomes_add_up();
 }

@@ -169,7 +169,9 @@ pub enum Counter {
     /// Outcome: ARP request for a VIP of an owned, fresh router; answered with the VMAC
     /// (XDP_TX).
     ArpReplied,
-    /// Outcome: ARP request for a VIP of a router we do not own (Backup); passed.
+    /// Outcome: ARP request for a VIP of a router we do not own (Backup, or Master on its way
+    /// out); dropped (XDP_DROP) so the kernel, which may still have the VIP configured, does not
+    /// answer it with the interface's real MAC.
     ArpVipNotOwned,
     /// Outcome: ARP request whose sender IP is the VIP itself (a peer's gratuitous ARP); passed,
     /// never answered.
@@ -177,7 +179,8 @@ pub enum Counter {
     /// Outcome: Neighbor Solicitation for a VIP of an owned, fresh router; answered with a
     /// Neighbor Advertisement carrying the VMAC (XDP_TX).
     NsReplied,
-    /// Outcome: Neighbor Solicitation for a VIP of a router we do not own; passed.
+    /// Outcome: Neighbor Solicitation for a VIP of a router we do not own; dropped (XDP_DROP),
+    /// for the same reason as [`Counter::ArpVipNotOwned`].
     NsVipNotOwned,
     /// Outcome: Neighbor Solicitation for a VIP that fails RFC 4861 §7.1.1 validation (hop
     /// limit, code, length, DAD not to a solicited-node group); passed (the kernel drops it).

@@ -15,11 +15,16 @@
 //!   Advertisement `vrrp_agent::wire::NdpFrame::answer(ns, vmac, true)` would build (`XDP_TX`).
 //! * **Accept_Mode**: other IP packets addressed to a VIP of an owned router without
 //!   `ROUTER_ACCEPT` are dropped.
+//! * **Not ours**: ARP requests / NS for a VIP (in `VIPS_V4` / `VIPS_V6`) of a router we do not
+//!   own are dropped. A VIP in the maps is never the kernel's to answer: between the agent giving
+//!   a router up and removing its VIPs from the interface (and whenever a crash leaves them
+//!   there) the kernel would answer with the interface's real MAC and pull clients off the VMAC.
 //! * **Fail-safe**: a router is only "owned" while the agent's heartbeat is fresh
 //!   ([`owner`]). ARP requests / NS for the VIPs of an owned router whose heartbeat went stale
 //!   are dropped: the agent is gone (SIGKILL), the VIP may still be configured on the interface,
 //!   and the kernel would otherwise answer with the interface's real MAC — the dead node would
 //!   keep claiming the VIP.
+
 //!
 //! Everything else is passed untouched. Nothing here can abort: a frame too short for what it
 //! claims to be is passed and counted.
@@ -43,6 +48,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use aya_log_ebpf::warn;
+
 use vrrp_common::{
     vmac, vrid_slot, AdvertEvent, Counter, IfaceConfig, RouterState, VipEntry, EVENTS_RING_BYTES,
     EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6, IPPROTO_VRRP, MAX_VIPS,
@@ -185,10 +191,10 @@ fn is_zero6(a: [u8; 6]) -> bool {
 /// What the fast path may do for a virtual router right now.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Owner {
-    /// Not Master (or no such router).
+    /// Not Master (or no such router). ARP/NS for its VIPs are dropped.
     NotOwned,
     /// Master, but the agent's heartbeat is older than the router's fail-safe bound: the agent is
-    /// gone or stuck. Treated as not owned, and ARP/NS for its VIPs are dropped.
+    /// gone or stuck. Treated as not owned (ARP/NS for its VIPs dropped).
     Stale,
     /// Master and the agent is alive; `accept`: Accept_Mode.
     Fresh { accept: bool },
@@ -347,7 +353,9 @@ fn arp(ctx: &XdpContext, l3: usize) -> (u32, Counter) {
         return (PASS, Counter::ArpFromVip);
     }
     match owner(FAMILY_IPV4, vrid) {
-        Owner::NotOwned => (PASS, Counter::ArpVipNotOwned),
+        // Not ours to answer, and not the kernel's either: it may still have the VIP configured
+        // (release in progress, a crashed agent) and would answer with the real MAC.
+        Owner::NotOwned => (DROP, Counter::ArpVipNotOwned),
         Owner::Stale => (DROP, Counter::VipStaleDropped),
         Owner::Fresh { .. } => {
             let mac = vmac(FAMILY_IPV4, vrid);
@@ -497,7 +505,8 @@ fn neighbor_solicit(ctx: &XdpContext, l3: usize, hdr: &[u8; IPV6_HLEN]) -> (u32,
         return (PASS, Counter::NsInvalid);
     }
     match owner(FAMILY_IPV6, vrid) {
-        Owner::NotOwned => return (PASS, Counter::NsVipNotOwned),
+        // As for ARP: never leave a VIP's NS to the kernel.
+        Owner::NotOwned => return (DROP, Counter::NsVipNotOwned),
         Owner::Stale => return (DROP, Counter::VipStaleDropped),
         Owner::Fresh { .. } => {}
     }
