@@ -24,6 +24,19 @@
 //! (mounted if it is not). `ip netns exec` gives its command a private mount namespace with a
 //! fresh `/sys`: a bpffs mounted there dies with the agent, and the pin with it. Labs that start
 //! agents that way call [`mount_shared_pin_root`] first, in the parent's mount namespace.
+//!
+//! # The egress classifier dies with the agent
+//!
+//! [`FastPath::attach`] also attaches the TC egress classifier ([`EGRESS_PROGRAM`]: frames the
+//! kernel sends from an owned VIP leave with the VMAC) to the interface's egress. On Linux ≥ 6.6
+//! it is a TCX bpf_link held only by the agent's fd, **not pinned**: it is detached when the
+//! agent closes it ([`FastPath::detach`]) or dies, SIGKILL included, so a killed agent never
+//! leaves one behind and the next agent's attaches on a clean hook — nothing stacks. It need not
+//! outlive the agent: with the agent gone the heartbeat goes stale and the classifier would not
+//! rewrite anything anyway. On older kernels (no TCX) it is a netlink `bpf` filter on a `clsact`
+//! qdisc (added if missing, left in place afterwards); such a filter does outlive a killed agent,
+//! so before attaching, a filter of the same name on the interface's egress is removed first
+//! (replaced, not stacked).
 use std::{
     ffi::CString,
     io,
@@ -37,8 +50,9 @@ use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{
         links::{FdLink, PinnedLink},
+        tc::{self, NlOptions, SchedClassifierLinkId, TcAttachOptions},
         xdp::{XdpLink, XdpLinkId},
-        ProgramError, Xdp, XdpMode,
+        LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
     },
     Ebpf, EbpfError, EbpfLoader,
 };
@@ -52,6 +66,26 @@ pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DI
 
 /// Name of the XDP program inside the object.
 pub const PROGRAM: &str = "vrrp_xdp";
+
+/// Name of the TC egress classifier inside the object (also the name of its netlink filter).
+pub const EGRESS_PROGRAM: &str = "vrrp_tc_egress";
+
+/// How the egress classifier is attached (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EgressMode {
+    /// A TCX bpf_link (Linux ≥ 6.6), detached when the agent's fd closes.
+    Tcx,
+    /// A netlink `bpf` filter on the `clsact` qdisc (older kernels).
+    Netlink,
+}
+
+/// Where the egress classifier is attached.
+#[derive(Debug)]
+struct EgressAttachment {
+    iface: String,
+    mode: EgressMode,
+    link: SchedClassifierLinkId,
+}
 
 /// How to attach the program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -87,6 +121,7 @@ impl Family {
 pub struct FastPath {
     ebpf: Ebpf,
     attached: Option<Attachment>,
+    egress: Option<EgressAttachment>,
 }
 
 /// Where the program is attached.
@@ -294,6 +329,16 @@ impl Counters {
             .sum()
     }
 
+    /// Sum of the egress outcome counters; equals `EgressFrames` when the classifier is
+    /// consistent.
+    pub fn egress_outcomes(&self) -> u64 {
+        Counter::ALL
+            .iter()
+            .filter(|c| c.is_egress_outcome())
+            .map(|c| self.get(*c))
+            .sum()
+    }
+
     /// `name=value` pairs of the non-zero counters (all of them if every one is zero).
     pub fn summary(&self) -> String {
         let nz: Vec<String> = Counter::ALL
@@ -325,9 +370,20 @@ impl FastPath {
         let prog: &mut Xdp = program(&mut ebpf)?;
         prog.load()
             .map_err(|e| explain_program_error(e, "loading"))?;
+        egress_program(&mut ebpf)?.load().map_err(|e| match e {
+            ProgramError::LoadError {
+                io_error,
+                verifier_log,
+            } if io_error.raw_os_error() != Some(libc::EPERM) => anyhow!(
+                "the kernel verifier rejected the TC egress classifier ({io_error}); this is a \
+                 bug in vrrp-agent. Verifier log:\n{verifier_log}"
+            ),
+            e => explain_program_error(e, "loading"),
+        })?;
         Ok(Self {
             ebpf,
             attached: None,
+            egress: None,
         })
     }
 
@@ -336,14 +392,114 @@ impl FastPath {
         program(&mut self.ebpf)
     }
 
+    /// The TC egress classifier (for `BPF_PROG_TEST_RUN` in tests).
+    pub fn egress_program(&mut self) -> Result<&mut SchedClassifier> {
+        egress_program(&mut self.ebpf)
+    }
+
     pub fn ebpf(&mut self) -> &mut Ebpf {
         &mut self.ebpf
     }
 
-    /// Attaches to `iface` in the mode `choice` asks for and pins the attachment (see the module
-    /// docs); returns the mode used. A pinned attachment left by an earlier agent on the same
-    /// interface is taken over.
+    /// Attaches XDP to `iface` in the mode `choice` asks for and pins the attachment (see the
+    /// module docs), then the egress classifier ([`FastPath::attach_egress`]); returns the XDP
+    /// mode used. A pinned XDP attachment left by an earlier agent on the same interface is taken
+    /// over.
     pub fn attach(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
+        let mode = self.attach_xdp(iface, choice)?;
+        let egress = self.attach_egress(iface)?;
+        log::debug!("{iface}: egress classifier attached ({egress:?})");
+        Ok(mode)
+    }
+
+    /// Attaches the egress classifier to `iface`: a TCX link where the kernel has them (≥ 6.6),
+    /// else a netlink filter (see the module docs). Replaces an earlier attachment of this
+    /// `FastPath`.
+    pub fn attach_egress(&mut self, iface: &str) -> Result<EgressMode> {
+        self.detach_egress()?;
+        let prog = egress_program(&mut self.ebpf)?;
+        match prog.attach_with_options(
+            iface,
+            TcAttachType::Egress,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        ) {
+            Ok(link) => {
+                self.egress = Some(EgressAttachment {
+                    iface: iface.to_owned(),
+                    mode: EgressMode::Tcx,
+                    link,
+                });
+                Ok(EgressMode::Tcx)
+            }
+            Err(e) => {
+                log::info!(
+                    "{iface}: no TCX egress link ({e}; Linux < 6.6?): using a netlink filter on \
+                     clsact"
+                );
+                self.attach_egress_with(iface, EgressMode::Netlink)
+            }
+        }
+    }
+
+    /// Attaches the egress classifier to `iface` in `mode` (tests use it to exercise the netlink
+    /// path on kernels that have TCX). Replaces an earlier attachment of this `FastPath`.
+    pub fn attach_egress_with(&mut self, iface: &str, mode: EgressMode) -> Result<EgressMode> {
+        if mode == EgressMode::Tcx {
+            return self.attach_egress(iface).and_then(|m| {
+                if m == EgressMode::Tcx {
+                    Ok(m)
+                } else {
+                    bail!("{iface}: the kernel has no TCX links")
+                }
+            });
+        }
+        self.detach_egress()?;
+        match tc::qdisc_add_clsact(iface) {
+            Ok(()) => log::debug!("{iface}: added a clsact qdisc"),
+            Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => {
+                return Err(anyhow!(e).context(format!("adding a clsact qdisc to {iface}")));
+            }
+        }
+        // A netlink filter outlives the agent that added it: replace one left by a killed agent
+        // instead of stacking ours behind it.
+        match tc::qdisc_detach_program(iface, TcAttachType::Egress, EGRESS_PROGRAM) {
+            Ok(()) => log::info!("{iface}: removed an egress filter left by an earlier agent"),
+            Err(tc::TcError::IoError(e)) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("{iface}: could not look for stale egress filters: {e}"),
+        }
+        let prog = egress_program(&mut self.ebpf)?;
+        let link = prog
+            .attach_with_options(
+                iface,
+                TcAttachType::Egress,
+                TcAttachOptions::Netlink(NlOptions::default()),
+            )
+            .with_context(|| format!("attaching the egress classifier to {iface}"))?;
+        self.egress = Some(EgressAttachment {
+            iface: iface.to_owned(),
+            mode: EgressMode::Netlink,
+            link,
+        });
+        Ok(EgressMode::Netlink)
+    }
+
+    /// How the egress classifier is attached, if it is.
+    pub fn egress_mode(&self) -> Option<EgressMode> {
+        self.egress.as_ref().map(|e| e.mode)
+    }
+
+    /// Detaches the egress classifier (synchronously). No error if it was not attached.
+    pub fn detach_egress(&mut self) -> Result<()> {
+        let Some(e) = self.egress.take() else {
+            return Ok(());
+        };
+        egress_program(&mut self.ebpf)?
+            .detach(e.link)
+            .with_context(|| format!("{}: detaching the egress classifier", e.iface))
+    }
+
+    fn attach_xdp(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
         let ifindex = ifindex(iface)?;
         let driver = driver_name(iface);
         let dir = pin_dir_for(iface)?;
@@ -502,6 +658,14 @@ impl FastPath {
     /// dropped — but not when the process is killed: then the pinned program stays, see the
     /// module docs.
     pub fn detach(&mut self) -> Result<()> {
+        // The egress classifier first; a failure there (its device gone) must not keep XDP
+        // attached.
+        let egress = self.detach_egress();
+        self.detach_xdp()?;
+        egress
+    }
+
+    fn detach_xdp(&mut self) -> Result<()> {
         let Some(a) = self.attached.take() else {
             return Ok(());
         };
@@ -671,6 +835,13 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
     Ok(ebpf
         .program_mut(PROGRAM)
         .ok_or_else(|| anyhow!("the XDP object has no program {PROGRAM}"))?
+        .try_into()?)
+}
+
+fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
+    Ok(ebpf
+        .program_mut(EGRESS_PROGRAM)
+        .ok_or_else(|| anyhow!("the eBPF object has no program {EGRESS_PROGRAM}"))?
         .try_into()?)
 }
 

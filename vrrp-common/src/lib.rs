@@ -131,10 +131,13 @@ pub struct IfaceConfig {
     pub _pad: [u8; 2],
 }
 
-/// Per-CPU counters kept by the XDP program in the `COUNTERS` array, indexed by this enum.
+/// Per-CPU counters kept by the XDP program and the TC egress classifier in the `COUNTERS`
+/// array, indexed by this enum.
 ///
-/// Every frame increments [`Counter::Frames`] and exactly one *outcome* counter (the ones for
-/// which [`Counter::is_outcome`] is true), so the outcomes always add up to `Frames`.
+/// Every frame the XDP program sees increments [`Counter::Frames`] and exactly one *outcome*
+/// counter (the ones for which [`Counter::is_outcome`] is true), so the outcomes always add up to
+/// `Frames`. Likewise every frame the egress classifier sees increments
+/// [`Counter::EgressFrames`] and exactly one egress outcome ([`Counter::is_egress_outcome`]).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
@@ -206,11 +209,46 @@ pub enum Counter {
     /// Not an outcome: the Ethernet destination was an owned, fresh VMAC but `IFACE[0]` holds no
     /// MAC yet; left alone.
     VmacNoIfaceMac,
+
+    // The TC egress classifier (`vrrp_tc_egress`) counts in the same array, in its own set:
+    // every egress frame bumps `EgressFrames` and exactly one egress outcome (the counters for
+    // which [`Counter::is_egress_outcome`] is true). None of these is an XDP outcome, so the
+    // XDP invariant (outcomes == `Frames`) is unaffected.
+    /// Egress, not an outcome: every frame the egress classifier saw.
+    EgressFrames,
+    /// Egress outcome: not IPv4, IPv6 or ARP; untouched.
+    EgressNotIp,
+    /// Egress outcome: shorter than the headers it claims (or an IP version mismatch);
+    /// untouched.
+    EgressMalformed,
+    /// Egress outcome: IPv4 / IPv6 / ARP whose source address is not a VIP; untouched.
+    EgressSrcNotVip,
+    /// Egress outcome: source address is a VIP of a router we do not own; untouched.
+    EgressVipNotOwned,
+    /// Egress outcome: source address is a VIP of a router we own whose heartbeat is stale;
+    /// untouched.
+    EgressVipStale,
+    /// Egress outcome: IP packet from a VIP of an owned, fresh router; Ethernet source rewritten
+    /// to the VMAC (also Neighbor Discovery messages without a link-layer address option equal to
+    /// the interface MAC).
+    EgressIpRewritten,
+    /// Egress outcome: NS / NA / RS from a VIP of an owned, fresh router; Ethernet source and the
+    /// source/target link-layer address option rewritten to the VMAC, ICMPv6 checksum updated.
+    EgressNdRewritten,
+    /// Egress outcome: ARP (request or reply) whose sender IP is a VIP of an owned, fresh
+    /// router; Ethernet source and ARP sender MAC rewritten to the VMAC.
+    EgressArpRewritten,
+    /// Egress outcome: a rewrite helper (`bpf_skb_store_bytes`, `bpf_l4_csum_replace`) failed;
+    /// the frame is sent as far as it was rewritten.
+    EgressRewriteFailed,
+    /// Egress, not an outcome: a Neighbor Discovery message from an owned VIP with no
+    /// link-layer address option equal to the interface MAC (left alone).
+    EgressNdNoLladdr,
 }
 
 impl Counter {
     /// Number of counters (size of the `COUNTERS` array).
-    pub const COUNT: u32 = 26;
+    pub const COUNT: u32 = 37;
 
     /// All counters in index order.
     pub const ALL: [Counter; Self::COUNT as usize] = [
@@ -240,6 +278,17 @@ impl Counter {
         Counter::VmacRewritten,
         Counter::VmacNotOwned,
         Counter::VmacNoIfaceMac,
+        Counter::EgressFrames,
+        Counter::EgressNotIp,
+        Counter::EgressMalformed,
+        Counter::EgressSrcNotVip,
+        Counter::EgressVipNotOwned,
+        Counter::EgressVipStale,
+        Counter::EgressIpRewritten,
+        Counter::EgressNdRewritten,
+        Counter::EgressArpRewritten,
+        Counter::EgressRewriteFailed,
+        Counter::EgressNdNoLladdr,
     ];
 
     /// Stable snake_case name, used in logs and metrics.
@@ -271,20 +320,43 @@ impl Counter {
             Counter::VmacRewritten => "vmac_rewritten",
             Counter::VmacNotOwned => "vmac_not_owned",
             Counter::VmacNoIfaceMac => "vmac_no_iface_mac",
+            Counter::EgressFrames => "egress_frames",
+            Counter::EgressNotIp => "egress_not_ip",
+            Counter::EgressMalformed => "egress_malformed",
+            Counter::EgressSrcNotVip => "egress_src_not_vip",
+            Counter::EgressVipNotOwned => "egress_vip_not_owned",
+            Counter::EgressVipStale => "egress_vip_stale",
+            Counter::EgressIpRewritten => "egress_ip_rewritten",
+            Counter::EgressNdRewritten => "egress_nd_rewritten",
+            Counter::EgressArpRewritten => "egress_arp_rewritten",
+            Counter::EgressRewriteFailed => "egress_rewrite_failed",
+            Counter::EgressNdNoLladdr => "egress_nd_no_lladdr",
         }
     }
 
-    /// True for the counters of which every frame increments exactly one.
+    /// True for the counters of which every frame the XDP program sees increments exactly one.
     pub const fn is_outcome(self) -> bool {
-        !matches!(
-            self,
-            Counter::Frames
-                | Counter::VlanTagged
-                | Counter::VrrpTruncatedCapture
-                | Counter::VmacRewritten
-                | Counter::VmacNotOwned
-                | Counter::VmacNoIfaceMac
-        )
+        !self.is_egress()
+            && !matches!(
+                self,
+                Counter::Frames
+                    | Counter::VlanTagged
+                    | Counter::VrrpTruncatedCapture
+                    | Counter::VmacRewritten
+                    | Counter::VmacNotOwned
+                    | Counter::VmacNoIfaceMac
+            )
+    }
+
+    /// True for the counters of the TC egress classifier.
+    pub const fn is_egress(self) -> bool {
+        self as u32 >= Counter::EgressFrames as u32
+    }
+
+    /// True for the counters of which every frame the egress classifier sees increments exactly
+    /// one (they add up to [`Counter::EgressFrames`]).
+    pub const fn is_egress_outcome(self) -> bool {
+        self.is_egress() && !matches!(self, Counter::EgressFrames | Counter::EgressNdNoLladdr)
     }
 }
 
@@ -330,6 +402,23 @@ mod tests {
                 assert_ne!(a.name(), b.name());
             }
         }
+    }
+
+    #[test]
+    fn outcome_sets_are_disjoint() {
+        for c in Counter::ALL {
+            assert!(!(c.is_outcome() && c.is_egress_outcome()), "{}", c.name());
+            assert_eq!(
+                c.is_egress(),
+                c.name().starts_with("egress_"),
+                "{}",
+                c.name()
+            );
+        }
+        assert!(!Counter::Frames.is_outcome() && !Counter::EgressFrames.is_egress_outcome());
+        assert!(
+            Counter::ArpVipNotOwned.is_outcome() && Counter::EgressSrcNotVip.is_egress_outcome()
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@
 //!   are dropped: the agent is gone (SIGKILL), the VIP may still be configured on the interface,
 //!   and the kernel would otherwise answer with the interface's real MAC — the dead node would
 //!   keep claiming the VIP.
-
+//!
+//! The TC egress classifier in [`egress`] (same maps) makes what the kernel itself sends *from*
+//! an owned VIP leave with the VMAC.
 //!
 //! Everything else is passed untouched. Nothing here can abort: a frame too short for what it
 //! claims to be is passed and counted.
@@ -49,6 +51,7 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 
+mod egress;
 use vrrp_common::{
     vmac, vrid_slot, AdvertEvent, Counter, IfaceConfig, RouterState, VipEntry, EVENTS_RING_BYTES,
     EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6, IPPROTO_VRRP, MAX_VIPS,

@@ -22,6 +22,7 @@ use vrrp_integration_tests::require_root;
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
+pub const TC_ACT_OK: u32 = 0;
 
 /// The fast path loaded (not attached), its ring buffer taken.
 pub struct Harness {
@@ -74,6 +75,34 @@ impl Harness {
             .expect("BPF_PROG_TEST_RUN");
         out.truncate(r.data_size_out as usize);
         (r.return_value, out)
+    }
+
+    /// Runs the TC egress classifier once; returns its verdict and the frame as it left it.
+    pub fn run_egress(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
+        let mut out = vec![0u8; 4096];
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ..Default::default()
+        };
+        let r = self
+            .fp
+            .egress_program()
+            .unwrap()
+            .test_run(opts)
+            .expect("BPF_PROG_TEST_RUN (classifier)");
+        out.truncate(r.data_size_out as usize);
+        (r.return_value, out)
+    }
+
+    pub fn assert_egress_outcomes_add_up(&self) {
+        let c = self.fp.counters().unwrap();
+        assert_eq!(
+            c.egress_outcomes(),
+            c.get(Counter::EgressFrames),
+            "every egress frame must bump exactly one egress outcome counter: {}",
+            c.summary()
+        );
     }
 
     pub fn events(&mut self) -> Vec<AdvertEvent> {

@@ -1,0 +1,837 @@
+//! The TC egress classifier (`vrrp_tc_egress`): frames the router's own kernel sends from an
+//! owned VIP leave with the VMAC (Ethernet source, NDP link-layer address options, ARP sender
+//! MAC).
+//!
+//! First under BPF_PROG_TEST_RUN (the rewritten frame is checked with the agent's codec, which
+//! verifies the ICMPv6 checksum, and with tshark), then end to end in two network namespaces:
+//! the kernel's own Neighbor Solicitation from the VIP, as the neighbour sees it.
+mod common;
+
+use std::{
+    io::Write as _,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    process::Command,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use aya::programs::{SchedClassifier, TcAttachType};
+use common::*;
+use vrrp_agent::{
+    clock::monotonic_ns,
+    fastpath::{EgressMode, FastPath, ModeChoice},
+    wire::{checksum, ArpFrame, ArpOp, ArpRepr, MacAddr, NdpFrame, NdpMessage},
+};
+use vrrp_common::{vmac, Counter, FAMILY_IPV4, FAMILY_IPV6};
+use vrrp_integration_tests::{require_root, veth, Netns, Proc};
+
+const VRID: u8 = 51;
+const IFACE_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
+const BOUND: Duration = Duration::from_secs(1);
+
+fn vmac4() -> MacAddr {
+    MacAddr(vmac(FAMILY_IPV4, VRID))
+}
+
+fn vmac6() -> MacAddr {
+    MacAddr(vmac(FAMILY_IPV6, VRID))
+}
+
+/// A harness owning VIP4 and VIP6 (VRID), heartbeat fresh, bound 1 s, interface MAC IFACE_MAC.
+fn egress_harness() -> Harness {
+    let mut h = Harness::new(&[]);
+    h.fp.add_vip(IpAddr::V4(VIP4), VRID).unwrap();
+    h.fp.add_vip(IpAddr::V6(VIP6), VRID).unwrap();
+    h.fp.set_iface_mac(IFACE_MAC.0).unwrap();
+    h.own(FAMILY_IPV4, VRID, false, BOUND);
+    h.own(FAMILY_IPV6, VRID, false, BOUND);
+    h
+}
+
+fn go_stale(h: &mut Harness) {
+    h.fp.heartbeat(monotonic_ns() - 2 * BOUND.as_nanos() as u64)
+        .unwrap();
+}
+
+/// The NS the kernel sends from the VIP to resolve REQ6: Ethernet source and SLLAO = IFACE_MAC.
+fn ns_from(mac: MacAddr, src: Ipv6Addr) -> NdpFrame {
+    NdpFrame::solicit(mac, src, REQ6)
+}
+
+/// An IPv4 UDP packet from `src` (Ethernet source `eth_src`) to REQ4.
+fn udp4_from(eth_src: MacAddr, src: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8];
+    f[0..6].copy_from_slice(&REQ_MAC.0);
+    f[6..12].copy_from_slice(&eth_src.0);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut f[14..34];
+    ip.copy_from_slice(&[
+        0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&REQ4.octets());
+    f[34..42].copy_from_slice(&[0x03, 0xe8, 0x07, 0xd0, 0, 8, 0, 0]);
+    f
+}
+
+/// An ICMPv6 message of `icmp_type` (8 bytes, then `opts`) from `src` to `dst`, hop limit 255,
+/// with a valid checksum.
+fn icmp6_from(
+    eth_dst: [u8; 6],
+    eth_src: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    icmp_type: u8,
+    opts: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&eth_dst);
+    f.extend_from_slice(&eth_src.0);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    let plen = (8 + opts.len()) as u16;
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&plen.to_be_bytes());
+    f.extend_from_slice(&[58, 255]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&[icmp_type, 0, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(opts);
+    let acc = checksum::pseudo_header_v6(src, dst, 58, u32::from(plen));
+    let sum = checksum::finish(checksum::accumulate(acc, &f[54..]));
+    f[56..58].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+/// True when the ICMPv6 checksum of an untagged frame is valid.
+fn icmp6_checksum_ok(f: &[u8]) -> bool {
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&f[22..38]).unwrap());
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&f[38..54]).unwrap());
+    let acc = checksum::pseudo_header_v6(src, dst, 58, (f.len() - 54) as u32);
+    checksum::finish(checksum::accumulate(acc, &f[54..])) == 0
+}
+
+fn sllao(mac: MacAddr) -> [u8; 8] {
+    let mut o = [1, 1, 0, 0, 0, 0, 0, 0];
+    o[2..].copy_from_slice(&mac.0);
+    o
+}
+
+/// Writes `frames` to a pcap file and returns what tshark says about each, one line per frame:
+/// `eth.src<TAB>icmpv6.checksum.status<TAB>icmpv6.opt.linkaddr`.
+fn tshark(frames: &[&[u8]]) -> Vec<String> {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let mut pcap = Vec::new();
+    for v in [0xa1b2_c3d4u32] {
+        pcap.extend_from_slice(&v.to_le_bytes());
+    }
+    pcap.extend_from_slice(&2u16.to_le_bytes());
+    pcap.extend_from_slice(&4u16.to_le_bytes());
+    for v in [0u32, 0, 65535, 1] {
+        pcap.extend_from_slice(&v.to_le_bytes());
+    }
+    for f in frames {
+        for v in [0u32, 0, f.len() as u32, f.len() as u32] {
+            pcap.extend_from_slice(&v.to_le_bytes());
+        }
+        pcap.extend_from_slice(f);
+    }
+    file.write_all(&pcap).unwrap();
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(file.path())
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "eth.src",
+            "-e",
+            "icmpv6.checksum.status",
+            "-e",
+            "icmpv6.opt.linkaddr",
+        ])
+        .output()
+        .expect("tshark is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn mac_str(m: MacAddr) -> String {
+    m.0.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+// ---------------------------------------------------------------------------------------------
+// BPF_PROG_TEST_RUN
+
+#[test]
+fn ns_from_an_owned_vip_leaves_with_the_vmac_and_a_valid_checksum() {
+    let mut h = egress_harness();
+    let ns = ns_from(IFACE_MAC, VIP6);
+    let (verdict, out) = h.run_egress(&ns.to_bytes());
+    assert_eq!(verdict, TC_ACT_OK);
+    let parsed = NdpFrame::parse(&out).expect("the rewritten NS parses (ICMPv6 checksum valid)");
+    assert_eq!(parsed.eth_src, vmac6(), "Ethernet source");
+    assert_eq!(
+        parsed.msg,
+        NdpMessage::NeighborSolicit {
+            target: REQ6,
+            source_lladdr: Some(vmac6())
+        },
+        "SLLAO"
+    );
+    assert_eq!(
+        out,
+        ns_from(vmac6(), VIP6).to_bytes(),
+        "byte for byte what the codec builds with the VMAC"
+    );
+    assert_eq!(h.counter(Counter::EgressNdRewritten), 1);
+    h.assert_egress_outcomes_add_up();
+    assert_eq!(
+        h.counter(Counter::Frames),
+        0,
+        "egress frames are not XDP frames"
+    );
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn na_and_rs_from_an_owned_vip_are_rewritten_too_and_tshark_agrees() {
+    let mut h = egress_harness();
+    // The kernel's NA for the VIP (TLLAO = interface MAC).
+    let asked = NdpFrame::solicit(REQ_MAC, REQ6, VIP6);
+    let na = NdpFrame::answer(&asked, IFACE_MAC, false);
+    let (verdict, na_out) = h.run_egress(&na.to_bytes());
+    assert_eq!(verdict, TC_ACT_OK);
+    assert_eq!(na_out, NdpFrame::answer(&asked, vmac6(), false).to_bytes());
+    NdpFrame::parse(&na_out).expect("NA checksum valid");
+    // A Router Solicitation from the VIP with an SLLAO (the codec has no RS: checked by hand).
+    let rs = icmp6_from(
+        [0x33, 0x33, 0, 0, 0, 2],
+        IFACE_MAC,
+        VIP6,
+        "ff02::2".parse().unwrap(),
+        133,
+        &sllao(IFACE_MAC),
+    );
+    assert!(icmp6_checksum_ok(&rs));
+    let (verdict, rs_out) = h.run_egress(&rs);
+    assert_eq!(verdict, TC_ACT_OK);
+    assert_eq!(rs_out[6..12], vmac6().0);
+    assert_eq!(rs_out[64..70], vmac6().0, "SLLAO");
+    assert!(icmp6_checksum_ok(&rs_out), "RS checksum updated");
+    assert_eq!(h.counter(Counter::EgressNdRewritten), 2);
+    // NS through tshark as well: checksum status 1 (good), link-layer address the VMAC.
+    let (_, ns_out) = h.run_egress(&ns_from(IFACE_MAC, VIP6).to_bytes());
+    let want = format!("{}\t1\t{}", mac_str(vmac6()), mac_str(vmac6()));
+    for (what, line) in ["ns", "na", "rs"]
+        .iter()
+        .zip(tshark(&[&ns_out, &na_out, &rs_out]))
+    {
+        assert_eq!(line, want, "tshark on the rewritten {what}");
+    }
+    // And tshark flags the original with a corrupted checksum as bad (the check can fail).
+    let mut bad = ns_out.clone();
+    bad[57] ^= 1;
+    let line = &tshark(&[&bad])[0];
+    assert!(line.contains("\t0\t"), "tshark sees a bad checksum: {line}");
+    h.assert_egress_outcomes_add_up();
+}
+
+#[test]
+fn vlan_tagged_ns_and_an_option_that_is_not_the_interface_mac() {
+    let mut h = egress_harness();
+    let mut ns = ns_from(IFACE_MAC, VIP6);
+    ns.vlan = Some(42);
+    let (_, out) = h.run_egress(&ns.to_bytes());
+    let parsed = NdpFrame::parse(&out).expect("tagged NS parses");
+    assert_eq!(parsed.vlan, Some(42));
+    assert_eq!(parsed.eth_src, vmac6());
+    assert_eq!(
+        parsed.msg,
+        NdpMessage::NeighborSolicit {
+            target: REQ6,
+            source_lladdr: Some(vmac6())
+        }
+    );
+    assert_eq!(h.counter(Counter::EgressNdRewritten), 1);
+    // An SLLAO that is some other MAC: left alone (Ethernet source still rewritten).
+    let other = MacAddr([0x02, 0, 0, 0, 0, 0x99]);
+    let mut ns = ns_from(IFACE_MAC, VIP6);
+    ns.msg = NdpMessage::NeighborSolicit {
+        target: REQ6,
+        source_lladdr: Some(other),
+    };
+    let (_, out) = h.run_egress(&ns.to_bytes());
+    let parsed = NdpFrame::parse(&out).unwrap();
+    assert_eq!(parsed.eth_src, vmac6());
+    assert_eq!(
+        parsed.msg,
+        NdpMessage::NeighborSolicit {
+            target: REQ6,
+            source_lladdr: Some(other)
+        }
+    );
+    assert_eq!(h.counter(Counter::EgressIpRewritten), 1);
+    assert_eq!(h.counter(Counter::EgressNdNoLladdr), 1);
+    // With IFACE unset, the frame's own Ethernet source is the interface MAC.
+    let mut h = Harness::new(&[]);
+    h.fp.add_vip(IpAddr::V6(VIP6), VRID).unwrap();
+    h.own(FAMILY_IPV6, VRID, false, BOUND);
+    let (_, out) = h.run_egress(&ns_from(IFACE_MAC, VIP6).to_bytes());
+    assert_eq!(out, ns_from(vmac6(), VIP6).to_bytes());
+    h.assert_egress_outcomes_add_up();
+}
+
+#[test]
+fn ipv4_and_ipv6_packets_from_an_owned_vip_get_the_vmac_as_ethernet_source() {
+    let mut h = egress_harness();
+    let f = udp4_from(IFACE_MAC, VIP4);
+    let (verdict, out) = h.run_egress(&f);
+    assert_eq!(verdict, TC_ACT_OK);
+    assert_eq!(out[6..12], vmac4().0, "IPv4 VMAC");
+    assert_eq!(out[..6], f[..6]);
+    assert_eq!(out[12..], f[12..], "nothing else touched");
+    // ICMPv6 echo reply from the IPv6 VIP.
+    let f = icmp6_from(REQ_MAC.0, IFACE_MAC, VIP6, REQ6, 129, &[]);
+    let (_, out) = h.run_egress(&f);
+    assert_eq!(out[6..12], vmac6().0, "IPv6 VMAC");
+    assert_eq!(out[12..], f[12..]);
+    assert_eq!(h.counter(Counter::EgressIpRewritten), 2);
+    h.assert_egress_outcomes_add_up();
+}
+
+#[test]
+fn arp_from_an_owned_vip_gets_the_vmac_as_ethernet_source_and_sender() {
+    let mut h = egress_harness();
+    // The kernel's own ARP request from the VIP (arp_announce not set).
+    let req = ArpFrame {
+        eth_dst: MacAddr([0xff; 6]),
+        eth_src: IFACE_MAC,
+        vlan: None,
+        arp: ArpRepr::request(IFACE_MAC, VIP4, REQ4),
+    };
+    let (verdict, out) = h.run_egress(&req.to_bytes());
+    assert_eq!(verdict, TC_ACT_OK);
+    let want = ArpFrame {
+        eth_src: vmac4(),
+        arp: ArpRepr::request(vmac4(), VIP4, REQ4),
+        ..req
+    };
+    assert_eq!(out, want.to_bytes());
+    // A reply from the VIP, VLAN-tagged.
+    let reply = ArpFrame {
+        eth_dst: REQ_MAC,
+        eth_src: IFACE_MAC,
+        vlan: Some(7),
+        arp: ArpRepr::reply_to(&ArpRepr::request(REQ_MAC, REQ4, VIP4), IFACE_MAC),
+    };
+    let (_, out) = h.run_egress(&reply.to_bytes());
+    let parsed = ArpFrame::parse(&out).unwrap();
+    assert_eq!(parsed.eth_src, vmac4());
+    assert_eq!(parsed.vlan, Some(7));
+    assert_eq!(parsed.arp.op, ArpOp::Reply);
+    assert_eq!(parsed.arp.sender_mac, vmac4());
+    assert_eq!(parsed.arp.target_mac, REQ_MAC);
+    assert_eq!(h.counter(Counter::EgressArpRewritten), 2);
+    h.assert_egress_outcomes_add_up();
+}
+
+#[test]
+fn not_owned_stale_or_not_from_a_vip_is_left_unchanged() {
+    let mut h = egress_harness();
+    let ns = ns_from(IFACE_MAC, VIP6).to_bytes();
+    let udp = udp4_from(IFACE_MAC, VIP4);
+    let arp = ArpFrame {
+        eth_dst: MacAddr([0xff; 6]),
+        eth_src: IFACE_MAC,
+        vlan: None,
+        arp: ArpRepr::request(IFACE_MAC, VIP4, REQ4),
+    }
+    .to_bytes();
+    // Source not a VIP.
+    for f in [
+        ns_from(IFACE_MAC, "2001:db8::7".parse().unwrap()).to_bytes(),
+        udp4_from(IFACE_MAC, Ipv4Addr::new(10, 0, 0, 7)),
+        ArpFrame {
+            eth_dst: MacAddr([0xff; 6]),
+            eth_src: IFACE_MAC,
+            vlan: None,
+            arp: ArpRepr::request(IFACE_MAC, Ipv4Addr::new(10, 0, 0, 7), REQ4),
+        }
+        .to_bytes(),
+    ] {
+        assert_eq!(h.run_egress(&f), (TC_ACT_OK, f.clone()));
+    }
+    assert_eq!(h.counter(Counter::EgressSrcNotVip), 3);
+    // Stale heartbeat.
+    go_stale(&mut h);
+    for f in [&ns, &udp, &arp] {
+        assert_eq!(h.run_egress(f), (TC_ACT_OK, f.clone()), "stale");
+    }
+    assert_eq!(h.counter(Counter::EgressVipStale), 3);
+    // Not owned (fresh heartbeat).
+    h.fp.set_router(FAMILY_IPV4, VRID, false, false, BOUND)
+        .unwrap();
+    h.fp.set_router(FAMILY_IPV6, VRID, false, false, BOUND)
+        .unwrap();
+    h.beat();
+    for f in [&ns, &udp, &arp] {
+        assert_eq!(h.run_egress(f), (TC_ACT_OK, f.clone()), "not owned");
+    }
+    assert_eq!(h.counter(Counter::EgressVipNotOwned), 3);
+    // Not IP: LLDP.
+    let mut lldp = vec![0u8; 60];
+    lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
+    assert_eq!(h.run_egress(&lldp), (TC_ACT_OK, lldp.clone()));
+    assert_eq!(h.counter(Counter::EgressNotIp), 1);
+    for c in [
+        Counter::EgressIpRewritten,
+        Counter::EgressNdRewritten,
+        Counter::EgressArpRewritten,
+        Counter::EgressRewriteFailed,
+    ] {
+        assert_eq!(h.counter(c), 0, "{}", c.name());
+    }
+    h.assert_egress_outcomes_add_up();
+}
+
+/// `f` with an 802.1Q tag (VID 3) inserted after the Ethernet addresses.
+fn tagged(f: &[u8]) -> Vec<u8> {
+    let mut t = f[..12].to_vec();
+    t.extend_from_slice(&[0x81, 0x00, 0x00, 0x03]);
+    t.extend_from_slice(&f[12..]);
+    t
+}
+
+#[test]
+fn frames_cut_at_every_length_pass_and_are_counted() {
+    use aya::TestRun as _;
+    let mut h = egress_harness();
+    let ns = ns_from(IFACE_MAC, VIP6).to_bytes();
+    let udp = udp4_from(IFACE_MAC, VIP4);
+    let arp = ArpFrame {
+        eth_dst: MacAddr([0xff; 6]),
+        eth_src: IFACE_MAC,
+        vlan: None,
+        arp: ArpRepr::request(IFACE_MAC, VIP4, REQ4),
+    }
+    .to_bytes();
+    // The kernel's test run refuses an untagged IPv4/IPv6 frame shorter than its IP header
+    // (EINVAL); behind a VLAN tag it does not look, so the tagged copies reach every cut.
+    let frames = [
+        ("ns", ns.clone(), 14 + 40),
+        ("udp4", udp.clone(), 14 + 20),
+        ("arp", arp.clone(), 15),
+        ("ns tagged", tagged(&ns), 15),
+        ("udp4 tagged", tagged(&udp), 15),
+        ("arp tagged", tagged(&arp), 15),
+    ];
+    for (what, f, min) in &frames {
+        for len in 15..f.len() {
+            let mut out = vec![0u8; 4096];
+            let opts = aya::TestRunOptions {
+                data_in: Some(&f[..len]),
+                data_out: Some(&mut out),
+                ..Default::default()
+            };
+            match h.fp.egress_program().unwrap().test_run(opts) {
+                Ok(r) => {
+                    assert_eq!(r.return_value, TC_ACT_OK, "{what} cut at {len}");
+                    assert_eq!(r.data_size_out as usize, len, "{what} cut at {len}");
+                }
+                Err(e) => assert!(len < *min, "{what} cut at {len}: {e}"),
+            }
+        }
+    }
+    let c = h.fp.counters().unwrap();
+    // Tagged cuts inside the tag / the IPv4 / IPv6 / ARP header.
+    assert!(
+        c.get(Counter::EgressMalformed) >= 2 + 40 + 20 + 28,
+        "{}",
+        c.summary()
+    );
+    // A whole IPv4 header with another version.
+    let mut v6in4 = udp.clone();
+    v6in4[14] = 0x65;
+    assert_eq!(h.run_egress(&v6in4), (TC_ACT_OK, v6in4.clone()));
+    h.assert_egress_outcomes_add_up();
+}
+
+#[test]
+fn egress_verifier_statistics() {
+    require_root();
+    let mut fp = FastPath::load().expect("load");
+    let info = fp.egress_program().unwrap().info().unwrap();
+    let verified = info.verified_instruction_count();
+    eprintln!(
+        "vrrp_tc_egress: {} instructions verified (verifier insns processed)",
+        verified.map_or("?".into(), |n| n.to_string())
+    );
+    if let Some(n) = verified {
+        assert!(n < 1_000_000, "verifier complexity limit is 1M: {n}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Namespaces
+
+const A_IP: &str = "fd00:210::1";
+const B_IP: &str = "fd00:210::2";
+const VIP: &str = "fd00:210::a";
+
+/// An AF_PACKET socket on `iface` (in the calling thread's namespace) seeing every frame.
+fn capture_socket(iface: &str) -> Result<OwnedFd> {
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket call; the fd is owned below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("AF_PACKET socket");
+    }
+    // SAFETY: a fresh fd.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let ifindex = vrrp_agent::fastpath::ifindex(iface)?;
+    // SAFETY: zeroed sockaddr_ll is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: valid address and length.
+    let rc = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("bind AF_PACKET");
+    }
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 20_000,
+    };
+    // SAFETY: valid option pointer and size.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    Ok(sock)
+}
+
+/// What B saw while A pinged B from the VIP: every frame B received whose IPv6 source is the
+/// VIP, and whether the ping succeeded.
+fn ping_from_vip(a: &Netns, b: &Netns) -> Result<(Vec<Vec<u8>>, bool)> {
+    let _ = a.ip(&["-6", "neigh", "flush", "dev", "a0"]);
+    let _ = b.ip(&["-6", "neigh", "flush", "dev", "b0"]);
+    let vip: Ipv6Addr = VIP.parse()?;
+    let b_path = b.path();
+    let ready = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| -> Result<_> {
+        let cap = s.spawn(|| -> Result<Vec<Vec<u8>>> {
+            Netns::enter_path(&b_path)?;
+            let sock = capture_socket("b0")?;
+            ready.store(true, Ordering::SeqCst);
+            let mut frames = Vec::new();
+            let mut buf = [0u8; 2048];
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                // SAFETY: valid buffer.
+                let n =
+                    unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n <= 0 {
+                    continue;
+                }
+                let f = &buf[..n as usize];
+                if f.len() >= 54 && f[12..14] == [0x86, 0xdd] && f[22..38] == vip.octets() {
+                    frames.push(f.to_vec());
+                }
+            }
+            Ok(frames)
+        });
+        while !ready.load(Ordering::SeqCst) && !cap.is_finished() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ping = a
+            .cmd("ping")
+            .args(["-6", "-c", "2", "-i", "0.2", "-W", "2", "-I", VIP, B_IP])
+            .output();
+        std::thread::sleep(Duration::from_millis(100));
+        done.store(true, Ordering::SeqCst);
+        let frames = cap.join().expect("capture thread")?;
+        Ok((frames, ping.map(|o| o.status.success()).unwrap_or(false)))
+    })
+}
+
+/// The lladdr B's kernel has for the VIP.
+fn b_neigh(b: &Netns) -> Result<String> {
+    let out = b.ip(&["-6", "neigh", "show", VIP, "dev", "b0"])?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The NS (from the VIP, for B) among `frames`, parsed.
+fn the_ns(frames: &[Vec<u8>]) -> Result<NdpFrame> {
+    let b_ip: Ipv6Addr = B_IP.parse()?;
+    frames
+        .iter()
+        .filter_map(|f| NdpFrame::parse(f).ok())
+        .find(|f| matches!(f.msg, NdpMessage::NeighborSolicit { target, .. } if target == b_ip))
+        .context("no Neighbor Solicitation from the VIP reached B")
+}
+
+fn tcx_egress_programs(ns: &Netns, iface: &str) -> Result<usize> {
+    let iface = iface.to_owned();
+    ns.run_in(move || {
+        let (_, progs) = SchedClassifier::query_tcx(&iface, TcAttachType::Egress)?;
+        Ok(progs.len())
+    })
+}
+
+fn lab(tag: &str) -> Result<(Netns, Netns, MacAddr)> {
+    require_root();
+    let a = Netns::new(&format!("{tag}a"))?;
+    let b = Netns::new(&format!("{tag}b"))?;
+    veth(
+        &a,
+        "a0",
+        &[&format!("{A_IP}/64")],
+        &b,
+        "b0",
+        &[&format!("{B_IP}/64")],
+    )?;
+    a.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{VIP}/64"),
+        "dev",
+        "a0",
+        "nodad",
+    ])?;
+    let mac = a.mac("a0")?;
+    let mut m = [0u8; 6];
+    for (d, p) in m.iter_mut().zip(mac.split(':')) {
+        *d = u8::from_str_radix(p, 16)?;
+    }
+    Ok((a, b, MacAddr(m)))
+}
+
+#[test]
+fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Result<()> {
+    let (a, b, a_mac) = lab("te")?;
+    let vip: Ipv6Addr = VIP.parse()?;
+    let want = vmac6();
+
+    // Control, no fast path: the kernel's NS from the VIP carries the real MAC, and B's entry
+    // for the VIP becomes the real MAC — the leak.
+    let (frames, _) = ping_from_vip(&a, &b)?;
+    let ns = the_ns(&frames)?;
+    assert_eq!(ns.eth_src, a_mac, "control: the kernel sends its real MAC");
+    assert!(
+        b_neigh(&b)?.contains(&mac_str(a_mac)),
+        "control: {}",
+        b_neigh(&b)?
+    );
+
+    let a_path = a.path();
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<Result<EgressMode>>();
+    let (counters, seen, neigh, ping_ok) = std::thread::scope(|s| -> Result<_> {
+        let owner = s.spawn(|| -> Result<_> {
+            Netns::enter_path(&a_path)?;
+            let mut fp = FastPath::load()?;
+            fp.set_iface_mac(a_mac.0)?;
+            let attached = fp.attach("a0", ModeChoice::Auto).map(|_| ());
+            let _ = tx.send(attached.map(|()| fp.egress_mode().expect("egress attached")));
+            fp.add_vip(IpAddr::V6(vip), VRID)?;
+            fp.set_vrid(FAMILY_IPV6, VRID, true)?;
+            fp.set_router(FAMILY_IPV6, VRID, true, true, Duration::from_millis(300))?;
+            while !stop.load(Ordering::Relaxed) {
+                fp.heartbeat(monotonic_ns())?;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let c = fp.counters()?;
+            fp.detach()?;
+            Ok(c)
+        });
+        let run = || -> Result<_> {
+            let mode = rx.recv_timeout(Duration::from_secs(10))??;
+            assert_eq!(mode, EgressMode::Tcx, "Linux ≥ 6.6: a TCX link");
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(tcx_egress_programs(&a, "a0")?, 1, "one egress program");
+            let (frames, ok) = ping_from_vip(&a, &b)?;
+            Ok((frames, b_neigh(&b)?, ok))
+        };
+        let r = run();
+        stop.store(true, Ordering::Relaxed);
+        let c = owner.join().expect("owner thread")?;
+        let (frames, neigh, ok) = r?;
+        Ok((c, frames, neigh, ok))
+    })?;
+
+    let ns = the_ns(&seen)?;
+    assert_eq!(ns.eth_src, want, "NS Ethernet source is the VMAC");
+    assert_eq!(
+        ns.msg,
+        NdpMessage::NeighborSolicit {
+            target: B_IP.parse()?,
+            source_lladdr: Some(want)
+        },
+        "SLLAO is the VMAC (and the checksum is valid: NdpFrame::parse checked it)"
+    );
+    for f in &seen {
+        assert_ne!(
+            f[6..12],
+            a_mac.0,
+            "no frame from the VIP left with the real MAC: {f:02x?}"
+        );
+    }
+    assert!(
+        neigh.contains(&mac_str(want)),
+        "B's neighbour entry for the VIP is the VMAC: {neigh:?}"
+    );
+    assert!(
+        ping_ok,
+        "ping from the VIP works (B answers to the VMAC, XDP accepts it)"
+    );
+    assert!(
+        counters.get(Counter::EgressNdRewritten) >= 1,
+        "{}",
+        counters.summary()
+    );
+    assert!(
+        counters.get(Counter::EgressIpRewritten) >= 1,
+        "{}",
+        counters.summary()
+    );
+    assert_eq!(
+        counters.egress_outcomes(),
+        counters.get(Counter::EgressFrames),
+        "{}",
+        counters.summary()
+    );
+    assert_eq!(
+        tcx_egress_programs(&a, "a0")?,
+        0,
+        "detach removed the classifier"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_killed_agent_leaves_no_egress_program_and_the_next_one_does_not_stack() -> Result<()> {
+    vrrp_agent::fastpath::mount_shared_pin_root()?;
+    let (a, _b, a_mac) = lab("tk")?;
+    let mut holder = {
+        let mut cmd = a.cmd(env!("CARGO_BIN_EXE_fastpath-holder"));
+        cmd.args(["--iface", "a0", "--mac", &mac_str(a_mac)]).args([
+            "--vip",
+            "10.0.0.100",
+            "--vrid",
+            "51",
+        ]);
+        Proc::spawn(cmd, "fastpath-holder")?
+    };
+    let line = holder.wait_for_line(Duration::from_secs(20), |l| l.starts_with("attached pin="))?;
+    let pin = std::path::PathBuf::from(line.trim_start_matches("attached pin=").trim());
+    assert_eq!(tcx_egress_programs(&a, "a0")?, 1, "the holder's classifier");
+    holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
+    // The TCX link was held only by the holder's fd: gone with it.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while tcx_egress_programs(&a, "a0")? != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(tcx_egress_programs(&a, "a0")?, 0, "died with the agent");
+    // The next agent (takes the pinned XDP over) attaches exactly one, and removes it.
+    let n = a.run_in(|| -> Result<_> {
+        let mut fp = FastPath::load()?;
+        fp.attach("a0", ModeChoice::Auto)?;
+        let (_, progs) = SchedClassifier::query_tcx("a0", TcAttachType::Egress)?;
+        fp.detach()?;
+        let (_, after) = SchedClassifier::query_tcx("a0", TcAttachType::Egress)?;
+        Ok((progs.len(), after.len()))
+    })?;
+    assert_eq!(n, (1, 0));
+    let _ = std::fs::remove_dir_all(&pin);
+    Ok(())
+}
+
+fn netlink_filters(ns: &Netns, iface: &str) -> Result<usize> {
+    let out = ns
+        .cmd("tc")
+        .args(["filter", "show", "dev", iface, "egress"])
+        .output()?;
+    if !out.status.success() {
+        bail!("tc filter show: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("vrrp_tc_egress"))
+        .count())
+}
+
+#[test]
+fn netlink_fallback_replaces_a_filter_left_behind_and_detaches() -> Result<()> {
+    // The path kernels without TCX take, forced here.
+    let (a, _b, _) = lab("tn")?;
+    a.run_in(|| -> Result<()> {
+        let mut first = FastPath::load()?;
+        first.attach_egress_with("a0", EgressMode::Netlink)?;
+        // What a killed agent leaves: a netlink filter nobody will remove.
+        std::mem::forget(first);
+        Ok(())
+    })?;
+    assert_eq!(netlink_filters(&a, "a0")?, 1, "the leftover filter");
+    a.run_in(|| -> Result<()> {
+        let mut fp = FastPath::load()?;
+        assert_eq!(
+            fp.attach_egress_with("a0", EgressMode::Netlink)?,
+            EgressMode::Netlink
+        );
+        Ok(())
+    })
+    .map(|_| ())?;
+    // The FastPath was dropped at the end of the closure: detached.
+    assert_eq!(netlink_filters(&a, "a0")?, 0, "dropped FastPath detached");
+    a.run_in(|| -> Result<()> {
+        let mut fp = FastPath::load()?;
+        fp.attach_egress_with("a0", EgressMode::Netlink)?;
+        std::mem::forget(fp);
+        Ok(())
+    })?;
+    let mid = netlink_filters(&a, "a0")?;
+    a.run_in(|| -> Result<()> {
+        let mut fp = FastPath::load()?;
+        fp.attach_egress_with("a0", EgressMode::Netlink)?;
+        // Count while attached: the leftover was replaced, not stacked.
+        let out = Command::new("tc")
+            .args(["filter", "show", "dev", "a0", "egress"])
+            .output()?;
+        let n = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("vrrp_tc_egress"))
+            .count();
+        assert_eq!(n, 1, "replaced, not stacked");
+        fp.detach()?;
+        Ok(())
+    })?;
+    assert_eq!(mid, 1);
+    assert_eq!(netlink_filters(&a, "a0")?, 0, "detach removed it");
+    Ok(())
+}
