@@ -339,23 +339,24 @@ impl Executor {
     /// addresses.
     async fn release(&mut self, i: usize) {
         let inf = &self.info[i];
+        // Addresses first: once they are gone the kernel can neither answer for a VIP nor send
+        // from it with the interface's own MAC; only then does the fast path stop answering
+        // ARP/NS with the VMAC (it drops requests for VIPs it does not own).
+        if !inf.owner {
+            for vip in &inf.vips {
+                if let Err(e) = netlink::del_vip(&self.nl, self.ifindex, *vip).await {
+                    log::error!("instance {} on {}: {e:#}", inf.name, self.iface);
+                }
+            }
+        }
         if let Err(e) = self
             .fp
             .set_router(inf.family, inf.vrid, false, false, inf.stale_after)
         {
             log::error!("instance {}: releasing in the fast path: {e:#}", inf.name);
         }
-        if inf.owner {
-            return;
-        }
-        for vip in &inf.vips {
-            if let Err(e) = netlink::del_vip(&self.nl, self.ifindex, *vip).await {
-                log::error!("instance {} on {}: {e:#}", inf.name, self.iface);
-            }
-        }
     }
 
-    /// Clears everything this agent put in the maps.
     /// Adds (or removes) every instance's VMAC to (from) the interface's unicast filter.
     async fn uc_filter(&self, add: bool) {
         for inf in &self.info {
@@ -371,6 +372,7 @@ impl Executor {
         }
     }
 
+    /// Clears everything this agent put in the maps.
     fn clear_maps(&mut self) {
         for inf in &self.info {
             let r = self

@@ -43,7 +43,7 @@ pub enum Command {
     /// Become the owner of the instance's VIPs: fast path first (`set_router(owned=true)`),
     /// then the addresses on the interface.
     Claim { instance: usize, accept: bool },
-    /// Let the VIPs go: fast path first (`set_router(owned=false)`), then the addresses.
+    /// Let the VIPs go: the addresses first, then the fast path (`set_router(owned=false)`).
     Release { instance: usize },
 }
 
