@@ -90,8 +90,8 @@ struct EgressAttachment {
 /// How to attach the program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModeChoice {
-    /// Native (driver) mode, except on drivers where it is known not to work for us (veth: see
-    /// [`choose_mode`]); if the driver refuses native mode, fall back to generic with a warning.
+    /// Native (driver) mode, falling back to generic if the driver refuses it; generic on veth,
+    /// where native XDP_TX is lost unless the peer also runs XDP.
     Auto,
     /// Native (driver) mode only.
     Native,
