@@ -533,21 +533,11 @@ impl IfaceRun {
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                g = ring.readable_mut() => {
-                    let mut g = g?;
-                    let events = drain_ready(g.get_inner_mut());
-                    g.clear_ready();
-                    for ev in events {
-                        let cmds = driver.on_event(&ev);
-                        ex.exec(cmds).await;
-                    }
-                }
+                g = ring.readable_mut() => feed(&mut driver, &mut ex, take_ready(g?)).await,
                 r = timer.expired(), if armed => {
                     r?;
                     // Adverts that arrived before the timer ran out count first.
-                    let pending = drain_ready(ring.get_mut());
-                    let cmds = driver.expire(now(), pending);
-                    ex.exec(cmds).await;
+                    ex.exec(driver.expire(now(), drain_ready(ring.get_mut()))).await;
                 }
                 _ = hb.tick() => {}
                 r = link.changed() => {
@@ -568,11 +558,7 @@ impl IfaceRun {
             }
         }
         // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
-        let pending = drain_ready(ring.get_mut());
-        for ev in pending {
-            let cmds = driver.on_event(&ev);
-            ex.exec(cmds).await;
-        }
+        feed(&mut driver, &mut ex, drain_ready(ring.get_mut())).await;
         let cmds = driver.shutdown(now());
         ex.exec(cmds).await;
         // Graceful handover: keep the VIPs until the new master announces itself (bounded by
@@ -588,20 +574,11 @@ impl IfaceRun {
             let armed = timer.deadline().is_some();
             tokio::select! {
                 biased;
-                g = ring.readable_mut() => {
-                    let mut g = g?;
-                    let events = drain_ready(g.get_inner_mut());
-                    g.clear_ready();
-                    for ev in events {
-                        let cmds = driver.on_event(&ev);
-                        ex.exec(cmds).await;
-                    }
-                }
+                g = ring.readable_mut() => feed(&mut driver, &mut ex, take_ready(g?)).await,
                 r = timer.expired(), if armed => {
                     r?;
-                    let pending = drain_ready(ring.get_mut());
-                    let cmds = driver.expire(now(), pending);
-                    ex.exec(cmds).await;
+                    // Adverts that arrived before the timer ran out count first.
+                    ex.exec(driver.expire(now(), drain_ready(ring.get_mut()))).await;
                 }
                 _ = tokio::time::sleep_until(backstop) => {
                     let cmds = driver.end_handovers();
@@ -629,6 +606,23 @@ impl IfaceRun {
             counters?.summary()
         );
         Ok(())
+    }
+}
+
+/// Everything the ring holds now that it is readable; clears the readiness.
+fn take_ready(
+    mut g: tokio::io::unix::AsyncFdReadyMutGuard<'_, RingBuf<MapData>>,
+) -> Vec<AdvertEvent> {
+    let events = drain_ready(g.get_inner_mut());
+    g.clear_ready();
+    events
+}
+
+/// Hands adverts to the driver, one by one, and carries out what it says.
+async fn feed(driver: &mut Driver, ex: &mut Executor, events: Vec<AdvertEvent>) {
+    for ev in events {
+        let cmds = driver.on_event(&ev);
+        ex.exec(cmds).await;
     }
 }
 
