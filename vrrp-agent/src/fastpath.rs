@@ -273,6 +273,26 @@ fn pinned_link_info(path: &Path) -> io::Result<(u32, u32, u32)> {
     Ok((info[0], info[4], info[2]))
 }
 
+/// An exclusive `flock` on the pin root, held while a process changes the pin tree (creates or
+/// removes directories, pins or unpins), so that concurrent agents never remove a directory
+/// another one is about to pin into. Released on drop.
+struct PinTreeLock(#[allow(dead_code)] std::fs::File);
+
+impl PinTreeLock {
+    fn acquire() -> Result<PinTreeLock> {
+        let root = pin_root()?;
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        let dir =
+            std::fs::File::open(&root).with_context(|| format!("opening {}", root.display()))?;
+        // SAFETY: valid fd; flock has no memory-safety preconditions.
+        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error())
+                .with_context(|| format!("locking {}", root.display()));
+        }
+        Ok(PinTreeLock(dir))
+    }
+}
+
 /// Removes the pins (under the pin root) of XDP links whose device is gone — left by agents
 /// that were killed in a network namespace that was then deleted; each holds a program and its
 /// maps. Best effort; returns how many were removed. [`FastPath::attach`] calls it.
@@ -500,6 +520,15 @@ impl FastPath {
     }
 
     fn attach_xdp(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
+        // Serialised with every other agent's pin-tree changes: another agent's
+        // reap_defunct_pins() or detach removes empty directories, and could remove ours between
+        // create_dir_all and the pin (BPF_OBJ_PIN then fails with ENOENT; seen with parallel
+        // agents).
+        let _lock = PinTreeLock::acquire()?;
+        self.attach_xdp_locked(iface, choice)
+    }
+
+    fn attach_xdp_locked(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
         let ifindex = ifindex(iface)?;
         let driver = driver_name(iface);
         let dir = pin_dir_for(iface)?;
@@ -666,6 +695,11 @@ impl FastPath {
     }
 
     fn detach_xdp(&mut self) -> Result<()> {
+        let _lock = PinTreeLock::acquire()?;
+        self.detach_xdp_locked()
+    }
+
+    fn detach_xdp_locked(&mut self) -> Result<()> {
         let Some(a) = self.attached.take() else {
             return Ok(());
         };
