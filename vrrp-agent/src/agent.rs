@@ -222,40 +222,6 @@ fn iface_mac(iface: &str) -> Result<MacAddr> {
     Ok(MacAddr(mac))
 }
 
-/// Makes the kernel source its own ARP requests from the interface's primary address, never
-/// from a VIP (`arp_announce = 2`). With the default (0), a master answering a client from the
-/// VIP ARPs for the client with sender IP = VIP and sender MAC = the interface's own MAC, and
-/// the client's neighbour entry for the VIP moves from the VMAC to that MAC: after a failover
-/// the client keeps sending to the old node until a gratuitous ARP overrides it (which Linux
-/// ignores for `locktime`, 1 s, after an update). keepalived sets the same on its VMAC
-/// interfaces.
-fn ensure_arp_announce(iface: &str) {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-    };
-    let all = read("/proc/sys/net/ipv4/conf/all/arp_announce").unwrap_or(0);
-    let path = format!("/proc/sys/net/ipv4/conf/{iface}/arp_announce");
-    let Some(cur) = read(&path) else {
-        log::warn!("{iface}: cannot read {path}; ARP requests may carry a VIP as sender");
-        return;
-    };
-    if cur.max(all) >= 2 {
-        return;
-    }
-    match std::fs::write(&path, "2") {
-        Ok(()) => log::info!(
-            "{iface}: set net.ipv4.conf.{iface}.arp_announce = 2 (was {cur}) so that this host's \
-             ARP requests never announce a VIP with the interface's own MAC"
-        ),
-        Err(e) => log::warn!(
-            "{iface}: could not set {path} to 2 ({e}); ARP requests from this host may point \
-             clients at the interface's MAC instead of the VMAC"
-        ),
-    }
-}
-
 /// The I/O side of one interface: carries out [`Command`]s.
 struct Executor {
     iface: String,
@@ -450,9 +416,6 @@ impl IfaceRun {
             })
             .collect();
 
-        if specs.iter().any(|s| s.family() == fsm::Family::V4) {
-            ensure_arp_announce(iface);
-        }
         let mut fp = FastPath::load()?;
         fp.set_iface_mac(mac.0)?;
         fp.heartbeat(crate::clock::monotonic_ns())?;
