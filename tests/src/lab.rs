@@ -165,7 +165,13 @@ impl Lab {
     /// Starts `bin run --iface eth0 ARGS...` on router `n` with `RUST_LOG=info` and waits
     /// (bounded) until it logs `XDP attached to eth0`. `instance` is the instance name its state
     /// lines use (`vrid<N>` / `vrid<N>-v6` by default).
-    pub fn agent(&self, n: usize, bin: &Path, args: &[&str], instance: &str) -> Result<Vr> {
+    pub fn agent(
+        &self,
+        n: usize,
+        bin: &Path,
+        args: &[impl AsRef<std::ffi::OsStr>],
+        instance: &str,
+    ) -> Result<Vr> {
         let node = self.r(n);
         let mut cmd = node.ns.cmd(bin);
         cmd.args(["run", "--iface", &node.iface])
@@ -323,6 +329,11 @@ impl Lab {
             proc,
             file: file.to_owned(),
         })
+    }
+
+    /// [`Lab::capture`] of what router `n` sends (its bridge port, direction `in`).
+    pub fn capture_sent(&self, n: usize, filter: &str, file: &Path) -> Result<Capture> {
+        self.capture(&self.r(n).port, Some("in"), filter, file)
     }
 }
 
@@ -559,6 +570,23 @@ pub fn parse_counters(out: &str) -> Option<Vec<(String, u64)>> {
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The arguments of one virtual router for [`Lab::agent`]: `--vrid VRID --priority PRIORITY --vip
+/// VIP --advert-int ADVERT_INT` (`vip` in CIDR notation, `advert_int` in seconds).
+pub fn vr_args(vrid: u8, priority: u8, vip: &str, advert_int: &str) -> Vec<String> {
+    [
+        "--vrid",
+        &vrid.to_string(),
+        "--priority",
+        &priority.to_string(),
+        "--vip",
+        vip,
+        "--advert-int",
+        advert_int,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// The keepalived configuration of one VRRPv3 instance named `name` on `eth0`.

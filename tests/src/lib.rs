@@ -8,7 +8,7 @@
 use std::{
     fs,
     io::Write as _,
-    os::fd::AsRawFd as _,
+    os::fd::{AsRawFd, FromRawFd as _, OwnedFd},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
@@ -352,7 +352,7 @@ pub fn send_frames(iface: &str, frame: &[u8], count: u32, gap: Duration) -> Resu
         return Err(std::io::Error::last_os_error()).context("AF_PACKET socket");
     }
     // SAFETY: fd is a fresh, valid descriptor.
-    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: zeroed sockaddr_ll is valid; fields set below.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
@@ -361,20 +361,7 @@ pub fn send_frames(iface: &str, frame: &[u8], count: u32, gap: Duration) -> Resu
     let mut sent = 0;
     let mut next = Instant::now();
     for _ in 0..count {
-        // SAFETY: valid buffer and address for the duration of the call.
-        let rc = unsafe {
-            libc::sendto(
-                sock.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error()).context("sendto");
-        }
+        send_to(&sock, frame, &sll).context("sendto")?;
         sent += 1;
         next += gap;
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
@@ -382,6 +369,93 @@ pub fn send_frames(iface: &str, frame: &[u8], count: u32, gap: Duration) -> Resu
         }
     }
     Ok(sent)
+}
+
+/// `sendto(fd, buf, 0, addr)`, `addr` a `sockaddr_*`.
+pub(crate) fn send_to<A>(fd: &impl AsRawFd, buf: &[u8], addr: &A) -> std::io::Result<()> {
+    // SAFETY: valid buffer and address for the duration of the call.
+    let rc = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            0,
+            (addr as *const A).cast(),
+            std::mem::size_of::<A>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setsockopt(fd, level, name)` with `value` as the option.
+pub fn set_sockopt<T>(fd: &impl AsRawFd, level: i32, name: i32, value: &T) -> std::io::Result<()> {
+    // SAFETY: valid option pointer and size for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An AF_PACKET socket bound to `iface` (in the calling thread's namespace) receiving the frames
+/// of EtherType `protocol` (`ETH_P_ALL`: every frame), with a 20 ms receive timeout.
+pub fn packet_socket(iface: &str, protocol: u16) -> Result<OwnedFd> {
+    let ifindex = vrrp_agent::fastpath::ifindex(iface)?;
+    let proto = protocol.to_be();
+    // SAFETY: plain socket call; the fd is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(proto),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("AF_PACKET socket");
+    }
+    // SAFETY: fresh valid descriptor.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: valid address of the right size.
+    let rc = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("bind AF_PACKET");
+    }
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 20_000,
+    };
+    let _ = set_sockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv);
+    Ok(sock)
+}
+
+/// One frame from `sock` into `buf` (blocking up to the socket's receive timeout); `None` on
+/// timeout or error.
+pub fn recv_frame<'a>(sock: &OwnedFd, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    // SAFETY: valid buffer; the address is not wanted.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    (n > 0).then(|| &buf[..n as usize])
 }
 
 #[cfg(test)]

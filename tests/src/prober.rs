@@ -22,7 +22,7 @@ use std::{
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use crate::Netns;
+use crate::{send_to, set_sockopt, Netns};
 
 /// CLOCK_REALTIME in ns (the clock of `SO_TIMESTAMPNS`): mark events with it.
 pub fn realtime_ns() -> u64 {
@@ -252,19 +252,7 @@ fn socket(domain: i32, ty: i32, proto: i32) -> Result<OwnedFd> {
     // SAFETY: fresh valid fd.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let one: libc::c_int = 1;
-    // SAFETY: valid option pointer and length.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("SO_TIMESTAMPNS");
-    }
+    set_sockopt(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &one).context("SO_TIMESTAMPNS")?;
     Ok(fd)
 }
 
@@ -377,31 +365,12 @@ fn probe_loop(cfg: &ProberConfig, stop: &AtomicBool, live: &Live) -> Result<Trac
             echo.extend_from_slice(&realtime_ns().to_be_bytes());
             let c = checksum(&echo);
             echo[2..4].copy_from_slice(&c.to_be_bytes());
-            // SAFETY: valid buffers for the calls; errors (no route, neighbour failed) are
-            // simply lost probes.
-            unsafe {
-                if libc::sendto(
-                    icmp.as_raw_fd(),
-                    echo.as_ptr().cast(),
-                    echo.len(),
-                    0,
-                    (&dst as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as u32,
-                ) >= 0
-                {
-                    trace.icmp_sent += 1;
-                }
-                if libc::sendto(
-                    arp.as_raw_fd(),
-                    arp_req.as_ptr().cast(),
-                    arp_req.len(),
-                    0,
-                    (&sll as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                ) >= 0
-                {
-                    trace.arp_sent += 1;
-                }
+            // Errors (no route, neighbour failed) are simply lost probes.
+            if send_to(&icmp, &echo, &dst).is_ok() {
+                trace.icmp_sent += 1;
+            }
+            if send_to(&arp, &arp_req, &sll).is_ok() {
+                trace.arp_sent += 1;
             }
             next += cfg.interval;
             if next < now {

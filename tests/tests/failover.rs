@@ -12,8 +12,8 @@ use std::{
 
 use vrrp_integration_tests::{
     lab::{
-        pcap_summary, tail, tshark_fields, vmac4, vmac6, Lab, Vr, BACKUP, MASTER, PREFIX4, PREFIX6,
-        VIP4, VIP6,
+        pcap_summary, tail, tshark_fields, vmac4, vmac6, vr_args, Capture, Lab, Vr, BACKUP, MASTER,
+        PREFIX4, PREFIX6, VIP4, VIP6,
     },
     prober::{parse_mac, realtime_ns, Prober, ProberConfig},
     require_root,
@@ -45,19 +45,8 @@ fn vip6() -> String {
 /// Starts the agent on router `n` with the VIP (`v6`: the IPv6 one) and `extra` arguments.
 fn agent(lab: &Lab, n: usize, prio: u8, v6: bool, adv: &str, extra: &[&str]) -> Vr {
     let vip = if v6 { vip6() } else { vip4() };
-    let prio = prio.to_string();
-    let vrid = VRID.to_string();
-    let mut args = vec![
-        "--vrid",
-        &vrid,
-        "--priority",
-        &prio,
-        "--vip",
-        &vip,
-        "--advert-int",
-        adv,
-    ];
-    args.extend_from_slice(extra);
+    let mut args = vr_args(VRID, prio, &vip, adv);
+    args.extend(extra.iter().map(|a| a.to_string()));
     let name = if v6 {
         format!("vrid{VRID}-v6")
     } else {
@@ -106,6 +95,12 @@ fn pcap_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+/// Captures what router `n` sends (matching `filter`) into `r<n>.pcap` in `dir`.
+fn capture(lab: &Lab, dir: &tempfile::TempDir, n: usize, filter: &str) -> Capture {
+    lab.capture_sent(n, filter, &dir.path().join(format!("r{n}.pcap")))
+        .unwrap()
+}
+
 fn frames(pcap: &Path, filter: &str) -> usize {
     tshark_fields(pcap, filter, &["frame.number"])
         .unwrap_or_else(|e| panic!("{e:#}"))
@@ -131,22 +126,8 @@ fn election_by_priority_vmac_arp_from_xdp_and_icmp_through_master() {
     );
 
     let dir = pcap_dir();
-    let cap1 = lab
-        .capture(
-            &lab.r(1).port,
-            Some("in"),
-            "arp or icmp",
-            &dir.path().join("r1.pcap"),
-        )
-        .unwrap();
-    let cap2 = lab
-        .capture(
-            &lab.r(2).port,
-            Some("in"),
-            "arp or icmp",
-            &dir.path().join("r2.pcap"),
-        )
-        .unwrap();
+    let cap1 = capture(&lab, &dir, 1, "arp or icmp");
+    let cap2 = capture(&lab, &dir, 2, "arp or icmp");
     let macs = lab.client_arp(VIP4, 10).unwrap();
     assert_eq!(
         macs,
@@ -254,14 +235,7 @@ fn graceful_stop_priority_zero_takeover_in_about_skew_time() {
     // 1 s adverts make the difference visible: Skew_Time(100) ≈ 0.61 s, Master_Down ≈ 3.61 s.
     let (mut r1, mut r2) = elect(&lab, false, "1");
     let dir = pcap_dir();
-    let cap = lab
-        .capture(
-            &lab.r(1).port,
-            Some("in"),
-            "vrrp",
-            &dir.path().join("r1.pcap"),
-        )
-        .unwrap();
+    let cap = capture(&lab, &dir, 1, "vrrp");
     r1.signal(libc::SIGTERM);
     let took = wait(&mut r2, MASTER, T);
     println!(
@@ -370,22 +344,8 @@ fn master_sigkill_dead_node_stops_answering_arp_backup_owns_vip() {
         std::thread::sleep(rest);
     }
     let dir = pcap_dir();
-    let cap1 = lab
-        .capture(
-            &lab.r(1).port,
-            Some("in"),
-            "arp or icmp",
-            &dir.path().join("r1.pcap"),
-        )
-        .unwrap();
-    let cap2 = lab
-        .capture(
-            &lab.r(2).port,
-            Some("in"),
-            "arp",
-            &dir.path().join("r2.pcap"),
-        )
-        .unwrap();
+    let cap1 = capture(&lab, &dir, 1, "arp or icmp");
+    let cap2 = capture(&lab, &dir, 2, "arp");
     let macs = lab.client_arp(VIP4, 20).unwrap();
     assert!(lab.client_ping(IpAddr::V4(VIP4), 5), "no ping through r2");
     let p1 = cap1.stop().unwrap();
@@ -420,14 +380,7 @@ fn ipv6_ns_answered_with_vmac_and_unsolicited_na_on_takeover() {
     lab.client_neigh_flush(IpAddr::V6(VIP6)).unwrap();
     lab.r(1).ns.ip(&["neigh", "flush", "dev", "eth0"]).unwrap();
     let dir = pcap_dir();
-    let cap1 = lab
-        .capture(
-            &lab.r(1).port,
-            Some("in"),
-            "icmp6",
-            &dir.path().join("r1.pcap"),
-        )
-        .unwrap();
+    let cap1 = capture(&lab, &dir, 1, "icmp6");
     assert!(
         lab.client_ping_until(IpAddr::V6(VIP6), T),
         "client cannot ping the IPv6 VIP"
@@ -457,14 +410,7 @@ fn ipv6_ns_answered_with_vmac_and_unsolicited_na_on_takeover() {
     );
 
     let dir = pcap_dir();
-    let cap = lab
-        .capture(
-            &lab.r(2).port,
-            Some("in"),
-            "icmp6",
-            &dir.path().join("r2.pcap"),
-        )
-        .unwrap();
+    let cap = capture(&lab, &dir, 2, "icmp6");
     let t_cut = Instant::now();
     lab.cut(1).unwrap();
     wait(&mut r2, MASTER, T);

@@ -8,8 +8,8 @@ use std::{net::IpAddr, path::Path, time::Duration};
 
 use vrrp_integration_tests::{
     lab::{
-        keepalived_conf, pcap_summary, tail, tshark_fields, vmac4, Lab, Vr, BACKUP, MASTER,
-        PREFIX4, VIP4,
+        keepalived_conf, pcap_summary, tail, tshark_fields, vmac4, vr_args, Lab, Vr, BACKUP,
+        MASTER, PREFIX4, VIP4,
     },
     require_root, run,
 };
@@ -19,27 +19,10 @@ const VRID: u8 = 52;
 const T: Duration = Duration::from_secs(10);
 
 fn agent(lab: &Lab, n: usize, prio: u8) -> Vr {
-    let vip = format!("{VIP4}/{PREFIX4}");
-    let prio = prio.to_string();
-    let vrid = VRID.to_string();
-    lab.agent(
-        n,
-        Path::new(AGENT),
-        &[
-            "--vrid",
-            &vrid,
-            "--priority",
-            &prio,
-            "--vip",
-            &vip,
-            "--advert-int",
-            "0.1",
-            "--version",
-            "3",
-        ],
-        &format!("vrid{VRID}"),
-    )
-    .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"))
+    let mut args = vr_args(VRID, prio, &format!("{VIP4}/{PREFIX4}"), "0.1");
+    args.extend(["--version".to_owned(), "3".to_owned()]);
+    lab.agent(n, Path::new(AGENT), &args, &format!("vrid{VRID}"))
+        .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"))
 }
 
 fn keepalived(lab: &Lab, n: usize, prio: u8) -> Vr {
@@ -116,12 +99,7 @@ fn agent_master_keepalived_backup() {
     let lab = Lab::new("ia", 2).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cap = lab
-        .capture(
-            &lab.r(1).port,
-            Some("in"),
-            "",
-            &dir.path().join("ours.pcap"),
-        )
+        .capture_sent(1, "", &dir.path().join("ours.pcap"))
         .unwrap();
     let mut ours = agent(&lab, 1, 200);
     let mut ka = keepalived(&lab, 2, 100);
@@ -173,12 +151,7 @@ fn keepalived_master_agent_backup() {
     let lab = Lab::new("ib", 2).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cap = lab
-        .capture(
-            &lab.r(2).port,
-            Some("in"),
-            "",
-            &dir.path().join("ours.pcap"),
-        )
+        .capture_sent(2, "", &dir.path().join("ours.pcap"))
         .unwrap();
     let mut ka = keepalived(&lab, 1, 200);
     wait(&mut ka, MASTER);

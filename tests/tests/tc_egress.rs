@@ -10,7 +10,6 @@ mod common;
 use std::{
     io::Write as _,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     process::Command,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -25,7 +24,11 @@ use vrrp_agent::{
     wire::{checksum, ArpFrame, ArpOp, ArpRepr, MacAddr, NdpFrame, NdpMessage},
 };
 use vrrp_common::{vmac, Counter, FAMILY_IPV4, FAMILY_IPV6};
-use vrrp_integration_tests::{require_root, veth, Netns, Proc};
+use vrrp_integration_tests::{
+    packet_socket,
+    prober::{fmt_mac, parse_mac},
+    recv_frame, require_root, veth, Netns, Proc,
+};
 
 const VRID: u8 = 51;
 const IFACE_MAC: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
@@ -58,6 +61,26 @@ fn go_stale(h: &mut Harness) {
 /// The NS the kernel sends from the VIP to resolve REQ6: Ethernet source and SLLAO = IFACE_MAC.
 fn ns_from(mac: MacAddr, src: Ipv6Addr) -> NdpFrame {
     NdpFrame::solicit(mac, src, REQ6)
+}
+
+/// The kernel's ARP request for REQ4 from `src` (Ethernet source and sender MAC = IFACE_MAC).
+fn arp_from(src: Ipv4Addr) -> ArpFrame {
+    ArpFrame {
+        eth_dst: MacAddr([0xff; 6]),
+        eth_src: IFACE_MAC,
+        vlan: None,
+        arp: ArpRepr::request(IFACE_MAC, src, REQ4),
+    }
+}
+
+/// What the kernel sends from the VIPs with the interface MAC: an NS, a UDP packet, an ARP
+/// request.
+fn frames_from_the_vips() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    (
+        ns_from(IFACE_MAC, VIP6).to_bytes(),
+        udp4_from(IFACE_MAC, VIP4),
+        arp_from(VIP4).to_bytes(),
+    )
 }
 
 /// An IPv4 UDP packet from `src` (Ethernet source `eth_src`) to REQ4.
@@ -123,9 +146,7 @@ fn sllao(mac: MacAddr) -> [u8; 8] {
 fn tshark(frames: &[&[u8]]) -> Vec<String> {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     let mut pcap = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        pcap.extend_from_slice(&v.to_le_bytes());
-    }
+    pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     pcap.extend_from_slice(&2u16.to_le_bytes());
     pcap.extend_from_slice(&4u16.to_le_bytes());
     for v in [0u32, 0, 65535, 1] {
@@ -162,13 +183,6 @@ fn tshark(frames: &[&[u8]]) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-fn mac_str(m: MacAddr) -> String {
-    m.0.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,7 +247,7 @@ fn na_and_rs_from_an_owned_vip_are_rewritten_too_and_tshark_agrees() {
     assert_eq!(h.counter(Counter::EgressNdRewritten), 2);
     // NS through tshark as well: checksum status 1 (good), link-layer address the VMAC.
     let (_, ns_out) = h.run_egress(&ns_from(IFACE_MAC, VIP6).to_bytes());
-    let want = format!("{}\t1\t{}", mac_str(vmac6()), mac_str(vmac6()));
+    let want = format!("{}\t1\t{}", fmt_mac(&vmac6().0), fmt_mac(&vmac6().0));
     for (what, line) in ["ns", "na", "rs"]
         .iter()
         .zip(tshark(&[&ns_out, &na_out, &rs_out]))
@@ -315,12 +329,7 @@ fn ipv4_and_ipv6_packets_from_an_owned_vip_get_the_vmac_as_ethernet_source() {
 fn arp_from_an_owned_vip_gets_the_vmac_as_ethernet_source_and_sender() {
     let mut h = egress_harness();
     // The kernel's own ARP request from the VIP (arp_announce not set).
-    let req = ArpFrame {
-        eth_dst: MacAddr([0xff; 6]),
-        eth_src: IFACE_MAC,
-        vlan: None,
-        arp: ArpRepr::request(IFACE_MAC, VIP4, REQ4),
-    };
+    let req = arp_from(VIP4);
     let (verdict, out) = h.run_egress(&req.to_bytes());
     assert_eq!(verdict, TC_ACT_OK);
     let want = ArpFrame {
@@ -350,26 +359,12 @@ fn arp_from_an_owned_vip_gets_the_vmac_as_ethernet_source_and_sender() {
 #[test]
 fn not_owned_stale_or_not_from_a_vip_is_left_unchanged() {
     let mut h = egress_harness();
-    let ns = ns_from(IFACE_MAC, VIP6).to_bytes();
-    let udp = udp4_from(IFACE_MAC, VIP4);
-    let arp = ArpFrame {
-        eth_dst: MacAddr([0xff; 6]),
-        eth_src: IFACE_MAC,
-        vlan: None,
-        arp: ArpRepr::request(IFACE_MAC, VIP4, REQ4),
-    }
-    .to_bytes();
+    let (ns, udp, arp) = frames_from_the_vips();
     // Source not a VIP.
     for f in [
         ns_from(IFACE_MAC, "2001:db8::7".parse().unwrap()).to_bytes(),
         udp4_from(IFACE_MAC, Ipv4Addr::new(10, 0, 0, 7)),
-        ArpFrame {
-            eth_dst: MacAddr([0xff; 6]),
-            eth_src: IFACE_MAC,
-            vlan: None,
-            arp: ArpRepr::request(IFACE_MAC, Ipv4Addr::new(10, 0, 0, 7), REQ4),
-        }
-        .to_bytes(),
+        arp_from(Ipv4Addr::new(10, 0, 0, 7)).to_bytes(),
     ] {
         assert_eq!(h.run_egress(&f), (TC_ACT_OK, f.clone()));
     }
@@ -416,17 +411,8 @@ fn tagged(f: &[u8]) -> Vec<u8> {
 
 #[test]
 fn frames_cut_at_every_length_pass_and_are_counted() {
-    use aya::TestRun as _;
     let mut h = egress_harness();
-    let ns = ns_from(IFACE_MAC, VIP6).to_bytes();
-    let udp = udp4_from(IFACE_MAC, VIP4);
-    let arp = ArpFrame {
-        eth_dst: MacAddr([0xff; 6]),
-        eth_src: IFACE_MAC,
-        vlan: None,
-        arp: ArpRepr::request(IFACE_MAC, VIP4, REQ4),
-    }
-    .to_bytes();
+    let (ns, udp, arp) = frames_from_the_vips();
     // The kernel's test run refuses an untagged IPv4/IPv6 frame shorter than its IP header
     // (EINVAL); behind a VLAN tag it does not look, so the tagged copies reach every cut.
     let frames = [
@@ -439,14 +425,8 @@ fn frames_cut_at_every_length_pass_and_are_counted() {
     ];
     for (what, f, min) in &frames {
         for len in 15..f.len() {
-            let mut out = vec![0u8; 4096];
-            let opts = aya::TestRunOptions {
-                data_in: Some(&f[..len]),
-                data_out: Some(&mut out),
-                ..Default::default()
-            };
-            match h.fp.egress_program().unwrap().test_run(opts) {
-                Ok(r) => {
+            match test_run_out(h.fp.egress_program().unwrap(), &f[..len]) {
+                Ok((r, _)) => {
                     assert_eq!(r.return_value, TC_ACT_OK, "{what} cut at {len}");
                     assert_eq!(r.data_size_out as usize, len, "{what} cut at {len}");
                 }
@@ -473,14 +453,7 @@ fn egress_verifier_statistics() {
     require_root();
     let mut fp = FastPath::load().expect("load");
     let info = fp.egress_program().unwrap().info().unwrap();
-    let verified = info.verified_instruction_count();
-    eprintln!(
-        "vrrp_tc_egress: {} instructions verified (verifier insns processed)",
-        verified.map_or("?".into(), |n| n.to_string())
-    );
-    if let Some(n) = verified {
-        assert!(n < 1_000_000, "verifier complexity limit is 1M: {n}");
-    }
+    check_verifier_statistics("vrrp_tc_egress", &info);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,50 +462,6 @@ fn egress_verifier_statistics() {
 const A_IP: &str = "fd00:210::1";
 const B_IP: &str = "fd00:210::2";
 const VIP: &str = "fd00:210::a";
-
-/// An AF_PACKET socket on `iface` (in the calling thread's namespace) seeing every frame.
-fn capture_socket(iface: &str) -> Result<OwnedFd> {
-    let proto = (libc::ETH_P_ALL as u16).to_be();
-    // SAFETY: plain socket call; the fd is owned below.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("AF_PACKET socket");
-    }
-    // SAFETY: a fresh fd.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let ifindex = vrrp_agent::fastpath::ifindex(iface)?;
-    // SAFETY: zeroed sockaddr_ll is valid.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = proto;
-    sll.sll_ifindex = ifindex as i32;
-    // SAFETY: valid address and length.
-    let rc = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("bind AF_PACKET");
-    }
-    let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 20_000,
-    };
-    // SAFETY: valid option pointer and size.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
-    Ok(sock)
-}
 
 /// What B saw while A pinged B from the VIP: every frame B received whose IPv6 source is the
 /// VIP, and whether the ping succeeded.
@@ -546,19 +475,15 @@ fn ping_from_vip(a: &Netns, b: &Netns) -> Result<(Vec<Vec<u8>>, bool)> {
     std::thread::scope(|s| -> Result<_> {
         let cap = s.spawn(|| -> Result<Vec<Vec<u8>>> {
             Netns::enter_path(&b_path)?;
-            let sock = capture_socket("b0")?;
+            let sock = packet_socket("b0", libc::ETH_P_ALL as u16)?;
             ready.store(true, Ordering::SeqCst);
             let mut frames = Vec::new();
             let mut buf = [0u8; 2048];
             let deadline = Instant::now() + Duration::from_secs(10);
             while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
-                // SAFETY: valid buffer.
-                let n =
-                    unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                if n <= 0 {
+                let Some(f) = recv_frame(&sock, &mut buf) else {
                     continue;
-                }
-                let f = &buf[..n as usize];
+                };
                 if f.len() >= 54 && f[12..14] == [0x86, 0xdd] && f[22..38] == vip.octets() {
                     frames.push(f.to_vec());
                 }
@@ -624,12 +549,8 @@ fn lab(tag: &str) -> Result<(Netns, Netns, MacAddr)> {
         "a0",
         "nodad",
     ])?;
-    let mac = a.mac("a0")?;
-    let mut m = [0u8; 6];
-    for (d, p) in m.iter_mut().zip(mac.split(':')) {
-        *d = u8::from_str_radix(p, 16)?;
-    }
-    Ok((a, b, MacAddr(m)))
+    let mac = parse_mac(&a.mac("a0")?)?;
+    Ok((a, b, MacAddr(mac)))
 }
 
 #[test]
@@ -644,7 +565,7 @@ fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Res
     let ns = the_ns(&frames)?;
     assert_eq!(ns.eth_src, a_mac, "control: the kernel sends its real MAC");
     assert!(
-        b_neigh(&b)?.contains(&mac_str(a_mac)),
+        b_neigh(&b)?.contains(&fmt_mac(&a_mac.0)),
         "control: {}",
         b_neigh(&b)?
     );
@@ -703,7 +624,7 @@ fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Res
         );
     }
     assert!(
-        neigh.contains(&mac_str(want)),
+        neigh.contains(&fmt_mac(&want.0)),
         "B's neighbour entry for the VIP is the VMAC: {neigh:?}"
     );
     assert!(
@@ -740,12 +661,8 @@ fn a_killed_agent_leaves_no_egress_program_and_the_next_one_does_not_stack() -> 
     let (a, _b, a_mac) = lab("tk")?;
     let mut holder = {
         let mut cmd = a.cmd(env!("CARGO_BIN_EXE_fastpath-holder"));
-        cmd.args(["--iface", "a0", "--mac", &mac_str(a_mac)]).args([
-            "--vip",
-            "10.0.0.100",
-            "--vrid",
-            "51",
-        ]);
+        cmd.args(["--iface", "a0", "--mac", &fmt_mac(&a_mac.0)])
+            .args(["--vip", "10.0.0.100", "--vrid", "51"]);
         Proc::spawn(cmd, "fastpath-holder")?
     };
     let line = holder.wait_for_line(Duration::from_secs(20), |l| l.starts_with("attached pin="))?;

@@ -13,7 +13,6 @@
 //! Needs root. Namespaces and pins are removed even when a test fails.
 use std::{
     net::{IpAddr, Ipv4Addr},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     path::PathBuf,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -26,28 +25,16 @@ use vrrp_agent::{
     wire::{ArpFrame, ArpOp, ArpRepr, MacAddr},
 };
 use vrrp_common::{vmac, Counter, FAMILY_IPV4};
-use vrrp_integration_tests::{require_root, send_frames, veth, Netns, Proc};
+use vrrp_integration_tests::{
+    packet_socket,
+    prober::{fmt_mac, parse_mac},
+    recv_frame, require_root, send_frames, veth, Netns, Proc,
+};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const VRID: u8 = 51;
 const ETH_P_ARP: u16 = 0x0806;
-
-fn parse_mac(s: &str) -> MacAddr {
-    let mut m = [0u8; 6];
-    for (d, p) in m.iter_mut().zip(s.split(':')) {
-        *d = u8::from_str_radix(p, 16).expect("MAC");
-    }
-    MacAddr(m)
-}
-
-/// `aa:bb:cc:dd:ee:ff` (the codec's `Display` uses dashes).
-fn mac_str(m: MacAddr) -> String {
-    m.0.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
 
 /// Removes a pin directory when dropped (the test failed before a clean detach).
 struct PinGuard(Option<PathBuf>);
@@ -63,56 +50,6 @@ impl Drop for PinGuard {
     }
 }
 
-/// An AF_PACKET socket receiving the ARP frames of `iface` (calling thread's namespace).
-fn arp_socket(iface: &str) -> Result<OwnedFd> {
-    let ifindex = fastpath::ifindex(iface)?;
-    let proto = ETH_P_ARP.to_be();
-    // SAFETY: plain socket call; the fd is owned below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            i32::from(proto),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("AF_PACKET socket");
-    }
-    // SAFETY: fresh valid descriptor.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: zeroed sockaddr_ll is valid; fields set below.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = proto;
-    sll.sll_ifindex = ifindex as i32;
-    // SAFETY: valid address of the right size.
-    let rc = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("bind AF_PACKET");
-    }
-    let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 20_000,
-    };
-    // SAFETY: valid option pointer and size.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
-    Ok(sock)
-}
-
 /// Sends `count` ARP requests for `VIP` from `iface` (MAC `mac`), `gap` apart, and returns every
 /// ARP reply for us received until `settle` after the last one. Bounded in time.
 fn probe(
@@ -122,7 +59,7 @@ fn probe(
     gap: Duration,
     settle: Duration,
 ) -> Result<Vec<ArpFrame>> {
-    let sock = arp_socket(iface)?;
+    let sock = packet_socket(iface, ETH_P_ARP)?;
     let req = ArpFrame {
         eth_dst: MacAddr([0xff; 6]),
         eth_src: mac,
@@ -135,12 +72,10 @@ fn probe(
     let mut buf = [0u8; 2048];
     let mut collect = |until: Instant, replies: &mut Vec<ArpFrame>| {
         while Instant::now() < until {
-            // SAFETY: valid buffer; the address is not wanted.
-            let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n <= 0 {
+            let Some(f) = recv_frame(&sock, &mut buf) else {
                 continue;
-            }
-            if let Ok(f) = ArpFrame::parse(&buf[..n as usize]) {
+            };
+            if let Ok(f) = ArpFrame::parse(f) {
                 if f.arp.op == ArpOp::Reply && f.eth_dst == mac && f.arp.sender_ip == VIP {
                     replies.push(f);
                 }
@@ -166,8 +101,8 @@ fn lab(tag: &str) -> Result<(Netns, Netns, MacAddr, MacAddr)> {
     let a = Netns::new(&format!("{tag}a"))?;
     let b = Netns::new(&format!("{tag}b"))?;
     veth(&a, "a0", &["10.0.0.1/24"], &b, "b0", &["10.0.0.2/24"])?;
-    let a_mac = parse_mac(&a.mac("a0")?);
-    let b_mac = parse_mac(&b.mac("b0")?);
+    let a_mac = MacAddr(parse_mac(&a.mac("a0")?)?);
+    let b_mac = MacAddr(parse_mac(&b.mac("b0")?)?);
     Ok((a, b, a_mac, b_mac))
 }
 
@@ -257,7 +192,7 @@ fn xdp_answers_arp_for_an_owned_vip_the_kernel_does_not_have() -> Result<()> {
     let neigh = b.ip(&["neigh", "show", &VIP.to_string(), "dev", "b0"])?;
     let neigh = String::from_utf8_lossy(&neigh.stdout).to_string();
     assert!(
-        neigh.contains(&mac_str(want)),
+        neigh.contains(&fmt_mac(&want.0)),
         "B's kernel resolved the VIP to the VMAC: {neigh:?}"
     );
     assert!(!has_xdp(&a, "a0"), "detached");
@@ -284,7 +219,7 @@ fn after_sigkill_the_pinned_program_drops_arp_for_the_vip() -> Result<()> {
     let (a, b, a_mac, b_mac) = lab("xk")?;
     let stale = Duration::from_millis(300);
     let mut cmd = a.cmd(env!("CARGO_BIN_EXE_fastpath-holder"));
-    cmd.args(["--iface", "a0", "--mac", &mac_str(a_mac)])
+    cmd.args(["--iface", "a0", "--mac", &fmt_mac(&a_mac.0)])
         .args(["--vip", &VIP.to_string(), "--vrid", &VRID.to_string()])
         .args([
             "--stale-ms",

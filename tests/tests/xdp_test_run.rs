@@ -739,14 +739,7 @@ fn responder_frames_cut_at_every_length_never_tx() {
 fn verifier_statistics() {
     let mut fp = FastPath::load().expect("load");
     let info = fp.program().unwrap().info().unwrap();
-    let verified = info.verified_instruction_count();
-    eprintln!(
-        "vrrp_xdp: {} instructions verified (verifier insns processed)",
-        verified.map_or("?".into(), |n| n.to_string())
-    );
-    if let Some(n) = verified {
-        assert!(n < 1_000_000, "verifier complexity limit is 1M: {n}");
-    }
+    check_verifier_statistics("vrrp_xdp", &info);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use vrrp_agent::{
     fastpath::{FastPath, ModeChoice},
 };
 use vrrp_common::FAMILY_IPV4;
+use vrrp_integration_tests::prober::parse_mac;
 
 #[derive(Parser)]
 struct Args {
@@ -32,10 +33,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let mut mac = [0u8; 6];
-    for (d, part) in mac.iter_mut().zip(args.mac.split(':')) {
-        *d = u8::from_str_radix(part, 16).context("--mac")?;
-    }
+    let mac = parse_mac(&args.mac).context("--mac")?;
     let mut fp = FastPath::load()?;
     fp.set_iface_mac(mac)?;
     fp.attach(&args.iface, ModeChoice::Auto)?;

@@ -9,7 +9,8 @@ use std::{
 
 use aya::{
     maps::{MapData, RingBuf},
-    TestRun as _, TestRunOptions,
+    programs::{ProgramError, ProgramInfo},
+    TestRun, TestRunOptions, TestRunResult,
 };
 use vrrp_agent::{
     clock::monotonic_ns,
@@ -61,37 +62,14 @@ impl Harness {
 
     /// Runs the program once; returns its action and the frame as it left the program.
     pub fn run_out(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
-        let mut out = vec![0u8; 4096];
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..Default::default()
-        };
-        let r = self
-            .fp
-            .program()
-            .unwrap()
-            .test_run(opts)
-            .expect("BPF_PROG_TEST_RUN");
-        out.truncate(r.data_size_out as usize);
+        let (r, out) = test_run_out(self.fp.program().unwrap(), frame).expect("BPF_PROG_TEST_RUN");
         (r.return_value, out)
     }
 
     /// Runs the TC egress classifier once; returns its verdict and the frame as it left it.
     pub fn run_egress(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
-        let mut out = vec![0u8; 4096];
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..Default::default()
-        };
-        let r = self
-            .fp
-            .egress_program()
-            .unwrap()
-            .test_run(opts)
+        let (r, out) = test_run_out(self.fp.egress_program().unwrap(), frame)
             .expect("BPF_PROG_TEST_RUN (classifier)");
-        out.truncate(r.data_size_out as usize);
         (r.return_value, out)
     }
 
@@ -138,6 +116,36 @@ impl Harness {
 
     pub fn beat(&mut self) {
         self.fp.heartbeat(monotonic_ns()).unwrap();
+    }
+}
+
+/// Runs `prog` once on `frame` with room for the frame it hands back: the test run's result and
+/// that frame (cut to `data_size_out`).
+pub fn test_run_out<P>(prog: &P, frame: &[u8]) -> Result<(TestRunResult, Vec<u8>), ProgramError>
+where
+    P: for<'a> TestRun<Opts<'a> = TestRunOptions<'a>, Result = TestRunResult>,
+{
+    let mut out = vec![0u8; 4096];
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ..Default::default()
+    };
+    let r = prog.test_run(opts)?;
+    out.truncate(r.data_size_out as usize);
+    Ok((r, out))
+}
+
+/// Prints how many instructions the verifier processed for the program `name` and checks that
+/// it stays under the verifier's complexity limit.
+pub fn check_verifier_statistics(name: &str, info: &ProgramInfo) {
+    let verified = info.verified_instruction_count();
+    eprintln!(
+        "{name}: {} instructions verified (verifier insns processed)",
+        verified.map_or("?".into(), |n| n.to_string())
+    );
+    if let Some(n) = verified {
+        assert!(n < 1_000_000, "verifier complexity limit is 1M: {n}");
     }
 }
 
