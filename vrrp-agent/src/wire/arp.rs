@@ -187,15 +187,8 @@ impl ArpFrame {
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let need = self.buffer_len();
-        if buf.len() < need {
-            return Err(EmitError::BufferTooSmall {
-                need,
-                have: buf.len(),
-            });
-        }
-        let eth = self.eth_header();
-        eth.emit(buf);
-        self.arp.emit(&mut buf[eth.header_len()..need])?;
+        let l3 = self.eth_header().emit_frame(buf, need)?;
+        self.arp.emit(l3)?;
         Ok(need)
     }
 

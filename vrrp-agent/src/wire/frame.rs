@@ -187,6 +187,23 @@ impl EthHeader {
             }
         }
     }
+
+    /// Starts a frame of `need` bytes: checks that `buf` holds them, writes this header and
+    /// returns the rest of the frame (`buf[header_len()..need]`) for the layer above.
+    pub fn emit_frame<'b>(
+        &self,
+        buf: &'b mut [u8],
+        need: usize,
+    ) -> Result<&'b mut [u8], EmitError> {
+        if buf.len() < need {
+            return Err(EmitError::BufferTooSmall {
+                need,
+                have: buf.len(),
+            });
+        }
+        self.emit(buf);
+        Ok(&mut buf[self.header_len()..need])
+    }
 }
 
 /// An IPv4 or IPv6 packet inside an Ethernet frame, headers parsed, payload borrowed.
@@ -410,15 +427,7 @@ impl AdvertFrame {
     pub fn emit(&self, buf: &mut [u8], opts: ChecksumOpts) -> Result<usize, EmitError> {
         self.vrrp.check_emit(&self.ip)?;
         let need = self.buffer_len();
-        if buf.len() < need {
-            return Err(EmitError::BufferTooSmall {
-                need,
-                have: buf.len(),
-            });
-        }
-        let eth = self.eth_header();
-        eth.emit(buf);
-        let l3 = &mut buf[eth.header_len()..need];
+        let l3 = self.eth_header().emit_frame(buf, need)?;
         let vrrp_len = self.vrrp.buffer_len();
         let hl = emit_ip_header(
             l3,

@@ -222,16 +222,8 @@ impl NdpFrame {
     /// Write the frame (ICMPv6 checksum included) into `buf[..buffer_len()]`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let need = self.buffer_len();
-        if buf.len() < need {
-            return Err(EmitError::BufferTooSmall {
-                need,
-                have: buf.len(),
-            });
-        }
-        let eth = self.eth_header();
-        eth.emit(buf);
         let icmp = self.icmp();
-        let l3 = &mut buf[eth.header_len()..need];
+        let l3 = self.eth_header().emit_frame(buf, need)?;
         let ip = IpPair::new(self.src_ip, self.dst_ip);
         let hl = emit_ip_header(l3, &ip, ICMPV6, NDP_HOP_LIMIT, 0, icmp.buffer_len())?;
         let mut pkt = Icmpv6Packet::new_unchecked(&mut l3[hl..]);
