@@ -149,9 +149,7 @@ fn owner_claims_at_startup_claim_first_then_advert_then_garp() {
 
 #[test]
 fn master_down_timer_makes_master_claim_before_advert_then_garps() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
-    let at = d.next_wakeup().unwrap();
+    let (mut d, at) = backup();
     let cmds = d.expire(at, []);
     assert_eq!(d.instances()[0].vr.state(), State::Master);
     // The VIPs are ours before the advert moves the switch's VMAC entry to us.
@@ -190,8 +188,7 @@ fn master_down_timer_makes_master_claim_before_advert_then_garps() {
 
 #[test]
 fn advert_time_is_the_kernel_receive_time() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
+    let (mut d, _) = backup();
     let rx = 500 * MS;
     let cmds = d.on_event(&event(advert(7, 200, 100, &[v4(100)]), v4(2), rx));
     assert!(cmds.is_empty());
@@ -205,9 +202,7 @@ fn advert_time_is_the_kernel_receive_time() {
 
 #[test]
 fn drain_before_timer_advert_pending_at_expiry_prevents_takeover() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
-    let deadline = d.next_wakeup().unwrap();
+    let (mut d, deadline) = backup();
     // The master's advert arrived 1 ms before the deadline but the agent woke 5 ms late.
     let ev = event(
         advert(7, 200, 100, &[v4(100)]),
@@ -219,17 +214,14 @@ fn drain_before_timer_advert_pending_at_expiry_prevents_takeover() {
     assert_eq!(d.instances()[0].vr.state(), State::Backup);
 
     // The same late wake-up without draining first would have taken over.
-    let mut d2 = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d2.startup(Instant::ZERO);
+    let (mut d2, _) = backup();
     let cmds = d2.on_timers(deadline + Duration::from_millis(5));
     assert_eq!(claims(&cmds), 1);
 }
 
 #[test]
 fn advert_received_after_the_deadline_is_late_timer_fires_first() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
-    let deadline = d.next_wakeup().unwrap();
+    let (mut d, deadline) = backup();
     let ev = event(
         advert(7, 200, 100, &[v4(100)]),
         v4(2),
@@ -304,9 +296,7 @@ fn garp_schedule_follows_garp_master_settings() {
 
 #[test]
 fn garp_defaults_burst_now_and_after_five_seconds_no_refresh() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
-    let t0 = d.next_wakeup().unwrap();
+    let (mut d, t0) = backup();
     assert_eq!(d.on_timers(t0).iter().filter(|c| is_garp(c)).count(), 5);
     let rest = run_until(&mut d, t0 + Duration::from_secs(30));
     let garp_times: Vec<u64> = rest
@@ -319,9 +309,7 @@ fn garp_defaults_burst_now_and_after_five_seconds_no_refresh() {
 
 #[test]
 fn release_cancels_the_garp_schedule() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
-    let t0 = d.next_wakeup().unwrap();
+    let (mut d, t0) = backup();
     d.on_timers(t0);
     let cmds = d.on_event(&event(
         advert(7, 200, 100, &[v4(100)]),
@@ -357,11 +345,18 @@ fn ipv6_instance_sends_unsolicited_na_with_vmac() {
         .all(|n| n.eth_src == MacAddr([0, 0, 0x5e, 0, 2, 9])));
 }
 
-/// A master at `t0` of one instance (VRID 7, priority 100, VIP 10.0.0.100, 1 s adverts).
-fn master() -> (Driver, Instant) {
+/// One instance (VRID 7, priority 100, VIP 10.0.0.100, 1 s adverts) started at 0 as Backup,
+/// with its Master_Down_Timer deadline.
+fn backup() -> (Driver, Instant) {
     let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
     d.startup(Instant::ZERO);
-    let t0 = d.next_wakeup().unwrap();
+    let deadline = d.next_wakeup().unwrap();
+    (d, deadline)
+}
+
+/// The same instance as Master, at `t0` (its Master_Down_Timer ran out).
+fn master() -> (Driver, Instant) {
+    let (mut d, t0) = backup();
     d.on_timers(t0);
     assert_eq!(d.instances()[0].vr.state(), State::Master);
     (d, t0)
@@ -423,8 +418,7 @@ fn handover_gives_up_after_master_down_interval_without_a_new_master() {
 
 #[test]
 fn shutdown_of_a_backup_needs_no_handover() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
+    let (mut d, _) = backup();
     let cmds = d.shutdown(Instant::from_nanos(5 * MS));
     assert!(!d.handing_over());
     assert!(
@@ -594,8 +588,7 @@ fn heartbeat_period_is_a_quarter_of_the_smallest_stale_bound() {
 
 #[test]
 fn priority_zero_from_master_takes_over_after_skew_time() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
+    let (mut d, _) = backup();
     let t = 100 * MS;
     d.on_event(&event(advert(7, 0, 100, &[v4(100)]), v4(2), t));
     // Skew_Time = 156/256 × 1 s.
@@ -604,9 +597,7 @@ fn priority_zero_from_master_takes_over_after_skew_time() {
 
 #[test]
 fn link_down_releases_without_advert_and_link_up_restarts() {
-    let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
-    d.startup(Instant::ZERO);
-    let t0 = d.next_wakeup().unwrap();
+    let (mut d, t0) = backup();
     d.on_timers(t0);
     let cmds = d.link(false, t0 + Duration::from_millis(5));
     assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
