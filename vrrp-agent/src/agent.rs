@@ -19,13 +19,14 @@ use tokio::{
     signal::unix::{signal, SignalKind},
     sync::watch,
 };
-use vrrp_common::{AdvertEvent, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
+use vrrp_common::{AdvertEvent, Counter, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
 
 use crate::{
     config::{AgentConfig, InstanceSpec, Vip},
     driver::{Command, Driver, IfaceEnv},
     fastpath::{parse_event, Family, FastPath, ModeChoice},
     fsm, netlink,
+    overflow::OverflowReport,
     timer::DeadlineTimer,
     tx::Tx,
     wire::{ChecksumOpts, IpPair, MacAddr, VrrpPacket, VrrpRepr},
@@ -74,7 +75,7 @@ fn ip_from(family: u8, b: &[u8; 16]) -> IpAddr {
     }
 }
 
-/// Registers a ring buffer (the advert ring or aya-log's) with the tokio reactor.
+/// Registers the advert ring buffer with the tokio reactor.
 pub fn register<T: AsRawFd>(inner: T) -> Result<AsyncFd<T>> {
     // SAFETY: the fd belongs to `inner`, which the AsyncFd owns, so it stays open and the same
     // for the AsyncFd's whole life.
@@ -114,29 +115,23 @@ pub async fn run(cfg: RunConfig) -> Result<()> {
         cfg.iface,
         cfg.vrids
     );
-    let mut logger = match aya_log::EbpfLogger::init(fp.ebpf()) {
-        Ok(l) => Some(register(l)?),
-        Err(e) => {
-            log::debug!("no eBPF log channel: {e}");
-            None
-        }
-    };
     let mut ring = register(fp.take_events()?)?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut overflow = OverflowReport::new();
+    check_overflow(&fp, &cfg.iface, &mut overflow, now(), false);
+    let mut tick = tokio::time::interval(crate::overflow::READ_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
             r = drain_adverts(&mut ring, |a| log::info!("{}", describe(&a))) => { r?; }
-            g = async { logger.as_mut().unwrap().readable_mut().await }, if logger.is_some() => {
-                let mut g = g?;
-                g.get_inner_mut().flush();
-                g.clear_ready();
-            }
+            _ = tick.tick() => check_overflow(&fp, &cfg.iface, &mut overflow, now(), false),
             _ = sigint.recv() => { log::info!("SIGINT: stopping"); break; }
             _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break; }
         }
     }
+    check_overflow(&fp, &cfg.iface, &mut overflow, now(), true);
     let counters = fp.counters()?;
     fp.detach()?;
     log::info!(
@@ -145,6 +140,33 @@ pub async fn run(cfg: RunConfig) -> Result<()> {
         counters.summary()
     );
     Ok(())
+}
+
+/// Reads the ring-buffer overflow counter if it is due and logs the rate-limited warning.
+/// `last`: the final read at a stop (whatever the period), then the unreported rest is logged.
+fn check_overflow(
+    fp: &FastPath,
+    iface: &str,
+    report: &mut OverflowReport,
+    now: fsm::Instant,
+    last: bool,
+) {
+    if !last && !report.due(now) {
+        return;
+    }
+    match fp.counter(Counter::RingbufFull) {
+        Ok(total) => {
+            if let Some(lost) = report.observe(total, now) {
+                log::warn!("{}", crate::overflow::warning(iface, lost));
+            }
+        }
+        Err(e) => log::debug!("{iface}: {e:#}"),
+    }
+    if let Some(n) = last.then(|| report.flush()).flatten() {
+        log::warn!(
+            "interface {iface}: {n} more VRRP adverts lost to a full ring buffer since the last warning"
+        );
+    }
 }
 
 /// One log line for a received advert.
@@ -361,7 +383,6 @@ struct IfaceRun {
     link: watch::Receiver<bool>,
     link_tx: watch::Sender<bool>,
     ring: AsyncFd<RingBuf<MapData>>,
-    logger: Option<AsyncFd<aya_log::EbpfLogger<&'static dyn log::Log>>>,
 }
 
 impl IfaceRun {
@@ -440,13 +461,6 @@ impl IfaceRun {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let logger = match aya_log::EbpfLogger::init(fp.ebpf()) {
-            Ok(l) => Some(register(l)?),
-            Err(e) => {
-                log::debug!("no eBPF log channel: {e}");
-                None
-            }
-        };
         let ring = register(fp.take_events()?)?;
         let tx = Tx::open(iface, ifindex)?;
         let (link_tx, link) = watch::channel(netlink::link_running(iface).unwrap_or(true));
@@ -463,7 +477,6 @@ impl IfaceRun {
                 info,
             },
             ring,
-            logger,
         })
     }
 
@@ -473,7 +486,6 @@ impl IfaceRun {
             mut driver,
             mut ex,
             mut ring,
-            mut logger,
             mut link,
             link_tx: _link_tx,
         } = self;
@@ -489,8 +501,10 @@ impl IfaceRun {
         let mut hb = tokio::time::interval(driver.heartbeat_period());
         hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut timer = DeadlineTimer::new()?;
+        let mut overflow = OverflowReport::new();
         loop {
             ex.beat();
+            check_overflow(&ex.fp, &ex.iface, &mut overflow, now(), false);
             timer.set(driver.next_wakeup().map(fsm::Instant::as_nanos))?;
             let armed = timer.deadline().is_some();
             tokio::select! {
@@ -512,11 +526,6 @@ impl IfaceRun {
                         let cmds = driver.link(up, now());
                         ex.exec(cmds).await;
                     }
-                }
-                g = async { logger.as_mut().unwrap().readable_mut().await }, if logger.is_some() => {
-                    let mut g = g?;
-                    g.get_inner_mut().flush();
-                    g.clear_ready();
                 }
             }
         }
@@ -549,6 +558,7 @@ impl IfaceRun {
                 }
             }
         }
+        check_overflow(&ex.fp, &ex.iface, &mut overflow, now(), true);
         ex.clear_maps();
         ex.uc_filter(false).await;
         let counters = ex.fp.counters();
