@@ -193,6 +193,7 @@ pub fn reason_name(r: Reason) -> &'static str {
         Reason::Preempted => "preempted",
         Reason::HigherPriorityAdvert => "higher_priority",
         Reason::Fault => "fault",
+        Reason::ClaimFailed => "claim_failed",
         Reason::FaultCleared => "fault_cleared",
     }
 }
