@@ -12,6 +12,14 @@ use aya_build::{Package, Toolchain};
 
 fn main() -> anyhow::Result<()> {
     println!("cargo:rerun-if-env-changed=VRRP_BPF_TOOLCHAIN");
+    // Also on the skip path (which returns before aya-build prints them): otherwise a build
+    // after an `AYA_BUILD_SKIP=1` one keeps whatever object the skip left in OUT_DIR (the
+    // empty placeholder, or a stale program) until the toolchain path changes.
+    println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
+    println!(
+        "cargo:rerun-if-changed={}",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../vrrp-ebpf")
+    );
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
     let object = out_dir.join("vrrp");
     let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));

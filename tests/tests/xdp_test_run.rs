@@ -276,6 +276,13 @@ fn full_ring_buffer_passes_and_counts() {
     assert_eq!(h.run(&frame), XDP_DROP);
     assert_eq!(h.events().len(), 1);
     h.assert_outcomes_add_up();
+    // The kernel only counts an overflow; the agent reads the counter and logs a rate-limited
+    // summary. No per-frame log channel: the object has no aya-log ring.
+    let maps: Vec<String> = h.fp.ebpf().maps().map(|(n, _)| n.to_owned()).collect();
+    assert!(
+        !maps.iter().any(|n| n == "AYA_LOGS"),
+        "the XDP object still has an aya-log channel (per-frame log lines): maps {maps:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

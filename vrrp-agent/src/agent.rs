@@ -5,8 +5,11 @@
 //! - Election mode ([`run_election`]): per interface one [`FastPath`], one
 //!   [`crate::driver::Driver`] (the sans-IO translation of events and actions, N virtual routers)
 //!   and the executor here, which only carries out the driver's commands: send frames, program
-//!   the fast-path maps, add/remove VIPs with rtnetlink, write the fail-safe heartbeat.
+//!   the fast-path maps, add/remove VIPs with rtnetlink, write the fail-safe heartbeat. It
+//!   reports what each claim and release did back to the driver, and feeds it the kernel's
+//!   notifications about the VIPs (added or removed by something else).
 use std::{
+    collections::VecDeque,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::AsRawFd,
     time::Duration,
@@ -17,15 +20,17 @@ use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     signal::unix::{signal, SignalKind},
-    sync::watch,
+    sync::{mpsc, watch},
 };
-use vrrp_common::{AdvertEvent, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
+use vrrp_common::{AdvertEvent, Counter, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
 
 use crate::{
     config::{AgentConfig, InstanceSpec, Vip},
-    driver::{Command, Driver, IfaceEnv},
+    driver::{Command, Driver, IfaceEnv, Report},
     fastpath::{parse_event, Family, FastPath, ModeChoice},
-    fsm, netlink,
+    fsm,
+    netlink::{self, AddrEvent},
+    overflow::OverflowReport,
     timer::DeadlineTimer,
     tx::Tx,
     wire::{ChecksumOpts, IpPair, MacAddr, VrrpPacket, VrrpRepr},
@@ -74,7 +79,7 @@ fn ip_from(family: u8, b: &[u8; 16]) -> IpAddr {
     }
 }
 
-/// Registers a ring buffer (the advert ring or aya-log's) with the tokio reactor.
+/// Registers the advert ring buffer with the tokio reactor.
 pub fn register<T: AsRawFd>(inner: T) -> Result<AsyncFd<T>> {
     // SAFETY: the fd belongs to `inner`, which the AsyncFd owns, so it stays open and the same
     // for the AsyncFd's whole life.
@@ -114,29 +119,23 @@ pub async fn run(cfg: RunConfig) -> Result<()> {
         cfg.iface,
         cfg.vrids
     );
-    let mut logger = match aya_log::EbpfLogger::init(fp.ebpf()) {
-        Ok(l) => Some(register(l)?),
-        Err(e) => {
-            log::debug!("no eBPF log channel: {e}");
-            None
-        }
-    };
     let mut ring = register(fp.take_events()?)?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut overflow = OverflowReport::new();
+    check_overflow(&fp, &cfg.iface, &mut overflow, now(), false);
+    let mut tick = tokio::time::interval(crate::overflow::READ_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
             r = drain_adverts(&mut ring, |a| log::info!("{}", describe(&a))) => { r?; }
-            g = async { logger.as_mut().unwrap().readable_mut().await }, if logger.is_some() => {
-                let mut g = g?;
-                g.get_inner_mut().flush();
-                g.clear_ready();
-            }
+            _ = tick.tick() => check_overflow(&fp, &cfg.iface, &mut overflow, now(), false),
             _ = sigint.recv() => { log::info!("SIGINT: stopping"); break; }
             _ = sigterm.recv() => { log::info!("SIGTERM: stopping"); break; }
         }
     }
+    check_overflow(&fp, &cfg.iface, &mut overflow, now(), true);
     let counters = fp.counters()?;
     fp.detach()?;
     log::info!(
@@ -145,6 +144,33 @@ pub async fn run(cfg: RunConfig) -> Result<()> {
         counters.summary()
     );
     Ok(())
+}
+
+/// Reads the ring-buffer overflow counter if it is due and logs the rate-limited warning.
+/// `last`: the final read at a stop (whatever the period), then the unreported rest is logged.
+fn check_overflow(
+    fp: &FastPath,
+    iface: &str,
+    report: &mut OverflowReport,
+    now: fsm::Instant,
+    last: bool,
+) {
+    if !last && !report.due(now) {
+        return;
+    }
+    match fp.counter(Counter::RingbufFull) {
+        Ok(total) => {
+            if let Some(lost) = report.observe(total, now) {
+                log::warn!("{}", crate::overflow::warning(iface, lost));
+            }
+        }
+        Err(e) => log::debug!("{iface}: {e:#}"),
+    }
+    if let Some(n) = last.then(|| report.flush()).flatten() {
+        log::warn!(
+            "interface {iface}: {n} more VRRP adverts lost to a full ring buffer since the last warning"
+        );
+    }
 }
 
 /// One log line for a received advert.
@@ -250,9 +276,12 @@ impl Executor {
         }
     }
 
-    async fn exec(&mut self, cmds: Vec<Command>) {
-        for c in cmds {
-            match c {
+    /// Carries out `cmds` in order and reports what every claim and release did to the driver,
+    /// whose answer (e.g. to a failed claim) goes in front of what is left.
+    async fn exec(&mut self, driver: &mut Driver, cmds: Vec<Command>) {
+        let mut queue = VecDeque::from(cmds);
+        while let Some(c) = queue.pop_front() {
+            let (instance, report) = match c {
                 Command::SendFrame { instance, frame } => {
                     if let Err(e) = self.tx.send_frame(&frame) {
                         log::warn!(
@@ -261,6 +290,7 @@ impl Executor {
                             self.iface
                         );
                     }
+                    continue;
                 }
                 Command::SendIp {
                     instance,
@@ -273,45 +303,71 @@ impl Executor {
                             self.info[instance].name
                         );
                     }
+                    continue;
                 }
-                Command::Claim { instance, accept } => self.claim(instance, accept).await,
-                Command::Release { instance } => self.release(instance).await,
-            }
+                Command::Claim { instance, accept } => {
+                    (instance, self.claim(instance, accept).await)
+                }
+                Command::Release { instance } => (instance, self.release(instance).await),
+                Command::AddVip { instance, vip } => {
+                    let r = match netlink::add_vip(&self.nl, self.ifindex, vip).await {
+                        Ok(added) => Report::VipAdded {
+                            vip,
+                            was_present: !added,
+                        },
+                        Err(e) => Report::ClaimFailed(format!("{e:#}")),
+                    };
+                    (instance, r)
+                }
+                Command::RemoveVip { instance, vip } => {
+                    let r = match netlink::del_vip(&self.nl, self.ifindex, vip).await {
+                        Ok(removed) => Report::VipRemoved {
+                            vip,
+                            was_present: removed,
+                        },
+                        Err(e) => Report::ReleaseFailed(format!("{e:#}")),
+                    };
+                    (instance, r)
+                }
+            };
+            driver.report(instance, report, now(), &mut queue);
         }
     }
 
     /// Fast path first (the XDP program answers ARP/NS with the VMAC from now on), then the
-    /// addresses (the kernel accepts traffic for them).
-    async fn claim(&mut self, i: usize, accept: bool) {
+    /// addresses (the kernel accepts traffic for them). Stops at the first failure.
+    async fn claim(&mut self, i: usize, accept: bool) -> Report {
         self.beat();
         let inf = &self.info[i];
         if let Err(e) = self
             .fp
             .set_router(inf.family, inf.vrid, true, accept, inf.stale_after)
         {
-            log::error!("instance {}: claiming in the fast path: {e:#}", inf.name);
+            return Report::ClaimFailed(format!("claiming in the fast path: {e:#}"));
         }
         if inf.owner {
-            return;
+            return Report::Claimed;
         }
         for vip in &inf.vips {
             if let Err(e) = netlink::add_vip(&self.nl, self.ifindex, *vip).await {
-                log::error!("instance {} on {}: {e:#}", inf.name, self.iface);
+                return Report::ClaimFailed(format!("{e:#}"));
             }
         }
+        Report::Claimed
     }
 
-    /// Fast path first (no more ARP/NS answers, VMAC frames no longer taken), then the
-    /// addresses.
-    async fn release(&mut self, i: usize) {
+    /// The addresses first, then the fast path (no more ARP/NS answers, VMAC frames no longer
+    /// taken). Every step is tried; the failures are reported together.
+    async fn release(&mut self, i: usize) -> Report {
         let inf = &self.info[i];
+        let mut errors = Vec::new();
         // Addresses first: once they are gone the kernel can neither answer for a VIP nor send
         // from it with the interface's own MAC; only then does the fast path stop answering
         // ARP/NS with the VMAC (it drops requests for VIPs it does not own).
         if !inf.owner {
             for vip in &inf.vips {
                 if let Err(e) = netlink::del_vip(&self.nl, self.ifindex, *vip).await {
-                    log::error!("instance {} on {}: {e:#}", inf.name, self.iface);
+                    errors.push(format!("{e:#}"));
                 }
             }
         }
@@ -319,7 +375,12 @@ impl Executor {
             .fp
             .set_router(inf.family, inf.vrid, false, false, inf.stale_after)
         {
-            log::error!("instance {}: releasing in the fast path: {e:#}", inf.name);
+            errors.push(format!("releasing in the fast path: {e:#}"));
+        }
+        if errors.is_empty() {
+            Report::Released
+        } else {
+            Report::ReleaseFailed(errors.join("; "))
         }
     }
 
@@ -360,8 +421,10 @@ struct IfaceRun {
     /// IFF_RUNNING of the interface, updated by the link monitor.
     link: watch::Receiver<bool>,
     link_tx: watch::Sender<bool>,
+    /// Address notifications of the VIPs, from the address monitor.
+    addr_rx: mpsc::UnboundedReceiver<AddrEvent>,
+    addr_tx: mpsc::UnboundedSender<AddrEvent>,
     ring: AsyncFd<RingBuf<MapData>>,
-    logger: Option<AsyncFd<aya_log::EbpfLogger<&'static dyn log::Log>>>,
 }
 
 impl IfaceRun {
@@ -440,19 +503,15 @@ impl IfaceRun {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let logger = match aya_log::EbpfLogger::init(fp.ebpf()) {
-            Ok(l) => Some(register(l)?),
-            Err(e) => {
-                log::debug!("no eBPF log channel: {e}");
-                None
-            }
-        };
         let ring = register(fp.take_events()?)?;
         let tx = Tx::open(iface, ifindex)?;
         let (link_tx, link) = watch::channel(netlink::link_running(iface).unwrap_or(true));
+        let (addr_tx, addr_rx) = mpsc::unbounded_channel();
         Ok(IfaceRun {
             link,
             link_tx,
+            addr_rx,
+            addr_tx,
             driver,
             ex: Executor {
                 iface: iface.to_owned(),
@@ -463,7 +522,6 @@ impl IfaceRun {
                 info,
             },
             ring,
-            logger,
         })
     }
 
@@ -473,24 +531,27 @@ impl IfaceRun {
             mut driver,
             mut ex,
             mut ring,
-            mut logger,
             mut link,
             link_tx: _link_tx,
+            mut addr_rx,
+            addr_tx: _addr_tx,
         } = self;
         let mut link_up = *link.borrow_and_update();
         if !link_up {
             log::info!("interface {}: link down", ex.iface);
             let cmds = driver.link(false, now());
-            ex.exec(cmds).await;
+            ex.exec(&mut driver, cmds).await;
         }
         ex.uc_filter(true).await;
         let cmds = driver.startup(now());
-        ex.exec(cmds).await;
+        ex.exec(&mut driver, cmds).await;
         let mut hb = tokio::time::interval(driver.heartbeat_period());
         hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut timer = DeadlineTimer::new()?;
+        let mut overflow = OverflowReport::new();
         loop {
             ex.beat();
+            check_overflow(&ex.fp, &ex.iface, &mut overflow, now(), false);
             timer.set(driver.next_wakeup().map(fsm::Instant::as_nanos))?;
             let armed = timer.deadline().is_some();
             tokio::select! {
@@ -500,7 +561,21 @@ impl IfaceRun {
                 r = timer.expired(), if armed => {
                     r?;
                     // Adverts that arrived before the timer ran out count first.
-                    ex.exec(driver.expire(now(), drain_ready(ring.get_mut()))).await;
+                    let cmds = driver.expire(now(), drain_ready(ring.get_mut()));
+                    ex.exec(&mut driver, cmds).await;
+                }
+                Some(ev) = addr_rx.recv() => {
+                    let cmds = match ev {
+                        AddrEvent::Changed { addr, present } => driver.address_changed(addr, present),
+                        AddrEvent::Resync => match netlink::addresses(&ex.nl, ex.ifindex).await {
+                            Ok(addrs) => driver.addresses_now(&addrs),
+                            Err(e) => {
+                                log::warn!("interface {}: reading the addresses: {e:#}", ex.iface);
+                                Vec::new()
+                            }
+                        },
+                    };
+                    ex.exec(&mut driver, cmds).await;
                 }
                 _ = hb.tick() => {}
                 r = link.changed() => {
@@ -510,20 +585,15 @@ impl IfaceRun {
                         link_up = up;
                         log::info!("interface {}: link {}", ex.iface, if up { "up" } else { "down" });
                         let cmds = driver.link(up, now());
-                        ex.exec(cmds).await;
+                        ex.exec(&mut driver, cmds).await;
                     }
-                }
-                g = async { logger.as_mut().unwrap().readable_mut().await }, if logger.is_some() => {
-                    let mut g = g?;
-                    g.get_inner_mut().flush();
-                    g.clear_ready();
                 }
             }
         }
         // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
         feed(&mut driver, &mut ex, drain_ready(ring.get_mut())).await;
         let cmds = driver.shutdown(now());
-        ex.exec(cmds).await;
+        ex.exec(&mut driver, cmds).await;
         // Graceful handover: keep the VIPs until the new master announces itself (bounded by
         // the driver's deadline; the extra second is only a backstop).
         let backstop = tokio::time::Instant::now()
@@ -541,20 +611,23 @@ impl IfaceRun {
                 r = timer.expired(), if armed => {
                     r?;
                     // Adverts that arrived before the timer ran out count first.
-                    ex.exec(driver.expire(now(), drain_ready(ring.get_mut()))).await;
+                    let cmds = driver.expire(now(), drain_ready(ring.get_mut()));
+                    ex.exec(&mut driver, cmds).await;
                 }
                 _ = tokio::time::sleep_until(backstop) => {
                     let cmds = driver.end_handovers();
-                    ex.exec(cmds).await;
+                    ex.exec(&mut driver, cmds).await;
                 }
             }
         }
+        check_overflow(&ex.fp, &ex.iface, &mut overflow, now(), true);
         ex.clear_maps();
         ex.uc_filter(false).await;
         let counters = ex.fp.counters();
         ex.fp.detach()?;
         for i in driver.instances() {
             log::info!("instance {}: rx {}", i.spec.name, i.rx.summary());
+            log::info!("instance {}: vips {}", i.spec.name, i.vip_stats.summary());
         }
         if driver.unmatched != Default::default() {
             log::info!(
@@ -585,7 +658,7 @@ fn take_ready(
 async fn feed(driver: &mut Driver, ex: &mut Executor, events: Vec<AdvertEvent>) {
     for ev in events {
         let cmds = driver.on_event(&ev);
-        ex.exec(cmds).await;
+        ex.exec(driver, cmds).await;
     }
 }
 
@@ -620,6 +693,15 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
         .map(|r| (r.ex.ifindex, r.link_tx.clone()))
         .collect();
     netlink::spawn_link_monitor(monitored)?;
+    // Before any instance starts (and claims): no address change of ours goes unseen.
+    let addr_watch = runs
+        .iter()
+        .map(|r| {
+            let vips = r.ex.info.iter().flat_map(|i| i.vips.iter().map(|v| v.addr));
+            (r.ex.ifindex, (vips.collect(), r.addr_tx.clone()))
+        })
+        .collect();
+    netlink::spawn_addr_monitor(addr_watch)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let all = futures::future::join_all(runs.into_iter().map(|r| r.run(stop_rx.clone())));
     tokio::pin!(all);

@@ -11,7 +11,16 @@
 //! (at `t`); and when a timer expires, the executor first drains the ring buffer and hands the
 //! pending adverts to [`Driver::expire`], which feeds them before the timer — otherwise a
 //! Master_Down_Timer would fire while the advert that resets it sits unread.
+//!
+//! Claims are inputs too. The executor reports what each [`Command::Claim`] / `Release` /
+//! `AddVip` / `RemoveVip` did with [`Driver::report`], in the same batch, so the state machine
+//! never stays Master without its VIPs: a failed claim puts the instance in FAULT (priority-0
+//! advert, release) and retries it after a backoff ([`CLAIM_RETRY_MIN`] doubling to
+//! [`CLAIM_RETRY_MAX`]). The kernel's address notifications come in through
+//! [`Driver::address_changed`]: a VIP removed behind our back while we hold it is put back, a VIP
+//! added behind our back while we do not is removed, and both are counted ([`VipStats`]).
 use std::{
+    collections::VecDeque,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Duration,
 };
@@ -19,7 +28,7 @@ use std::{
 use vrrp_common::{AdvertEvent, FAMILY_IPV6};
 
 use crate::{
-    config::InstanceSpec,
+    config::{InstanceSpec, Vip},
     fsm::{self, Action, Input, Instant, Reason, State, VirtualRouter},
     wire::{
         self, vmac, AdvertFrame, ArpFrame, InstanceCfg, MacAddr, NdpFrame, RxError, RxParts, Valid,
@@ -45,6 +54,95 @@ pub enum Command {
     Claim { instance: usize, accept: bool },
     /// Let the VIPs go: the addresses first, then the fast path (`set_router(owned=false)`).
     Release { instance: usize },
+    /// Put one VIP back on the interface: something else removed it while we hold it.
+    AddVip { instance: usize, vip: Vip },
+    /// Take one VIP off the interface: something else added it while we do not hold it.
+    RemoveVip { instance: usize, vip: Vip },
+}
+
+impl Command {
+    /// The instance the command is for.
+    pub fn instance(&self) -> usize {
+        match self {
+            Command::SendFrame { instance, .. }
+            | Command::SendIp { instance, .. }
+            | Command::Claim { instance, .. }
+            | Command::Release { instance }
+            | Command::AddVip { instance, .. }
+            | Command::RemoveVip { instance, .. } => *instance,
+        }
+    }
+}
+
+/// What carrying out a command did, reported back with [`Driver::report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// [`Command::Claim`] worked: the fast path owns the VMAC and the VIPs are on the interface.
+    Claimed,
+    /// [`Command::Claim`] or [`Command::AddVip`] failed (what failed, for the log).
+    ClaimFailed(String),
+    /// [`Command::Release`] worked.
+    Released,
+    /// [`Command::Release`] or [`Command::RemoveVip`] failed.
+    ReleaseFailed(String),
+    /// [`Command::AddVip`] worked; `was_present`: the kernel had the address already (the
+    /// notification was about an earlier change of our own).
+    VipAdded { vip: Vip, was_present: bool },
+    /// [`Command::RemoveVip`] worked; `was_present`: the address was really there.
+    VipRemoved { vip: Vip, was_present: bool },
+}
+
+/// First wait before retrying a failed claim; it doubles with every failure in a row.
+pub const CLAIM_RETRY_MIN: Duration = Duration::from_secs(1);
+/// Longest wait before retrying a failed claim.
+pub const CLAIM_RETRY_MAX: Duration = Duration::from_secs(30);
+/// A claim that worked and held this long before the next failure starts the backoff afresh.
+pub const CLAIM_HELD_RESET: Duration = Duration::from_secs(60);
+/// A failed release is retried this many times, after 1, 2, 4, 8 and 16 s.
+pub const RELEASE_RETRIES: u32 = 5;
+/// First wait before retrying a failed release.
+pub const RELEASE_RETRY_FIRST: Duration = Duration::from_secs(1);
+
+/// Per-instance counts of what happened to the VIPs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VipStats {
+    /// Claims (or re-adds) that failed.
+    pub claim_failures: u64,
+    /// Releases (or removals) that failed.
+    pub release_failures: u64,
+    /// VIPs removed behind our back while we held them, and put back.
+    pub vips_readded: u64,
+    /// VIPs added behind our back while we did not hold them, and removed.
+    pub vips_removed: u64,
+}
+
+impl VipStats {
+    /// `claim_failures=N release_failures=N vips_readded=N vips_removed=N`.
+    pub fn summary(&self) -> String {
+        format!(
+            "claim_failures={} release_failures={} vips_readded={} vips_removed={}",
+            self.claim_failures, self.release_failures, self.vips_readded, self.vips_removed
+        )
+    }
+}
+
+/// Retry schedule after failed claims.
+#[derive(Debug, Clone, Default)]
+struct ClaimRetry {
+    /// The wait before the next retry (zero: [`CLAIM_RETRY_MIN`]).
+    backoff: Duration,
+    /// When the pending retry is due (the instance is in FAULT until then).
+    at: Option<Instant>,
+    /// When the last claim worked.
+    last_ok: Option<Instant>,
+}
+
+/// Retry schedule after failed releases.
+#[derive(Debug, Clone, Default)]
+struct ReleaseRetry {
+    /// Failures in a row.
+    failures: u32,
+    at: Option<Instant>,
 }
 
 /// What the driver needs to know about the interface.
@@ -153,11 +251,39 @@ pub struct Instance {
     /// Graceful handover in progress: the priority-0 advert went out, the VIPs are still ours
     /// until another router's advert shows it took over, or until this deadline.
     handover_until: Option<Instant>,
+    pub vip_stats: VipStats,
+    claim_retry: ClaimRetry,
+    release_retry: ReleaseRetry,
 }
 
 impl Instance {
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// Whether the VIPs are ours: Master, or a departing master in its handover.
+    pub fn holds_vips(&self) -> bool {
+        self.vr.state() == State::Master || self.handover_until.is_some()
+    }
+
+    /// When the pending retry of a failed claim is due.
+    pub fn claim_retry_at(&self) -> Option<Instant> {
+        self.claim_retry.at
+    }
+
+    /// When the pending retry of a failed release is due.
+    pub fn release_retry_at(&self) -> Option<Instant> {
+        self.release_retry.at
+    }
+
+    /// `ip addr del VIP dev IF` for every VIP (what an operator can do by hand).
+    fn del_hint(&self, iface: &str) -> String {
+        self.spec
+            .vips
+            .iter()
+            .map(|v| format!("`ip addr del {v} dev {iface}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -170,6 +296,8 @@ pub struct Driver {
     pub unmatched: RxStats,
     /// Log adverts at DEBUG.
     pub log_adverts: bool,
+    /// After [`Driver::shutdown`]: failed releases are not retried any more.
+    stopping: bool,
 }
 
 /// `INIT`, `BACKUP`, `MASTER`, `FAULT` (the log contract).
@@ -193,6 +321,7 @@ pub fn reason_name(r: Reason) -> &'static str {
         Reason::Preempted => "preempted",
         Reason::HigherPriorityAdvert => "higher_priority",
         Reason::Fault => "fault",
+        Reason::ClaimFailed => "claim_failed",
         Reason::FaultCleared => "fault_cleared",
     }
 }
@@ -263,6 +392,9 @@ impl Driver {
                 rx: RxStats::default(),
                 garp: None,
                 handover_until: None,
+                vip_stats: VipStats::default(),
+                claim_retry: ClaimRetry::default(),
+                release_retry: ReleaseRetry::default(),
             });
         }
         Ok(Driver {
@@ -271,6 +403,7 @@ impl Driver {
             rx_cfgs,
             unmatched: RxStats::default(),
             log_adverts: true,
+            stopping: false,
         })
     }
 
@@ -302,7 +435,13 @@ impl Driver {
                         (a, b) => a.or(b),
                     }
                 });
-                [i.vr.next_deadline(), g, i.handover_until]
+                [
+                    i.vr.next_deadline(),
+                    g,
+                    i.handover_until,
+                    i.claim_retry.at,
+                    i.release_retry.at,
+                ]
             })
             .flatten()
             .min()
@@ -327,12 +466,14 @@ impl Driver {
     /// therefore delivered instead of black-holed. The executor keeps running the event loop
     /// while [`Driver::handing_over`] is true.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Command> {
+        self.stopping = true;
         let mut out = Vec::new();
         for i in 0..self.instances.len() {
             let was_master = self.instances[i].vr.state() == State::Master;
             let mut cmds = Vec::new();
             self.feed(i, Input::Shutdown, now, &mut cmds);
             self.instances[i].garp = None;
+            self.instances[i].claim_retry.at = None;
             let inst = &mut self.instances[i];
             let owner = inst.spec.priority == 255;
             if was_master && !owner {
@@ -392,6 +533,7 @@ impl Driver {
     pub fn on_timers(&mut self, now: Instant) -> Vec<Command> {
         let mut out = Vec::new();
         for i in 0..self.instances.len() {
+            self.retries_due(i, now, &mut out);
             if self.instances[i]
                 .vr
                 .next_deadline()
@@ -412,6 +554,216 @@ impl Driver {
             }
         }
         out
+    }
+
+    /// Due claim / release retries of instance `i`.
+    fn retries_due(&mut self, i: usize, now: Instant, out: &mut Vec<Command>) {
+        let inst = &mut self.instances[i];
+        if inst.claim_retry.at.is_some_and(|t| t <= now) {
+            inst.claim_retry.at = None;
+            log::info!(
+                "instance {}: retrying to take the VIPs (the Startup rules apply again)",
+                inst.spec.name
+            );
+            self.feed(i, Input::ClaimFault { on: false }, now, out);
+        }
+        let inst = &mut self.instances[i];
+        if inst.release_retry.at.is_some_and(|t| t <= now) {
+            inst.release_retry.at = None;
+            if !inst.holds_vips() {
+                out.push(Command::Release { instance: i });
+            }
+        }
+    }
+
+    /// What carrying out a command of instance `i` did. `pending`: the commands of the batch
+    /// not carried out yet. A failed claim drops the rest of the instance's commands there (its
+    /// advert and GARPs assumed the claim worked) and puts the answer in front: FAULT, with a
+    /// priority-0 advert if it was Master (a backup takes over after Skew_Time), and a release of
+    /// whatever part of the claim did work.
+    pub fn report(
+        &mut self,
+        i: usize,
+        report: Report,
+        now: Instant,
+        pending: &mut VecDeque<Command>,
+    ) {
+        let iface = self.iface.clone();
+        let inst = &mut self.instances[i];
+        match report {
+            Report::Claimed => {
+                inst.claim_retry.last_ok = Some(now);
+                inst.release_retry = ReleaseRetry::default();
+            }
+            Report::ClaimFailed(what) => self.claim_failed(i, &what, now, pending),
+            Report::Released => inst.release_retry = ReleaseRetry::default(),
+            Report::ReleaseFailed(what) => {
+                inst.vip_stats.release_failures += 1;
+                if inst.holds_vips() {
+                    // Claimed again since: nothing to release any more.
+                    return;
+                }
+                let hint = inst.del_hint(&iface);
+                let r = &mut inst.release_retry;
+                r.failures += 1;
+                if self.stopping {
+                    r.at = None;
+                    log::warn!(
+                        "instance {}: releasing the VIPs at the stop failed: {what}. Remove them \
+                         by hand: {hint}",
+                        inst.spec.name,
+                    );
+                } else if r.failures <= RELEASE_RETRIES {
+                    let wait = RELEASE_RETRY_FIRST * (1 << (r.failures - 1));
+                    r.at = Some(now + wait);
+                    log::warn!(
+                        "instance {}: releasing the VIPs failed: {what}; retry {} of \
+                         {RELEASE_RETRIES} in {wait:?}. If it keeps failing, remove them by hand: {}",
+                        inst.spec.name,
+                        r.failures,
+                        hint
+                    );
+                } else {
+                    r.at = None;
+                    log::warn!(
+                        "instance {}: releasing the VIPs failed: {what}; gave up after \
+                         {RELEASE_RETRIES} retries. Remove them by hand: {hint}",
+                        inst.spec.name,
+                    );
+                }
+            }
+            Report::VipAdded { vip, was_present } => {
+                if was_present {
+                    log::debug!(
+                        "instance {}: {vip} is on {iface} already (a notification of our own change)",
+                        inst.spec.name
+                    );
+                } else {
+                    inst.vip_stats.vips_readded += 1;
+                    log::warn!(
+                        "instance {}: VIP {vip} was removed from {iface} by something else while \
+                         this router is master (NetworkManager, systemd-networkd, a DHCP client, \
+                         `ip addr del`?); added it back ({} so far). Make that tool leave {} alone.",
+                        inst.spec.name,
+                        inst.vip_stats.vips_readded,
+                        vip.addr
+                    );
+                }
+            }
+            Report::VipRemoved { vip, was_present } => {
+                if was_present {
+                    inst.vip_stats.vips_removed += 1;
+                    log::warn!(
+                        "instance {}: VIP {vip} was added to {iface} by something else while this \
+                         router is {}; removed it, only the master may hold it ({} so far). Make \
+                         that tool leave {} alone.",
+                        inst.spec.name,
+                        state_name(inst.vr.state()),
+                        inst.vip_stats.vips_removed,
+                        vip.addr
+                    );
+                } else {
+                    log::debug!(
+                        "instance {}: {vip} is not on {iface} (a notification of our own change)",
+                        inst.spec.name
+                    );
+                }
+            }
+        }
+    }
+
+    fn claim_failed(
+        &mut self,
+        i: usize,
+        what: &str,
+        now: Instant,
+        pending: &mut VecDeque<Command>,
+    ) {
+        pending.retain(|c| c.instance() != i);
+        let iface = self.iface.clone();
+        let inst = &mut self.instances[i];
+        inst.vip_stats.claim_failures += 1;
+        let mut out = Vec::new();
+        if inst.handover_until.take().is_some() {
+            // A departing master could not put a VIP back: the handover ends here.
+            log::warn!(
+                "instance {}: taking a VIP back failed during the handover: {what}; releasing",
+                inst.spec.name
+            );
+        } else if inst.claim_retry.at.is_none() {
+            let r = &mut inst.claim_retry;
+            if r.last_ok
+                .take()
+                .is_some_and(|t| now.saturating_duration_since(t) >= CLAIM_HELD_RESET)
+            {
+                r.backoff = Duration::ZERO;
+            }
+            let wait = r.backoff.max(CLAIM_RETRY_MIN);
+            r.backoff = (wait * 2).min(CLAIM_RETRY_MAX);
+            r.at = Some(now + wait);
+            log::warn!(
+                "instance {}: taking the VIPs on {iface} failed: {what}. Going to FAULT so that a \
+                 backup takes over; retrying in {wait:?}. Check that the agent may change \
+                 addresses (CAP_NET_ADMIN) and what else manages {iface}.",
+                inst.spec.name
+            );
+            self.feed(i, Input::ClaimFault { on: true }, now, &mut out);
+        }
+        // Undo whatever part of the claim did work (idempotent).
+        if !out.iter().any(|c| matches!(c, Command::Release { .. })) {
+            self.instances[i].garp = None;
+            out.push(Command::Release { instance: i });
+        }
+        for c in out.into_iter().rev() {
+            pending.push_front(c);
+        }
+    }
+
+    /// The kernel added (`present`) or removed `addr` on the interface (RTM_NEWADDR /
+    /// RTM_DELADDR). A VIP of an instance that holds its VIPs and was removed is put back
+    /// ([`Command::AddVip`]); a VIP of an instance that does not hold them and was added is
+    /// removed ([`Command::RemoveVip`]): with the address the kernel would accept traffic for
+    /// the VIP and send from it while another router is master. The counts and warnings follow
+    /// from what the commands find ([`Report::VipAdded`] / [`Report::VipRemoved`]), so a
+    /// notification of our own earlier change (release, then claim again before it is read)
+    /// costs one idempotent request and is not counted. Address owners (priority 255) are left
+    /// alone: their VIPs are the interface's own addresses.
+    pub fn address_changed(&mut self, addr: IpAddr, present: bool) -> Vec<Command> {
+        let mut out = Vec::new();
+        for (i, inst) in self.instances.iter().enumerate() {
+            if inst.spec.priority == 255
+                || inst.vr.state() == State::Initialize && !inst.holds_vips()
+            {
+                continue;
+            }
+            for vip in inst.spec.vips.iter().filter(|v| v.addr == addr) {
+                match (inst.holds_vips(), present) {
+                    (true, false) => out.push(Command::AddVip {
+                        instance: i,
+                        vip: *vip,
+                    }),
+                    (false, true) => out.push(Command::RemoveVip {
+                        instance: i,
+                        vip: *vip,
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// After lost address notifications: the addresses on the interface now; the same rules
+    /// as [`Driver::address_changed`] for every VIP.
+    pub fn addresses_now(&mut self, addrs: &[IpAddr]) -> Vec<Command> {
+        let vips: Vec<IpAddr> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.spec.vips.iter().map(|v| v.addr))
+            .collect();
+        vips.into_iter()
+            .flat_map(|v| self.address_changed(v, addrs.contains(&v)))
+            .collect()
     }
 
     /// One advert from the ring buffer.

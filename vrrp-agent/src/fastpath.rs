@@ -847,6 +847,20 @@ impl FastPath {
         Ok(Counters(out))
     }
 
+    /// Reads one per-CPU counter and sums it (one map lookup: cheap enough for a periodic
+    /// check).
+    pub fn counter(&self, c: Counter) -> Result<u64> {
+        let map: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(
+            self.ebpf
+                .map("COUNTERS")
+                .ok_or_else(|| anyhow!("the XDP object has no COUNTERS map"))?,
+        )?;
+        let v = map
+            .get(&(c as u32), 0)
+            .with_context(|| format!("reading counter {}", c.name()))?;
+        Ok(v.iter().sum())
+    }
+
     /// Takes the advert ring buffer (once).
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>> {
         let map = self

@@ -1,5 +1,5 @@
-//! rtnetlink (I/O edge): the interface's addresses, adding and removing VIPs, and the VMACs in
-//! the interface's unicast filter.
+//! rtnetlink (I/O edge): the interface's addresses, adding and removing VIPs, address and link
+//! notifications, and the VMACs in the interface's unicast filter.
 use std::net::IpAddr;
 
 use anyhow::{anyhow, Context as _, Result};
@@ -54,21 +54,22 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// Adds a VIP (IPv6: `nodad`, so it is usable at once). Already present: fine.
-pub async fn add_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<()> {
+/// Adds a VIP (IPv6: `nodad`, so it is usable at once). `Ok(true)`: added; `Ok(false)`: it was
+/// there already.
+pub async fn add_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<bool> {
     let mut req = h.address().add(ifindex, vip.addr, vip.prefix);
     if vip.addr.is_ipv6() {
         req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
     }
     match req.execute().await {
-        Ok(()) => Ok(()),
-        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
         Err(e) => Err(anyhow!("adding VIP {vip}: {e}")),
     }
 }
 
-/// Removes a VIP. Not present: fine.
-pub async fn del_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<()> {
+/// Removes a VIP. `Ok(true)`: removed; `Ok(false)`: it was not there.
+pub async fn del_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<bool> {
     let mut msg = AddressMessage::default();
     msg.header.family = match vip.addr {
         IpAddr::V4(_) => rtnetlink::packet_route::AddressFamily::Inet,
@@ -81,14 +82,14 @@ pub async fn del_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<()> {
         msg.attributes.push(AddressAttribute::Address(vip.addr));
     }
     match h.address().del(msg).execute().await {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(true),
         Err(e)
             if matches!(
                 errno(&e),
                 Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ESRCH)
             ) =>
         {
-            Ok(())
+            Ok(false)
         }
         Err(e) => Err(anyhow!("removing VIP {vip}: {e}")),
     }
@@ -135,6 +136,72 @@ pub fn spawn_link_monitor(
         }
     });
     Ok(())
+}
+
+/// An address notification for a watched interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrEvent {
+    /// RTM_NEWADDR (`present: true`) or RTM_DELADDR of a watched address.
+    Changed { addr: IpAddr, present: bool },
+    /// Notifications were lost (the socket's buffer overran): read the addresses again.
+    Resync,
+}
+
+/// Follows address changes (RTNLGRP_IPV4_IFADDR / RTNLGRP_IPV6_IFADDR notifications) and
+/// forwards those of the watched addresses of each watched interface to its channel.
+/// `watch`: ifindex → (addresses, sender). Subscribe before changing any address, so that
+/// nothing is missed.
+pub fn spawn_addr_monitor(
+    watch: std::collections::HashMap<
+        u32,
+        (Vec<IpAddr>, tokio::sync::mpsc::UnboundedSender<AddrEvent>),
+    >,
+) -> Result<()> {
+    use futures::StreamExt as _;
+    use rtnetlink::packet_core::NetlinkPayload;
+    use rtnetlink::packet_route::RouteNetlinkMessage;
+    let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&[
+        rtnetlink::MulticastGroup::Ipv4Ifaddr,
+        rtnetlink::MulticastGroup::Ipv6Ifaddr,
+    ])
+    .context("subscribing to address notifications")?;
+    tokio::spawn(conn);
+    tokio::spawn(async move {
+        while let Some((msg, _)) = messages.next().await {
+            let (m, present) = match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m)) => (m, true),
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => (m, false),
+                NetlinkPayload::Overrun(_) => {
+                    log::warn!("address notifications were lost; reading the addresses again");
+                    for (_, tx) in watch.values() {
+                        let _ = tx.send(AddrEvent::Resync);
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let Some((addrs, tx)) = watch.get(&m.header.index) else {
+                continue;
+            };
+            if let Some(addr) = message_addr(&m).filter(|a| addrs.contains(a)) {
+                let _ = tx.send(AddrEvent::Changed { addr, present });
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The address of an address message: IFA_LOCAL (IPv4; the peer's on point-to-point links is
+/// IFA_ADDRESS), else IFA_ADDRESS (IPv6), as in [`addresses`].
+fn message_addr(m: &AddressMessage) -> Option<IpAddr> {
+    let find = |local: bool| {
+        m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(a) if local => Some(*a),
+            AddressAttribute::Address(a) if !local => Some(*a),
+            _ => None,
+        })
+    };
+    find(true).or_else(|| find(false))
 }
 
 /// Puts a VMAC in the interface's unicast address filter (`bridge fdb add MAC dev IF self

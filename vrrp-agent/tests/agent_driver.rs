@@ -1,16 +1,22 @@
 //! The sans-IO driver on a simulated clock: ring-buffer events → state machine inputs (with
 //! their kernel receive times), actions → commands (frames, claim/release), the drain-before-
 //! timer ordering, the GARP/NA schedule from the garp_master_* settings, unicast peers, v2
-//! interval conversion, per-instance receive error counts and the heartbeat period.
+//! interval conversion, per-instance receive error counts and the heartbeat period; claim
+//! results fed back (FAULT and retry with backoff on a failed claim, bounded release retries) and
+//! the VIP guard (a VIP removed behind our back while master is put back and counted).
 use std::{
+    collections::VecDeque,
     net::{IpAddr, Ipv4Addr},
     time::Duration,
 };
 
 use vrrp_agent::{
-    config::{InstanceInput, InstanceSpec},
-    driver::{event_payload, Command, Driver, RxStats},
-    fsm::{Instant, State},
+    config::{InstanceInput, InstanceSpec, Vip},
+    driver::{
+        event_payload, reason_name, Command, Driver, Report, RxStats, CLAIM_HELD_RESET,
+        CLAIM_RETRY_MAX, RELEASE_RETRIES,
+    },
+    fsm::{Instant, Reason, State},
     wire::{
         self, AdvertFrame, ArpFrame, Auth, ChecksumOpts, MacAddr, NdpFrame, RxFrame, VrrpPacket,
         VrrpRepr,
@@ -606,4 +612,487 @@ fn link_down_releases_without_advert_and_link_up_restarts() {
     let cmds = d.link(true, t0 + Duration::from_millis(10));
     assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
     assert_eq!(d.instances()[0].vr.state(), State::Backup);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claim results and the VIP guard.
+
+/// Carries out `cmds` as the executor does: in order, reporting what `outcome` says each command
+/// did (`None`: nothing to report, e.g. a frame) to the driver, whose answer goes in front of the
+/// rest. Returns the commands carried out, in order.
+fn execute(
+    d: &mut Driver,
+    cmds: Vec<Command>,
+    now: Instant,
+    mut outcome: impl FnMut(&Command) -> Option<Report>,
+) -> Vec<Command> {
+    let mut queue = VecDeque::from(cmds);
+    let mut done = Vec::new();
+    while let Some(c) = queue.pop_front() {
+        let report = outcome(&c);
+        let i = c.instance();
+        done.push(c);
+        if let Some(r) = report {
+            d.report(i, r, now, &mut queue);
+        }
+    }
+    done
+}
+
+/// Every claim and release works.
+fn ok(c: &Command) -> Option<Report> {
+    match c {
+        Command::Claim { .. } => Some(Report::Claimed),
+        Command::Release { .. } => Some(Report::Released),
+        _ => None,
+    }
+}
+
+/// Claims fail (as an address add refused by the kernel would), releases work.
+fn claim_fails(c: &Command) -> Option<Report> {
+    match c {
+        Command::Claim { .. } => Some(Report::ClaimFailed(
+            "adding VIP 10.0.0.100/24: Permission denied".into(),
+        )),
+        c => ok(c),
+    }
+}
+
+fn vip100() -> Vip {
+    Vip {
+        addr: v4(100),
+        prefix: 24,
+    }
+}
+
+fn state(d: &Driver) -> State {
+    d.instances()[0].vr.state()
+}
+
+/// Runs the driver (timers and the commands they give) until `until`, with `outcome` for every
+/// command; returns the commands carried out with their times.
+fn run_exec(
+    d: &mut Driver,
+    until: Instant,
+    mut outcome: impl FnMut(&Command) -> Option<Report>,
+) -> Vec<(Instant, Command)> {
+    let mut out = Vec::new();
+    while let Some(t) = d.next_wakeup() {
+        if t > until {
+            break;
+        }
+        let cmds = d.on_timers(t);
+        for c in execute(d, cmds, t, &mut outcome) {
+            out.push((t, c));
+        }
+    }
+    out
+}
+
+/// The backup that becomes master at `t0` and whose claim fails there.
+fn failed_claim() -> (Driver, Instant, Vec<Command>) {
+    let (mut d, t0) = backup();
+    let cmds = d.on_timers(t0);
+    assert_eq!(claims(&cmds), 1);
+    let done = execute(&mut d, cmds, t0, claim_fails);
+    (d, t0, done)
+}
+
+#[test]
+fn claim_failed_is_a_reason_with_a_snake_case_name() {
+    assert_eq!(reason_name(Reason::ClaimFailed), "claim_failed");
+}
+
+#[test]
+fn claim_failure_goes_fault_sends_priority_zero_and_releases_instead_of_the_advert() {
+    let (d, t0, done) = failed_claim();
+    assert_eq!(state(&d), State::Fault, "not MASTER without its VIPs");
+    // The claim, then the driver's answer: a priority-0 advert (a backup takes over after
+    // Skew_Time) and a release of whatever part of the claim worked. The priority-100 advert and
+    // the GARPs queued behind the claim are not sent.
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert!(matches!(done[0], Command::Claim { instance: 0, .. }));
+    assert_eq!(sent_advert(&done[1]).priority, 0);
+    assert_eq!(done[2], Command::Release { instance: 0 });
+    assert!(!done.iter().any(is_garp));
+    let inst = &d.instances()[0];
+    assert_eq!(inst.vip_stats.claim_failures, 1);
+    assert_eq!(inst.claim_retry_at(), Some(t0 + Duration::from_secs(1)));
+    assert_eq!(
+        d.next_wakeup(),
+        Some(t0 + Duration::from_secs(1)),
+        "only the retry is left: no advert timer, no GARP in FAULT"
+    );
+}
+
+#[test]
+fn claim_retry_after_the_backoff_goes_backup_then_master_claims_again() {
+    let (mut d, t0, _) = failed_claim();
+    let retry = t0 + Duration::from_secs(1);
+    // Nothing happens before the backoff.
+    assert!(d.on_timers(retry - Duration::from_nanos(1)).is_empty());
+    assert_eq!(state(&d), State::Fault);
+    // The Startup rules apply again: Backup (releasing leftovers), Master_Down_Interval later
+    // Master with a claim, which works this time.
+    let done = run_exec(&mut d, retry, ok);
+    assert_eq!(state(&d), State::Backup);
+    assert_eq!(done, vec![(retry, Command::Release { instance: 0 })]);
+    let mdi = Duration::from_nanos(3_609_375_000);
+    let done = run_exec(&mut d, retry + mdi, ok);
+    assert_eq!(state(&d), State::Master);
+    assert!(matches!(done[0], (t, Command::Claim { .. }) if t == retry + mdi));
+    assert_eq!(sent_advert(&done[1].1).priority, 100);
+    assert_eq!(d.instances()[0].claim_retry_at(), None);
+}
+
+#[test]
+fn claim_retry_with_a_master_present_stays_backup() {
+    let (mut d, t0, _) = failed_claim();
+    let retry = t0 + Duration::from_secs(1);
+    run_exec(&mut d, retry, ok);
+    // Another router took over meanwhile and advertises with priority 200: no claim at all.
+    let mut t = retry;
+    for _ in 0..10 {
+        t = t + Duration::from_secs(1);
+        let cmds = d.on_event(&event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()));
+        assert!(cmds.is_empty(), "{cmds:?}");
+        assert!(d.on_timers(t).is_empty());
+    }
+    assert_eq!(state(&d), State::Backup);
+}
+
+#[test]
+fn claim_failures_in_a_row_double_the_backoff_up_to_the_maximum() {
+    let (mut d, t0, _) = failed_claim();
+    let mut waits = vec![d.instances()[0].claim_retry_at().unwrap() - t0];
+    // The cause stays: every retry leads to a claim that fails again.
+    for _ in 0..7 {
+        let failed_at = {
+            let mut failed_at = None;
+            while let Some(t) = d.next_wakeup() {
+                let cmds = d.on_timers(t);
+                let had_claim = claims(&cmds) == 1;
+                execute(&mut d, cmds, t, claim_fails);
+                if had_claim {
+                    failed_at = Some(t);
+                    break;
+                }
+            }
+            failed_at.expect("a retry leads to a claim")
+        };
+        assert_eq!(state(&d), State::Fault);
+        waits.push(d.instances()[0].claim_retry_at().unwrap() - failed_at);
+    }
+    let s = |n| Duration::from_secs(n);
+    assert_eq!(waits, [s(1), s(2), s(4), s(8), s(16), s(30), s(30), s(30)]);
+    assert_eq!(CLAIM_RETRY_MAX, s(30));
+    assert_eq!(d.instances()[0].vip_stats.claim_failures, 8);
+}
+
+#[test]
+fn a_claim_that_held_resets_the_backoff_a_short_one_does_not() {
+    // Two failures in a row (retries after 1 s, 2 s), then the claim works.
+    let (mut d, t_ok) = master_after_failures(2);
+    // A failure 5 s after that success: the backoff keeps doubling.
+    assert_eq!(
+        fail_readd(&mut d, t_ok + Duration::from_secs(5)),
+        Duration::from_secs(4)
+    );
+    // The same failure after the claim held for CLAIM_HELD_RESET: back to 1 s.
+    let (mut d, t_ok) = master_after_failures(2);
+    assert_eq!(
+        fail_readd(&mut d, t_ok + CLAIM_HELD_RESET),
+        Duration::from_secs(1)
+    );
+}
+
+/// A master whose VIP disappears at `t` and cannot be put back: the wait before the retry.
+fn fail_readd(d: &mut Driver, t: Instant) -> Duration {
+    let cmds = d.address_changed(v4(100), false);
+    assert_eq!(
+        cmds,
+        vec![Command::AddVip {
+            instance: 0,
+            vip: vip100()
+        }]
+    );
+    execute(d, cmds, t, |c| match c {
+        Command::AddVip { .. } => Some(Report::ClaimFailed("adding VIP: Permission denied".into())),
+        c => ok(c),
+    });
+    assert_eq!(state(d), State::Fault);
+    d.instances()[0].claim_retry_at().unwrap() - t
+}
+
+/// A master whose claim failed `n` times in a row before it worked; the time it worked.
+fn master_after_failures(n: usize) -> (Driver, Instant) {
+    let (mut d, _, _) = failed_claim();
+    let mut fails = 1;
+    while let Some(t) = d.next_wakeup() {
+        let cmds = d.on_timers(t);
+        let had_claim = claims(&cmds) == 1;
+        let outcome = if fails < n { claim_fails } else { ok };
+        execute(&mut d, cmds, t, outcome);
+        if had_claim {
+            if fails < n {
+                fails += 1;
+            } else {
+                assert_eq!(state(&d), State::Master);
+                return (d, t);
+            }
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn owner_claim_failure_goes_fault_and_the_retry_claims_again_at_once() {
+    let mut d = driver(vec![spec(input(7, 255, &["10.0.0.1/24"]))], &[v4(1)]);
+    let cmds = d.startup(Instant::ZERO);
+    let done = execute(&mut d, cmds, Instant::ZERO, |c| match c {
+        Command::Claim { .. } => Some(Report::ClaimFailed(
+            "claiming in the fast path: EPERM".into(),
+        )),
+        c => ok(c),
+    });
+    assert_eq!(state(&d), State::Fault);
+    assert_eq!(sent_advert(&done[1]).priority, 0);
+    let t = Instant::from_nanos(1000 * MS);
+    let done = run_exec(&mut d, t, ok);
+    assert_eq!(state(&d), State::Master);
+    assert!(matches!(done[0].1, Command::Claim { .. }));
+    assert_eq!(sent_advert(&done[1].1).priority, 255);
+}
+
+#[test]
+fn release_failure_keeps_the_state_and_is_retried_a_bounded_number_of_times() {
+    let (mut d, t0) = master();
+    // A higher-priority master appears: Backup, release — which fails.
+    let t = t0 + Duration::from_millis(100);
+    let cmds = d.on_event(&event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()));
+    let fail = |c: &Command| match c {
+        Command::Release { .. } => Some(Report::ReleaseFailed(
+            "removing VIP 10.0.0.100/24: EBUSY".into(),
+        )),
+        c => ok(c),
+    };
+    execute(&mut d, cmds, t, fail);
+    assert_eq!(
+        state(&d),
+        State::Backup,
+        "a failed release does not move state"
+    );
+    assert_eq!(
+        d.instances()[0].release_retry_at(),
+        Some(t + Duration::from_secs(1))
+    );
+    // The master keeps advertising; the release is retried after 1, 2, 4, 8 and 16 s, then no more.
+    let mut retries = Vec::new();
+    let mut now = t;
+    let end = t + Duration::from_secs(120);
+    while now < end {
+        now = now + Duration::from_millis(500);
+        d.on_event(&event(
+            advert(7, 200, 100, &[v4(100)]),
+            v4(2),
+            now.as_nanos(),
+        ));
+        let cmds = d.on_timers(now);
+        for c in execute(&mut d, cmds, now, fail) {
+            if c == (Command::Release { instance: 0 }) {
+                retries.push(now - t);
+            }
+        }
+    }
+    let s = |n| Duration::from_secs(n);
+    assert_eq!(retries, [s(1), s(3), s(7), s(15), s(31)]);
+    assert_eq!(RELEASE_RETRIES, 5);
+    assert_eq!(d.instances()[0].release_retry_at(), None);
+    assert_eq!(d.instances()[0].vip_stats.release_failures, 6);
+    assert_eq!(state(&d), State::Backup);
+}
+
+#[test]
+fn release_retry_stops_when_it_works_or_the_router_is_master_again() {
+    let (mut d, t0) = master();
+    let t = t0 + Duration::from_millis(100);
+    let cmds = d.on_event(&event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()));
+    execute(&mut d, cmds, t, |c| match c {
+        Command::Release { .. } => Some(Report::ReleaseFailed("EBUSY".into())),
+        c => ok(c),
+    });
+    // The retry works.
+    let r = t + Duration::from_secs(1);
+    let cmds = d.on_timers(r);
+    let done = execute(&mut d, cmds, r, ok);
+    assert_eq!(done, vec![Command::Release { instance: 0 }]);
+    assert_eq!(d.instances()[0].release_retry_at(), None);
+
+    // A failed release, then Master again before the retry: nothing to release then.
+    let (mut d, t0) = master();
+    let t = t0 + Duration::from_millis(100);
+    let cmds = d.on_event(&event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()));
+    execute(&mut d, cmds, t, |c| match c {
+        Command::Release { .. } => Some(Report::ReleaseFailed("EBUSY".into())),
+        c => ok(c),
+    });
+    let p0 = t + Duration::from_millis(200);
+    d.on_event(&event(advert(7, 0, 100, &[v4(100)]), v4(2), p0.as_nanos()));
+    let done = run_exec(&mut d, t + Duration::from_secs(2), ok);
+    assert_eq!(state(&d), State::Master);
+    assert!(
+        !done
+            .iter()
+            .any(|(_, c)| matches!(c, Command::Release { .. })),
+        "{done:?}"
+    );
+}
+
+#[test]
+fn vip_removed_behind_our_back_while_master_is_added_back_at_once_and_counted() {
+    let (mut d, t0) = master();
+    let cmds = d.address_changed(v4(100), false);
+    assert_eq!(
+        cmds,
+        vec![Command::AddVip {
+            instance: 0,
+            vip: vip100()
+        }]
+    );
+    execute(&mut d, cmds, t0, |c| match c {
+        Command::AddVip { vip, .. } => Some(Report::VipAdded {
+            vip: *vip,
+            was_present: false,
+        }),
+        c => ok(c),
+    });
+    assert_eq!(state(&d), State::Master, "no transition");
+    assert_eq!(d.instances()[0].vip_stats.vips_readded, 1);
+    // Other addresses and additions are none of its business.
+    assert!(d.address_changed(v4(1), false).is_empty());
+    assert!(d.address_changed(v4(100), true).is_empty());
+}
+
+#[test]
+fn our_own_release_is_not_counted_even_when_its_notification_comes_after_a_new_claim() {
+    let (mut d, t0) = master();
+    // Backup: our release removes the VIP; its notification arrives while Backup: ignored.
+    let t = t0 + Duration::from_millis(100);
+    let cmds = d.on_event(&event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()));
+    execute(&mut d, cmds, t, ok);
+    assert!(d.address_changed(v4(100), false).is_empty());
+    // Release then claim again before the notification is read: the stale removal asks for an
+    // idempotent add, which finds the VIP there, and nothing is counted.
+    let p0 = t + Duration::from_millis(200);
+    d.on_event(&event(advert(7, 0, 100, &[v4(100)]), v4(2), p0.as_nanos()));
+    run_exec(&mut d, p0 + Duration::from_secs(1), ok);
+    assert_eq!(state(&d), State::Master);
+    let cmds = d.address_changed(v4(100), false);
+    execute(&mut d, cmds, p0, |c| match c {
+        Command::AddVip { vip, .. } => Some(Report::VipAdded {
+            vip: *vip,
+            was_present: true,
+        }),
+        c => ok(c),
+    });
+    assert_eq!(d.instances()[0].vip_stats.vips_readded, 0);
+    assert_eq!(state(&d), State::Master);
+}
+
+#[test]
+fn vip_added_behind_our_back_while_backup_is_removed_and_counted() {
+    let (mut d, _) = backup();
+    let cmds = d.address_changed(v4(100), true);
+    assert_eq!(
+        cmds,
+        vec![Command::RemoveVip {
+            instance: 0,
+            vip: vip100()
+        }]
+    );
+    let mut found = true;
+    for _ in 0..2 {
+        let cmds = d.address_changed(v4(100), true);
+        execute(&mut d, cmds, Instant::ZERO, |c| match c {
+            Command::RemoveVip { vip, .. } => Some(Report::VipRemoved {
+                vip: *vip,
+                was_present: std::mem::replace(&mut found, false),
+            }),
+            c => ok(c),
+        });
+    }
+    // The second notification was stale (the VIP was gone already): counted once.
+    assert_eq!(d.instances()[0].vip_stats.vips_removed, 1);
+    assert_eq!(state(&d), State::Backup);
+}
+
+#[test]
+fn readd_failure_is_a_claim_failure() {
+    let (mut d, t0) = master();
+    let t = t0 + Duration::from_millis(10);
+    let wait = fail_readd(&mut d, t);
+    assert_eq!(wait, Duration::from_secs(1));
+    assert_eq!(d.instances()[0].vip_stats.claim_failures, 1);
+    assert_eq!(d.instances()[0].vip_stats.vips_readded, 0);
+}
+
+#[test]
+fn readd_failure_sends_priority_zero_and_releases() {
+    let (mut d, t0) = master();
+    let cmds = d.address_changed(v4(100), false);
+    let done = execute(&mut d, cmds, t0, |c| match c {
+        Command::AddVip { .. } => Some(Report::ClaimFailed("EACCES".into())),
+        c => ok(c),
+    });
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert!(matches!(done[0], Command::AddVip { .. }));
+    assert_eq!(sent_advert(&done[1]).priority, 0);
+    assert_eq!(done[2], Command::Release { instance: 0 });
+}
+
+#[test]
+fn address_owner_vips_are_not_guarded() {
+    let mut d = driver(vec![spec(input(7, 255, &["10.0.0.1/24"]))], &[v4(1)]);
+    let cmds = d.startup(Instant::ZERO);
+    execute(&mut d, cmds, Instant::ZERO, ok);
+    assert_eq!(state(&d), State::Master);
+    assert!(d.address_changed(v4(1), false).is_empty());
+}
+
+#[test]
+fn addresses_now_after_lost_notifications_applies_the_same_rules() {
+    let (mut d, _) = master();
+    assert_eq!(
+        d.addresses_now(&[v4(1)]),
+        vec![Command::AddVip {
+            instance: 0,
+            vip: vip100()
+        }]
+    );
+    assert!(d.addresses_now(&[v4(1), v4(100)]).is_empty());
+    let (mut d, _) = backup();
+    assert!(d.addresses_now(&[v4(1)]).is_empty());
+    assert_eq!(
+        d.addresses_now(&[v4(1), v4(100)]),
+        vec![Command::RemoveVip {
+            instance: 0,
+            vip: vip100()
+        }]
+    );
+}
+
+#[test]
+fn release_failure_at_the_stop_is_not_retried() {
+    let (mut d, t0) = master();
+    let stop = t0 + Duration::from_millis(10);
+    let cmds = d.shutdown(stop);
+    execute(&mut d, cmds, stop, ok);
+    let cmds = d.end_handovers();
+    execute(&mut d, cmds, stop, |c| match c {
+        Command::Release { .. } => Some(Report::ReleaseFailed("EBUSY".into())),
+        c => ok(c),
+    });
+    assert_eq!(d.instances()[0].vip_stats.release_failures, 1);
+    assert_eq!(d.instances()[0].release_retry_at(), None);
+    assert_eq!(d.next_wakeup(), None);
 }

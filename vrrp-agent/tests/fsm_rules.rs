@@ -23,7 +23,7 @@
 //! | §6.1 v3 Skew_Time / Master_Down_Interval                                 | `rule_6_1_v3_timer_formulas_over_priorities_and_intervals` |
 //! | keepalived preempt_delay                                                  | `preempt_delay_tolerates_lower_master_after_startup`, `preempt_delay_restarts_after_seeing_higher_master`, `preempt_delay_does_not_slow_failover`, `preempt_delay_restarts_after_fault` |
 //! | §6.1 Accept_Mode                                                          | `accept_mode_non_owner_master_accepts`, `accept_mode_off_non_owner_master_does_not_accept`, `accept_mode_owner_always_accepts` |
-//! | Fault state                                                               | `fault_link_down_in_master_releases_without_advert`, `fault_tracked_in_master_sends_priority_zero`, `fault_ignores_adverts_and_timers`, `fault_clear_restarts_startup_rules`, `fault_before_startup`, `fault_shutdown_goes_initialize` |
+//! | Fault state                                                               | `fault_link_down_in_master_releases_without_advert`, `fault_tracked_in_master_sends_priority_zero`, `fault_claim_failed_in_master_sends_priority_zero_and_releases`, `fault_ignores_adverts_and_timers`, `fault_clear_restarts_startup_rules`, `fault_before_startup`, `fault_shutdown_goes_initialize` |
 //! | other VRID / version / family ignored                                     | `other_vrid_advert_ignored_in_every_state`, `mismatched_version_or_family_ignored` |
 //! | effective priority change                                                 | `priority_change_in_master_advertises_now`, `priority_change_in_backup_changes_skew` |
 //! | timer plumbing                                                            | `early_timer_is_noop`, `arm_timer_always_matches_next_deadline` |
@@ -781,6 +781,45 @@ fn fault_tracked_in_master_sends_priority_zero() {
     assert_eq!(sent(&acts), vec![0]);
     assert!(acts.contains(&Action::Release));
     assert_eq!(vr.state(), State::Fault);
+}
+
+#[test]
+fn fault_claim_failed_in_master_sends_priority_zero_and_releases() {
+    let (mut vr, t) = master(cfg(100, 1));
+    let acts = vr.handle(Input::ClaimFault { on: true }, t);
+    assert_eq!(
+        acts,
+        vec![
+            Action::SendAdvert {
+                priority: 0,
+                interval_cs: 100
+            },
+            Action::Release,
+            Action::StateChanged {
+                from: State::Master,
+                to: State::Fault,
+                reason: Reason::ClaimFailed
+            },
+            Action::CancelTimer
+        ]
+    );
+    // With the link down too, the retry alone does not clear the fault.
+    vr.handle(Input::LinkDown, t);
+    assert!(vr.handle(Input::ClaimFault { on: false }, t).is_empty());
+    assert_eq!(vr.state(), State::Fault);
+    let acts = vr.handle(Input::LinkUp, t + Duration::from_secs(1));
+    assert_eq!(
+        changed(&acts),
+        Some((State::Fault, State::Backup, Reason::FaultCleared))
+    );
+    // The retry of a Fault entered by a claim failure alone: Startup rules again.
+    let (mut vr, t) = master(cfg(100, 1));
+    vr.handle(Input::ClaimFault { on: true }, t);
+    let acts = vr.handle(Input::ClaimFault { on: false }, t + Duration::from_secs(1));
+    assert_eq!(
+        changed(&acts),
+        Some((State::Fault, State::Backup, Reason::FaultCleared))
+    );
 }
 
 #[test]

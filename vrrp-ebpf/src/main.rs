@@ -49,7 +49,6 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
-use aya_log_ebpf::warn;
 
 mod egress;
 use vrrp_common::{
@@ -642,11 +641,9 @@ fn to_user(ctx: &XdpContext, frame: VrrpFrame, vlan: Option<u16>) -> (u32, Count
         _ => return (PASS, Counter::VrrpOtherVrid),
     }
 
+    // A full ring is only counted: the agent reads the counter and logs a rate-limited
+    // summary (a log line per frame here would turn an advert flood into a log flood).
     let Some(mut entry) = EVENTS.reserve::<AdvertEvent>(0) else {
-        warn!(
-            ctx,
-            "ring buffer full: VRRP advert for VRID {} passed to the stack", vrid
-        );
         return (PASS, Counter::RingbufFull);
     };
     let ev = entry.as_mut_ptr();

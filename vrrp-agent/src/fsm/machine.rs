@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use super::config::{Config, ConfigError, Family, Version};
 use super::timers::{centis, master_down_interval, skew_time, Instant};
 
-/// Protocol state. `Fault` is not in the RFC: it is entered on link down or a tracked failure;
-/// in it no adverts are sent, no VIP is owned and received adverts are ignored.
+/// Protocol state. `Fault` is not in the RFC: it is entered on link down, a tracked failure or a
+/// failed claim of the VIPs; in it no adverts are sent, no VIP is owned and received adverts are
+/// ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     Initialize,
@@ -53,6 +54,10 @@ pub enum Input {
     /// A tracked check (script, other interface) failed (`on: true`) or recovered.
     /// Fault holds while the link is down or a tracked fault is on.
     TrackFault { on: bool },
+    /// Taking the VIPs failed (`on: true`: an address or the fast path could not be set up), so
+    /// this router must not be Master; `on: false` when the caller's retry is due. Like a
+    /// tracked fault: a Master sends priority 0 (the link is up) and releases.
+    ClaimFault { on: bool },
 }
 
 /// Why a state change happened (for notify scripts and logs).
@@ -74,7 +79,9 @@ pub enum Reason {
     HigherPriorityAdvert,
     /// Link down or tracked fault.
     Fault,
-    /// Link up / tracked fault cleared: the Startup rules apply again.
+    /// Taking the VIPs failed ([`Input::ClaimFault`]).
+    ClaimFailed,
+    /// Link up / tracked fault cleared / claim retry due: the Startup rules apply again.
     FaultCleared,
 }
 
@@ -118,6 +125,7 @@ pub struct VirtualRouter {
     started: bool,
     link_down: bool,
     track_fault: bool,
+    claim_fault: bool,
     /// keepalived preempt_time: lower-priority masters are tolerated until then;
     /// `None` with a non-zero delay means "not started yet".
     preempt_until: Option<Instant>,
@@ -140,6 +148,7 @@ impl VirtualRouter {
             started: false,
             link_down: false,
             track_fault: false,
+            claim_fault: false,
             preempt_until: None,
             down_reason: Reason::MasterNoResponse,
             master_addr: None,
@@ -185,9 +194,9 @@ impl VirtualRouter {
         self.state == State::Master && (self.cfg.is_owner() || self.cfg.accept_mode)
     }
 
-    /// Whether Fault conditions (link down or tracked fault) currently hold.
+    /// Whether Fault conditions (link down, tracked fault or failed claim) currently hold.
     pub fn is_faulted(&self) -> bool {
-        self.link_down || self.track_fault
+        self.link_down || self.track_fault || self.claim_fault
     }
 
     /// Source address of the master we last accepted an advert from (Backup), if any.
@@ -211,9 +220,18 @@ impl VirtualRouter {
             Input::Advert(adv) => self.on_advert(&adv, now, &mut out),
             Input::Timer => self.on_timer(now, &mut out),
             Input::PriorityChanged { priority } => self.on_priority(priority, now, &mut out),
-            Input::LinkDown => self.set_fault(true, self.track_fault, now, &mut out),
-            Input::LinkUp => self.set_fault(false, self.track_fault, now, &mut out),
-            Input::TrackFault { on } => self.set_fault(self.link_down, on, now, &mut out),
+            Input::LinkDown => {
+                self.set_fault(Reason::Fault, now, &mut out, |vr| vr.link_down = true)
+            }
+            Input::LinkUp => {
+                self.set_fault(Reason::Fault, now, &mut out, |vr| vr.link_down = false)
+            }
+            Input::TrackFault { on } => {
+                self.set_fault(Reason::Fault, now, &mut out, |vr| vr.track_fault = on)
+            }
+            Input::ClaimFault { on } => {
+                self.set_fault(Reason::ClaimFailed, now, &mut out, |vr| vr.claim_fault = on)
+            }
         }
         if self.deadline != before {
             out.push(match self.deadline {
@@ -419,10 +437,17 @@ impl VirtualRouter {
         }
     }
 
-    fn set_fault(&mut self, link_down: bool, track: bool, now: Instant, out: &mut Vec<Action>) {
+    /// Changes a fault condition (`change`): enter Fault for `reason` when the first one comes
+    /// on, apply the Startup rules again when the last one clears.
+    fn set_fault(
+        &mut self,
+        reason: Reason,
+        now: Instant,
+        out: &mut Vec<Action>,
+        change: impl FnOnce(&mut Self),
+    ) {
         let was = self.is_faulted();
-        self.link_down = link_down;
-        self.track_fault = track;
+        change(self);
         let is = self.is_faulted();
         if !was && is {
             match self.state {
@@ -433,11 +458,11 @@ impl VirtualRouter {
                     }
                     out.push(Action::Release);
                     self.deadline = None;
-                    self.transition(State::Fault, Reason::Fault, out);
+                    self.transition(State::Fault, reason, out);
                 }
                 State::Backup => {
                     self.deadline = None;
-                    self.transition(State::Fault, Reason::Fault, out);
+                    self.transition(State::Fault, reason, out);
                 }
                 State::Initialize | State::Fault => {}
             }
