@@ -232,6 +232,9 @@ struct Executor {
     /// Per instance: the fast-path fail-safe bound, and whether the VIPs are real addresses of
     /// the interface (priority 255: never added or removed).
     info: Vec<InstInfo>,
+    /// Adverts sent since the driver was last told: (instance, when the send returned), for
+    /// [`Driver::advert_sent`].
+    sent: Vec<(usize, fsm::Instant)>,
 }
 
 struct InstInfo {
@@ -244,6 +247,14 @@ struct InstInfo {
 }
 
 impl Executor {
+    /// Tells the driver when the adverts it asked for actually left (Adver_Timer runs from
+    /// there).
+    fn report_sent(&mut self, driver: &mut Driver) {
+        for (i, at) in self.sent.drain(..) {
+            driver.advert_sent(i, at);
+        }
+    }
+
     fn beat(&mut self) {
         if let Err(e) = self.fp.heartbeat(crate::clock::monotonic_ns()) {
             log::error!("{}: fail-safe heartbeat: {e:#}", self.iface);
@@ -253,27 +264,30 @@ impl Executor {
     async fn exec(&mut self, cmds: Vec<Command>) {
         for c in cmds {
             match c {
-                Command::SendFrame { instance, frame } => {
-                    if let Err(e) = self.tx.send_frame(&frame) {
-                        log::warn!(
-                            "instance {}: sending a frame on {}: {e}",
-                            self.info[instance].name,
-                            self.iface
-                        );
-                    }
-                }
+                Command::SendFrame {
+                    instance,
+                    frame,
+                    advert,
+                } => match self.tx.send_frame(&frame) {
+                    Ok(_) if advert => self.sent.push((instance, now())),
+                    Ok(_) => {}
+                    Err(e) => log::warn!(
+                        "instance {}: sending a frame on {}: {e}",
+                        self.info[instance].name,
+                        self.iface
+                    ),
+                },
                 Command::SendIp {
                     instance,
                     dst,
                     packet,
-                } => {
-                    if let Err(e) = self.tx.send_ip(dst, &packet) {
-                        log::warn!(
-                            "instance {}: sending an advert to {dst}: {e}",
-                            self.info[instance].name
-                        );
-                    }
-                }
+                } => match self.tx.send_ip(dst, &packet) {
+                    Ok(_) => self.sent.push((instance, now())),
+                    Err(e) => log::warn!(
+                        "instance {}: sending an advert to {dst}: {e}",
+                        self.info[instance].name
+                    ),
+                },
                 Command::Claim { instance, accept } => self.claim(instance, accept).await,
                 Command::Release { instance } => self.release(instance).await,
             }
@@ -461,6 +475,7 @@ impl IfaceRun {
                 tx,
                 nl,
                 info,
+                sent: Vec::new(),
             },
             ring,
             logger,
@@ -491,6 +506,7 @@ impl IfaceRun {
         let mut timer = DeadlineTimer::new()?;
         loop {
             ex.beat();
+            ex.report_sent(&mut driver);
             timer.set(driver.next_wakeup().map(fsm::Instant::as_nanos))?;
             let armed = timer.deadline().is_some();
             tokio::select! {
@@ -533,6 +549,7 @@ impl IfaceRun {
             + Duration::from_secs(1);
         while driver.handing_over() {
             ex.beat();
+            ex.report_sent(&mut driver);
             timer.set(driver.next_wakeup().map(fsm::Instant::as_nanos))?;
             let armed = timer.deadline().is_some();
             tokio::select! {
@@ -584,7 +601,7 @@ fn take_ready(
 /// Hands adverts to the driver, one by one, and carries out what it says.
 async fn feed(driver: &mut Driver, ex: &mut Executor, events: Vec<AdvertEvent>) {
     for ev in events {
-        let cmds = driver.on_event(&ev);
+        let cmds = driver.on_event(&ev, now());
         ex.exec(cmds).await;
     }
 }

@@ -4,13 +4,21 @@
 //! gratuitous ARP / unsolicited NA schedules; it reads no clock and touches no socket, so it is
 //! unit-tested on a simulated clock. The executor (`agent`) only does what the commands say.
 //!
-//! Time: every input carries its own time on CLOCK_MONOTONIC. An advert's time is the kernel's
-//! receive time (`AdvertEvent::rx_time_ns`, from `bpf_ktime_get_ns`), not the time the agent
-//! got round to reading it, so a late wake-up of the agent does not make an advert look late.
-//! Inputs are fed in time order: before an advert received at `t`, timers due before `t` fire
-//! (at `t`); and when a timer expires, the executor first drains the ring buffer and hands the
-//! pending adverts to [`Driver::expire`], which feeds them before the timer — otherwise a
-//! Master_Down_Timer would fire while the advert that resets it sits unread.
+//! Time: two clocks' worth of times, both on CLOCK_MONOTONIC.
+//! - `now`, given with every call, is when the driver handles the input, so when the frames it
+//!   returns are sent. A Master's Adver_Timer runs from there (and from the time the executor
+//!   reports an advert actually left, [`Driver::advert_sent`]): RFC 9568 §6.4.3 resets it after
+//!   each send, so a late advert never makes the next one early.
+//! - An advert's receive time is the kernel's (`AdvertEvent::rx_time_ns`, from
+//!   `bpf_ktime_get_ns`), not the time the agent got round to reading it. A Backup's
+//!   Master_Down_Timer runs from it, so the Backup's decision does not depend on its own
+//!   scheduling lag: an advert received before the deadline resets it even if read late, one
+//!   received after it does not prevent the takeover that was due.
+//!
+//! Inputs are fed in receive order: before an advert received at `t`, timers due before `t`
+//! fire (handled at `now`); and when a timer expires, the executor first drains the ring buffer
+//! and hands the pending adverts to [`Driver::expire`], which feeds them before the timer —
+//! otherwise a Master_Down_Timer would fire while the advert that resets it sits unread.
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Duration,
@@ -31,10 +39,16 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Send a whole Ethernet frame on the interface (AF_PACKET): multicast adverts, gratuitous
-    /// ARP, unsolicited NA.
-    SendFrame { instance: usize, frame: Vec<u8> },
+    /// ARP, unsolicited NA. `advert`: the frame is an advert, whose send time the executor
+    /// reports with [`Driver::advert_sent`].
+    SendFrame {
+        instance: usize,
+        frame: Vec<u8>,
+        advert: bool,
+    },
     /// Send an IP packet (header included) to a unicast peer through the kernel's IP stack,
-    /// which resolves the peer's MAC (raw socket, IPPROTO_RAW).
+    /// which resolves the peer's MAC (raw socket, IPPROTO_RAW). Always an advert (its send time
+    /// is reported with [`Driver::advert_sent`]).
     SendIp {
         instance: usize,
         dst: IpAddr,
@@ -278,6 +292,18 @@ impl Driver {
         &self.instances
     }
 
+    /// The advert of instance `instance` that the last commands carried actually left at `at`
+    /// (the executor reports it right after the send): a Master's Adver_Timer restarts from
+    /// there, never earlier, so a send delayed after `now` (the executor was preempted, other
+    /// commands went first) does not make the next advert early.
+    pub fn advert_sent(&mut self, instance: usize, at: Instant) {
+        if instance < self.instances.len() {
+            let mut out = Vec::new();
+            self.feed(instance, Input::AdvertSent, at, &mut out);
+            debug_assert!(out.is_empty(), "{out:?}");
+        }
+    }
+
     /// Heartbeat period for the fast-path fail-safe: a quarter of the smallest stale bound,
     /// at least 1 ms.
     pub fn heartbeat_period(&self) -> Duration {
@@ -382,7 +408,7 @@ impl Driver {
     ) -> Vec<Command> {
         let mut out = Vec::new();
         for ev in pending {
-            out.extend(self.on_event(&ev));
+            out.extend(self.on_event(&ev, now));
         }
         out.extend(self.on_timers(now));
         out
@@ -414,14 +440,17 @@ impl Driver {
         out
     }
 
-    /// One advert from the ring buffer.
-    pub fn on_event(&mut self, ev: &AdvertEvent) -> Vec<Command> {
+    /// One advert from the ring buffer, handled at `now` (received at its `rx_time_ns`).
+    pub fn on_event(&mut self, ev: &AdvertEvent, now: Instant) -> Vec<Command> {
         let at = Instant::from_nanos(ev.rx_time_ns);
-        // Time order: timers that ran out before this advert arrived fire first.
+        // Nothing is handled before it happened.
+        let now = now.max(at);
+        // Receive order: timers that ran out before this advert arrived fire first; what they
+        // send leaves now.
         let mut out = Vec::new();
         for i in 0..self.instances.len() {
             if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
-                self.feed(i, Input::Timer, at, &mut out);
+                self.feed(i, Input::Timer, now, &mut out);
             }
             self.garp_due(i, at, &mut out);
         }
@@ -435,7 +464,7 @@ impl Driver {
             payload: event_payload(ev),
         };
         match wire::validate_parts(&parts, &self.rx_cfgs) {
-            Ok(valid) => self.on_valid(valid, at, &mut out),
+            Ok(valid) => self.on_valid(valid, at, now, &mut out),
             Err(e) => self.count_error(&parts, &e),
         }
         out
@@ -473,7 +502,7 @@ impl Driver {
         }
     }
 
-    fn on_valid(&mut self, v: Valid, at: Instant, out: &mut Vec<Command>) {
+    fn on_valid(&mut self, v: Valid, at: Instant, now: Instant, out: &mut Vec<Command>) {
         let i = v.instance;
         let inst = &mut self.instances[i];
         inst.rx.accepted += 1;
@@ -513,8 +542,9 @@ impl Driver {
             max_adver_int_cs: v.vrrp.max_advert_int,
             src: v.src_ip,
             addrs: v.vrrp.addrs,
+            rx_time: Some(at),
         };
-        self.feed(i, Input::Advert(adv), at, out);
+        self.feed(i, Input::Advert(adv), now, out);
     }
 
     /// Feeds one input to instance `i` and translates its actions.
@@ -574,7 +604,11 @@ impl Driver {
         let src = inst.vr.config().primary_addr;
         if inst.spec.unicast_peers.is_empty() {
             match AdvertFrame::multicast(repr, src).to_bytes(inst.spec.checksum) {
-                Ok(frame) => out.push(Command::SendFrame { instance: i, frame }),
+                Ok(frame) => out.push(Command::SendFrame {
+                    instance: i,
+                    frame,
+                    advert: true,
+                }),
                 Err(e) => log::error!("instance {}: cannot build an advert: {e}", inst.spec.name),
             }
         } else {
@@ -649,7 +683,11 @@ impl Driver {
                         IpAddr::V4(a) => ArpFrame::gratuitous(inst.vmac, a).to_bytes(),
                         IpAddr::V6(a) => NdpFrame::unsolicited_na(inst.vmac, a, true).to_bytes(),
                     };
-                    out.push(Command::SendFrame { instance: i, frame });
+                    out.push(Command::SendFrame {
+                        instance: i,
+                        frame,
+                        advert: false,
+                    });
                 }
                 _ => break,
             }

@@ -28,10 +28,16 @@ pub struct RxAdvert {
     /// Source address of the IP packet (the sender's primary address).
     pub src: IpAddr,
     pub addrs: Vec<IpAddr>,
+    /// When the advert was received (the kernel's receive time), if known; `None`: at the `now`
+    /// it is handled with. A Backup's Master_Down_Timer (and preempt_delay) runs from here, so
+    /// an advert read late still counts from when it arrived; a Master's Adver_Timer runs from
+    /// `now`, when its answer is sent.
+    pub rx_time: Option<Instant>,
 }
 
 /// Something that happened to the virtual router. Time is passed beside it to
-/// [`VirtualRouter::handle`].
+/// [`VirtualRouter::handle`]: the time the input is processed, which is when the adverts it
+/// causes are sent (an advert's receive time travels in [`RxAdvert::rx_time`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// RFC Startup event.
@@ -53,6 +59,12 @@ pub enum Input {
     /// A tracked check (script, other interface) failed (`on: true`) or recovered.
     /// Fault holds while the link is down or a tracked fault is on.
     TrackFault { on: bool },
+    /// The advert of the last [`Action::SendAdvert`] actually left at `now` (the I/O layer
+    /// reports it; it can send later than the time it handled the input with, e.g. when it was
+    /// preempted). A Master restarts its Adver_Timer from this send (RFC 9568 §6.4.3: reset
+    /// after each send), so the next advert never leaves less than Advertisement_Interval
+    /// after it. It only ever moves the timer later; in any other state it is a no-op.
+    AdvertSent,
 }
 
 /// Why a state change happened (for notify scripts and logs).
@@ -214,6 +226,7 @@ impl VirtualRouter {
             Input::LinkDown => self.set_fault(true, self.track_fault, now, &mut out),
             Input::LinkUp => self.set_fault(false, self.track_fault, now, &mut out),
             Input::TrackFault { on } => self.set_fault(self.link_down, on, now, &mut out),
+            Input::AdvertSent => self.on_sent(now),
         }
         if self.deadline != before {
             out.push(match self.deadline {
@@ -342,8 +355,21 @@ impl VirtualRouter {
         }
     }
 
-    /// RFC 9568 §6.4.2 / RFC 3768 §6.4.2 "If an ADVERTISEMENT is received".
+    /// An advert we sent left at `now`: Adver_Timer runs from there (never earlier).
+    fn on_sent(&mut self, now: Instant) {
+        if self.state != State::Master {
+            return;
+        }
+        let next = now + self.adver_interval();
+        if self.deadline.is_some_and(|d| d < next) {
+            self.deadline = Some(next);
+        }
+    }
+
+    /// RFC 9568 §6.4.2 / RFC 3768 §6.4.2 "If an ADVERTISEMENT is received". Timers run from
+    /// the advert's receive time: the decision does not depend on when we got round to it.
     fn backup_rx(&mut self, adv: &RxAdvert, now: Instant) {
+        let now = adv.rx_time.unwrap_or(now);
         if adv.priority == 0 {
             self.deadline = Some(now + self.skew_time());
             self.down_reason = Reason::MasterPriorityZero;
@@ -387,7 +413,9 @@ impl VirtualRouter {
             } else {
                 self.master_adver_int_cs = self.cfg.advert_interval_cs;
             }
-            self.deadline = Some(now + self.master_down_interval());
+            // Now a Backup: its Master_Down_Timer runs from the advert's receive time.
+            let rx = adv.rx_time.unwrap_or(now);
+            self.deadline = Some(rx + self.master_down_interval());
             self.down_reason = Reason::MasterNoResponse;
             self.master_addr = Some(adv.src);
             out.push(Action::Release);
