@@ -626,6 +626,46 @@ fn adverts(cmds: &[Command]) -> usize {
         .count()
 }
 
+/// Issue 7 item 7: every lower-priority advert was answered. Now at most one answer per
+/// Advertisement_Interval; none with lower_prio_no_advert; v2 only discards.
+#[test]
+fn lower_priority_flood_gets_at_most_one_answer_per_interval() {
+    let flood = |d: &mut Driver, t0: Instant, version: wire::Version| {
+        let mut n = 0;
+        // 100 adverts at priority 50 within one 1 s interval.
+        for k in 0..100u64 {
+            let mut a = advert(7, 50, 100, &[v4(100)]);
+            a.version = version;
+            if version == wire::Version::V2 {
+                a.max_advert_int = 100;
+            }
+            let t = t0.as_nanos() + MS + k * 9 * MS;
+            n += adverts(&rx(d, &event(a, v4(2), t)));
+        }
+        assert_eq!(d.instances()[0].vr.state(), State::Master);
+        assert_eq!(d.instances()[0].rx.accepted, 100);
+        n
+    };
+    let (mut d, t0) = master();
+    assert_eq!(flood(&mut d, t0, wire::Version::V3), 1);
+
+    let mut quiet = input(7, 100, &["10.0.0.100/24"]);
+    quiet.lower_prio_no_advert = Some(true);
+    let mut d = driver(vec![spec(quiet)], &[v4(1)]);
+    d.startup(Instant::ZERO);
+    let t0 = d.next_wakeup().unwrap();
+    d.on_timers(t0);
+    assert_eq!(flood(&mut d, t0, wire::Version::V3), 0);
+
+    let mut v2 = input(7, 100, &["10.0.0.100/24"]);
+    v2.version = Some(2);
+    let mut d = driver(vec![spec(v2)], &[v4(1)]);
+    d.startup(Instant::ZERO);
+    let t0 = d.next_wakeup().unwrap();
+    d.on_timers(t0);
+    assert_eq!(flood(&mut d, t0, wire::Version::V2), 0);
+}
+
 /// An owner (VRID 7, 10 ms adverts, Master at 0) and a backup (VRID 8, 1 s) on one interface.
 fn owner_and_backup() -> Driver {
     let mut owner = input(7, 255, &["10.0.0.1/24"]);

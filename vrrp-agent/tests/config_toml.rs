@@ -360,6 +360,32 @@ fn instances_must_be_distinct() {
 }
 
 #[test]
+fn lower_prio_no_advert_defaults_to_false_and_is_read() {
+    let base = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
+    let cfg = parse(base).unwrap();
+    assert!(!cfg.instances[0].lower_prio_no_advert);
+    assert!(
+        !cfg.instances[0]
+            .fsm_config("10.0.0.2".parse().unwrap())
+            .lower_prio_no_advert
+    );
+    let cfg = parse(&format!("{base}lower_prio_no_advert = true\n")).unwrap();
+    assert!(cfg.instances[0].lower_prio_no_advert);
+    assert!(
+        cfg.instances[0]
+            .fsm_config("10.0.0.2".parse().unwrap())
+            .lower_prio_no_advert
+    );
+    assert!(cfg.instances[0]
+        .describe()
+        .contains("lower_prio_no_advert=true"));
+    assert_eq!(
+        err(&format!("{base}lower_prio_no_advert = 1\n")),
+        "config.toml:5: instance[0].lower_prio_no_advert: invalid type: integer `1`, expected a boolean"
+    );
+}
+
+#[test]
 fn missing_file_is_one_clear_line() {
     let e = config::load(Path::new("/nonexistent/vrrp.toml")).unwrap_err();
     assert!(

@@ -16,10 +16,11 @@
 //! | §6.4.3 Shutdown: cancel Adver_Timer, send priority 0, Initialize          | `rule_6_4_3_master_shutdown_sends_priority_zero` |
 //! | §6.4.3 Adver_Timer fires: send advert, reset Adver_Timer                  | `rule_6_4_3_adver_timer_fires_sends_and_rearms` |
 //! | §6.4.3 Adver_Timer restarts after each send: from the time the timer is handled, and from the time the I/O layer reports the advert left (`Input::AdvertSent`, only ever later) | `rule_6_4_3_adver_timer_runs_from_the_send_not_the_due_time`, `advert_sent_restarts_adver_timer_from_the_actual_send` |
-//! | §6.4.3 advert priority 0: send advert, reset Adver_Timer                  | `rule_6_4_3_master_priority_zero_advertises_at_once` |
+//! | §6.4.3 advert priority 0: send advert, reset Adver_Timer (at most once per Advertisement_Interval) | `rule_6_4_3_master_priority_zero_advertises_at_once`, `priority_zero_flood_is_answered_once_per_interval` |
 //! | §6.4.3 higher priority: cancel Adver_Timer, learn interval, Master_Down_Timer, Backup | `rule_6_4_3_master_higher_priority_goes_backup` |
 //! | §6.4.3 equal priority, larger primary address (unsigned, network order): Backup | `rule_6_4_3_master_equal_priority_larger_address_goes_backup`, `rule_6_4_3_address_compare_is_unsigned_network_order_v4`, `rule_6_4_3_address_compare_is_unsigned_network_order_v6` |
-//! | §6.4.3 else (lower, or equal from smaller address): discard, send advert at once (Adver_Timer not reset) | `rule_6_4_3_master_lower_priority_discards_and_reasserts`, `rule_6_4_3_master_equal_priority_smaller_address_stays` |
+//! | §6.4.3 else (lower, or equal from smaller address): discard, send advert at once and reset Adver_Timer (a send); at most one such answer per Advertisement_Interval, so a flood never makes more than two adverts per interval | `rule_6_4_3_master_lower_priority_discards_and_reasserts`, `rule_6_4_3_master_equal_priority_smaller_address_stays`, `reassertion_is_bounded_to_one_per_interval_whatever_the_flood` |
+//! | keepalived lower_prio_no_advert: a Master only discards lower-priority adverts (priority 0 is still answered) | `lower_prio_no_advert_discards_without_answering` |
 //! | RFC 3768 §6.4.3 v2 lower priority: discard only                           | `rfc3768_6_4_3_v2_master_lower_priority_only_discards` |
 //! | RFC 3768 §6.1 v2 timers: skew (256−p)/256 s, 3 × Advertisement_Interval + skew, no learning | `rfc3768_v2_timer_formulas`, `rfc3768_v2_backup_does_not_learn_interval` |
 //! | §6.1 v3 Skew_Time / Master_Down_Interval                                 | `rule_6_1_v3_timer_formulas_over_priorities_and_intervals` |
@@ -421,11 +422,11 @@ fn rule_6_4_3_master_equal_priority_larger_address_goes_backup() {
 #[test]
 fn rule_6_4_3_master_equal_priority_smaller_address_stays() {
     let (mut vr, t) = master(cfg(100, 5));
-    let due = vr.next_deadline();
-    let acts = vr.handle(adv(100, 4, 100), t + Duration::from_millis(1));
+    let now = t + Duration::from_millis(1);
+    let acts = vr.handle(adv(100, 4, 100), now);
     assert_eq!(vr.state(), State::Master);
     assert_eq!(sent(&acts), vec![100], "re-asserts Master");
-    assert_eq!(vr.next_deadline(), due);
+    assert_eq!(vr.next_deadline(), Some(now + centis(100)), "a send");
 }
 
 #[test]
@@ -484,22 +485,100 @@ fn rule_6_4_3_address_compare_is_unsigned_network_order_v6() {
 #[test]
 fn rule_6_4_3_master_lower_priority_discards_and_reasserts() {
     let (mut vr, t) = master(cfg(100, 1));
-    let due = vr.next_deadline();
-    let acts = vr.handle(adv(99, 2, 10), t + Duration::from_millis(7));
+    let now = t + Duration::from_millis(7);
+    let acts = vr.handle(adv(99, 2, 10), now);
+    // The answer is a send, and Adver_Timer restarts after each send (§6.4.3): the next
+    // advert follows one Advertisement_Interval after this one, not earlier.
     assert_eq!(
         acts,
-        vec![Action::SendAdvert {
-            priority: 100,
-            interval_cs: 100
-        }]
+        vec![
+            Action::SendAdvert {
+                priority: 100,
+                interval_cs: 100
+            },
+            Action::ArmTimer {
+                at: now + centis(100)
+            }
+        ]
     );
     assert_eq!(vr.state(), State::Master);
-    assert_eq!(
-        vr.next_deadline(),
-        due,
-        "RFC 9568 does not reset Adver_Timer here"
-    );
     assert_eq!(vr.master_adver_interval_cs(), 100, "advert discarded");
+}
+
+/// Issue 7 item 7: a master answered every lower-priority advert (a 30 kpps spoof became
+/// 60 kpps). Now at most one answer per Advertisement_Interval, and since an answer restarts
+/// Adver_Timer, at most two adverts in any interval whatever the flood rate.
+#[test]
+fn reassertion_is_bounded_to_one_per_interval_whatever_the_flood() {
+    let mut c = cfg(200, 1);
+    c.advert_interval_cs = 1;
+    let (mut vr, t0) = master(c);
+    let interval = centis(1);
+    let mut sends = vec![t0];
+    let mut t = t0;
+    // 1 kpps of priority-100 adverts for 1 s, the Adver_Timer handled whenever due.
+    for _ in 0..1000 {
+        t = t + Duration::from_millis(1);
+        if vr.next_deadline().is_some_and(|d| d <= t)
+            && !sent(&vr.handle(Input::Timer, t)).is_empty()
+        {
+            sends.push(t);
+        }
+        let acts = vr.handle(adv(100, 2, 1), t);
+        if !sent(&acts).is_empty() {
+            sends.push(t);
+        }
+        assert_eq!(vr.state(), State::Master);
+    }
+    let answers = sends.len();
+    for w in sends.windows(3) {
+        assert!(
+            w[2] - w[0] >= interval,
+            "three adverts within one interval: {w:?}"
+        );
+    }
+    // Without the bound there would be ~1000 answers; with it at most two per interval.
+    assert!(answers <= 2 * 100 + 2, "{answers} adverts in 100 intervals");
+    assert!(answers >= 100, "{answers}: still at least one per interval");
+}
+
+#[test]
+fn lower_prio_no_advert_discards_without_answering() {
+    let mut c = cfg(200, 1);
+    c.lower_prio_no_advert = true;
+    let (mut vr, t) = master(c);
+    let due = vr.next_deadline();
+    for k in 1..=50u64 {
+        assert!(vr
+            .handle(adv(100, 2, 100), t + Duration::from_millis(k))
+            .is_empty());
+        assert!(vr
+            .handle(adv(200, 0, 100), t + Duration::from_millis(k))
+            .is_empty());
+    }
+    assert_eq!(vr.next_deadline(), due, "no send, no timer change");
+    assert_eq!(vr.state(), State::Master);
+    // A departing master's priority 0 is still answered, and higher priority still wins.
+    assert_eq!(
+        sent(&vr.handle(adv(0, 2, 100), t + Duration::from_millis(60))),
+        vec![200]
+    );
+    vr.handle(adv(201, 2, 100), t + Duration::from_millis(70));
+    assert_eq!(vr.state(), State::Backup);
+}
+
+#[test]
+fn priority_zero_flood_is_answered_once_per_interval() {
+    let (mut vr, t) = master(cfg(100, 1));
+    let mut answers = 0;
+    for k in 0..100u64 {
+        let acts = vr.handle(adv(0, 2, 100), t + Duration::from_millis(10 * k));
+        answers += sent(&acts).len();
+    }
+    // 100 adverts over 1 s (one Advertisement_Interval): one answer.
+    assert_eq!(answers, 1);
+    let acts = vr.handle(adv(0, 2, 100), t + Duration::from_millis(1000));
+    assert_eq!(sent(&acts), vec![100], "the next interval");
 }
 
 #[test]

@@ -135,6 +135,9 @@ pub struct VirtualRouter {
     preempt_until: Option<Instant>,
     /// Why a Master_Down_Timer expiry would make us master.
     down_reason: Reason,
+    /// When a Master last answered another router's advert with one of its own (bounded to one
+    /// per Advertisement_Interval).
+    last_reassert: Option<Instant>,
     /// Source of the last advert we accepted as master's (for status output).
     master_addr: Option<IpAddr>,
 }
@@ -154,6 +157,7 @@ impl VirtualRouter {
             track_fault: false,
             preempt_until: None,
             down_reason: Reason::MasterNoResponse,
+            last_reassert: None,
             master_addr: None,
         })
     }
@@ -401,8 +405,8 @@ impl VirtualRouter {
     /// RFC 9568 §6.4.3 / RFC 3768 §6.4.3 "If an ADVERTISEMENT is received".
     fn master_rx(&mut self, adv: &RxAdvert, now: Instant, out: &mut Vec<Action>) {
         if adv.priority == 0 {
-            self.send_advert(self.priority, out);
-            self.deadline = Some(now + self.adver_interval());
+            // Send an advert, reset Adver_Timer (bounded like every answer).
+            self.reassert(now, out);
             return;
         }
         let higher = adv.priority > self.priority
@@ -423,12 +427,27 @@ impl VirtualRouter {
         } else if adv.src == self.cfg.primary_addr {
             // Our own address at our own priority: a looped-back copy or a duplicate address.
             // Neither side can win the tie-break; do not answer (it would only echo).
-        } else if self.cfg.version == Version::V3 {
+        } else if self.cfg.version == Version::V3 && !self.cfg.lower_prio_no_advert {
             // RFC 9568 §6.4.3: discard, and send an advert immediately to assert Master to the
-            // sender and refresh learning bridges. The text does not reset Adver_Timer here.
-            self.send_advert(self.priority, out);
+            // sender and refresh learning bridges (keepalived's lower_prio_no_advert: discard
+            // only).
+            self.reassert(now, out);
         }
         // RFC 3768 §6.4.3: v2 only discards.
+    }
+
+    /// Answers another router's advert with one of ours, at most once per
+    /// Advertisement_Interval: a flood of lower-priority (or priority-0) adverts must not
+    /// become a flood of ours. The answer is a send, so Adver_Timer restarts from it (§6.4.3
+    /// resets it after each send): a Master never sends more than two adverts per interval.
+    fn reassert(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let interval = self.adver_interval();
+        if self.last_reassert.is_some_and(|t| now < t + interval) {
+            return;
+        }
+        self.last_reassert = Some(now);
+        self.send_advert(self.priority, out);
+        self.deadline = Some(now + interval);
     }
 
     fn on_priority(&mut self, priority: u8, now: Instant, out: &mut Vec<Action>) {
