@@ -416,7 +416,8 @@ impl IfaceRun {
             }
             primaries.push(p);
         }
-        let driver = Driver::new(iface, specs.clone(), &primaries).map_err(|e| anyhow!(e))?;
+        let mut driver = Driver::new(iface, specs.clone(), &primaries).map_err(|e| anyhow!(e))?;
+        driver.set_local_addrs(&addrs);
         let info: Vec<InstInfo> = driver
             .instances()
             .iter()

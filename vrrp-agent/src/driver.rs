@@ -19,6 +19,9 @@
 //! fire (handled at `now`); and when a timer expires, the executor first drains the ring buffer
 //! and hands the pending adverts to [`Driver::expire`], which feeds them before the timer —
 //! otherwise a Master_Down_Timer would fire while the advert that resets it sits unread.
+//!
+//! Logs about other routers are rate-limited per peer on the driver's clock ([`LogLimit`]): an
+//! advert whose address list differs from ours (WARN) and a new master (INFO).
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Duration,
@@ -106,6 +109,9 @@ impl IfaceEnv {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RxStats {
     pub accepted: u64,
+    /// Accepted v3 adverts whose address list differs from ours (RFC 9568 §7.1: accepted,
+    /// logged); included in `accepted`.
+    pub addr_list_differs: u64,
     /// Per [`RxError::as_index`].
     pub errors: [u64; RxError::COUNT],
 }
@@ -114,6 +120,7 @@ impl Default for RxStats {
     fn default() -> Self {
         RxStats {
             accepted: 0,
+            addr_list_differs: 0,
             errors: [0; RxError::COUNT],
         }
     }
@@ -134,9 +141,12 @@ impl RxStats {
             .unwrap_or(0)
     }
 
-    /// `accepted=N name=count...` (non-zero error counts only).
+    /// `accepted=N [addr_list_differs=N] name=count...` (non-zero counts only).
     pub fn summary(&self) -> String {
         let mut s = format!("accepted={}", self.accepted);
+        if self.addr_list_differs > 0 {
+            s.push_str(&format!(" addr_list_differs={}", self.addr_list_differs));
+        }
         for (i, n) in self.errors.iter().enumerate() {
             if *n > 0 {
                 s.push_str(&format!(" {}={n}", RxError::NAMES[i]));
@@ -144,6 +154,84 @@ impl RxStats {
         }
         s
     }
+}
+
+/// How often a rate-limited log line repeats for one peer.
+pub const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Peers a [`LogLimit`] follows one by one; beyond that, new peers share one budget.
+pub const LOG_PEERS: usize = 32;
+
+/// The rate limit of one kind of log line about other routers, per peer: the first line at
+/// once, then at most one per [`LOG_EVERY`], which says how many were left out since the last
+/// one. Decided on the driver's clock, so it is tested on a simulated one. At most
+/// [`LOG_PEERS`] peers are followed; once that many have logged within the last
+/// [`LOG_EVERY`], any further peer shares one more budget, so a host spraying spoofed source
+/// addresses cannot flood the log either (at most `LOG_PEERS + 1` lines per [`LOG_EVERY`]).
+#[derive(Debug, Clone, Default)]
+pub struct LogLimit {
+    /// (peer, `None` = the shared budget; when it last logged; lines left out since).
+    entries: Vec<(Option<IpAddr>, Instant, u64)>,
+}
+
+impl LogLimit {
+    /// Whether a line about `peer` may be logged at `now`: `Some(n)`, `n` lines having been
+    /// left out since the previous one; `None`: leave this one out (it is counted).
+    pub fn admit(&mut self, peer: IpAddr, now: Instant) -> Option<u64> {
+        let pos = self.entries.iter().position(|e| e.0 == Some(peer));
+        let pos = match pos {
+            Some(p) => p,
+            None => {
+                // Room, or an entry with nothing left out whose window is over (forgetting it
+                // loses nothing), or the shared budget.
+                let free = self
+                    .entries
+                    .iter()
+                    .position(|e| e.0.is_some() && e.2 == 0 && now >= e.1 + LOG_EVERY);
+                if self.entries.len() < LOG_PEERS || free.is_some() {
+                    let fresh = (Some(peer), now, 0);
+                    match free {
+                        Some(p) => self.entries[p] = fresh,
+                        None => self.entries.push(fresh),
+                    }
+                    return Some(0);
+                }
+                match self.entries.iter().position(|e| e.0.is_none()) {
+                    Some(p) => p,
+                    None => {
+                        self.entries.push((None, now, 0));
+                        return Some(0);
+                    }
+                }
+            }
+        };
+        let e = &mut self.entries[pos];
+        if now >= e.1 + LOG_EVERY {
+            let left_out = e.2;
+            e.1 = now;
+            e.2 = 0;
+            Some(left_out)
+        } else {
+            e.2 += 1;
+            None
+        }
+    }
+}
+
+/// ` [N more since the last line]`, or nothing.
+fn left_out_note(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" [{n} more since the last line]")
+    }
+}
+
+fn join_addrs(a: &[IpAddr]) -> String {
+    a.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// GARP / NA schedule of an instance while it is Master.
@@ -167,6 +255,10 @@ pub struct Instance {
     /// Graceful handover in progress: the priority-0 advert went out, the VIPs are still ours
     /// until another router's advert shows it took over, or until this deadline.
     handover_until: Option<Instant>,
+    /// Rate limits of the WARN line for an advert whose address list differs from ours, and of
+    /// the INFO line for a new master.
+    log_addr_list: LogLimit,
+    log_new_master: LogLimit,
 }
 
 impl Instance {
@@ -268,6 +360,7 @@ impl Driver {
                 addrs: spec.vips.iter().map(|v| v.addr).collect(),
                 checksum: spec.checksum,
                 unicast_peers: spec.unicast_peers.clone(),
+                local_addrs: vec![*primary],
             });
             instances.push(Instance {
                 vmac: vmac(spec.wire_family(), spec.vrid),
@@ -277,6 +370,8 @@ impl Driver {
                 rx: RxStats::default(),
                 garp: None,
                 handover_until: None,
+                log_addr_list: LogLimit::default(),
+                log_new_master: LogLimit::default(),
             });
         }
         Ok(Driver {
@@ -290,6 +385,26 @@ impl Driver {
 
     pub fn instances(&self) -> &[Instance] {
         &self.instances
+    }
+
+    /// The addresses of the interface at startup: with each instance's advert source they are
+    /// "ours", and an advert from one of them is dropped (a spoof or a loop). VIPs of this
+    /// interface's instances are left out, as an address owner sends from its VIP.
+    pub fn set_local_addrs(&mut self, addrs: &[IpAddr]) {
+        let vips: Vec<IpAddr> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.spec.vips.iter().map(|v| v.addr))
+            .collect();
+        for (cfg, inst) in self.rx_cfgs.iter_mut().zip(&self.instances) {
+            let mut local = vec![inst.vr.config().primary_addr];
+            for a in addrs {
+                if !vips.contains(a) && !local.contains(a) {
+                    local.push(*a);
+                }
+            }
+            cfg.local_addrs = local;
+        }
     }
 
     /// The advert of instance `instance` that the last commands carried actually left at `at`
@@ -506,6 +621,21 @@ impl Driver {
         let i = v.instance;
         let inst = &mut self.instances[i];
         inst.rx.accepted += 1;
+        if v.addr_mismatch {
+            inst.rx.addr_list_differs += 1;
+            if let Some(left_out) = inst.log_addr_list.admit(v.src_ip, now) {
+                log::warn!(
+                    "instance {}: advert from {} (priority {}) lists {}, we have {}; accepted \
+                     (RFC 9568 §7.1), check the configuration of both{}",
+                    inst.spec.name,
+                    v.src_ip,
+                    v.vrrp.priority,
+                    join_addrs(&v.vrrp.addrs),
+                    join_addrs(&self.rx_cfgs[i].addrs),
+                    left_out_note(left_out)
+                );
+            }
+        }
         if self.log_adverts {
             log::debug!(
                 "instance {}: advert version={} vrid={} priority={} interval_cs={} src={} mac={}{}",
@@ -544,7 +674,27 @@ impl Driver {
             addrs: v.vrrp.addrs,
             rx_time: Some(at),
         };
+        let (before, was) = (inst.vr.master_addr(), inst.vr.state());
         self.feed(i, Input::Advert(adv), now, out);
+        let inst = &mut self.instances[i];
+        let after = inst.vr.master_addr();
+        if after.is_some() && after != before {
+            if let Some(left_out) = inst.log_new_master.admit(v.src_ip, now) {
+                let previous = match before {
+                    Some(b) => format!("was {b}"),
+                    None if was == State::Master => "was this router".into(),
+                    None => "first seen".into(),
+                };
+                log::info!(
+                    "instance {}: new master {} (priority {}, {}){}",
+                    inst.spec.name,
+                    v.src_ip,
+                    v.vrrp.priority,
+                    previous,
+                    left_out_note(left_out)
+                );
+            }
+        }
     }
 
     /// Feeds one input to instance `i` and translates its actions.

@@ -614,6 +614,17 @@ fn link_down_releases_without_advert_and_link_up_restarts() {
     assert_eq!(d.instances()[0].vr.state(), State::Backup);
 }
 
+/// `ev` with its Max Adver Int set to `cs` (0 included, which the codec refuses to emit) and
+/// its checksum fixed.
+fn with_interval(mut ev: AdvertEvent, cs: u16) -> AdvertEvent {
+    let (src, dst) = vrrp_agent::driver::event_ips(&ev);
+    let n = ev.captured_len as usize;
+    let mut p = VrrpPacket::new_unchecked(&mut ev.payload[..n]);
+    p.set_v3_max_advert_int(cs);
+    p.fill_checksum(&wire::IpPair::new(src, dst), ChecksumOpts::default());
+    ev
+}
+
 /// The adverts among `cmds` (multicast frames and unicast packets).
 fn adverts(cmds: &[Command]) -> usize {
     cmds.iter()
@@ -624,6 +635,44 @@ fn adverts(cmds: &[Command]) -> usize {
             )
         })
         .count()
+}
+
+/// Issue 7 item 5: one on-link host sending priority-254 adverts with Max Adver Int 0 every
+/// 50 ms made every router flap (~100 transitions in 5 s). They are invalid now: neither the
+/// master nor the backup (which keeps hearing its real master) moves.
+#[test]
+fn interval_zero_flood_moves_no_state() {
+    let rogue = |t: u64| with_interval(event(advert(7, 254, 100, &[v4(100)]), v4(66), t), 0);
+    // The master.
+    let (mut m, t0) = master();
+    let mut cmds = Vec::new();
+    for k in 1..=100u64 {
+        let t = t0.as_nanos() + k * 50 * MS;
+        cmds.extend(m.expire(Instant::from_nanos(t), []));
+        cmds.extend(rx(&mut m, &rogue(t)));
+        assert_eq!(m.instances()[0].vr.state(), State::Master, "at {k}");
+    }
+    assert_eq!(claims(&cmds), 0);
+    assert!(cmds.iter().all(|c| !matches!(c, Command::Release { .. })));
+    assert_eq!(m.instances()[0].rx.get("zero_advert_interval"), 100);
+    // The backup, hearing its master (priority 200, 1 s) and the flood.
+    let (mut b, _) = backup();
+    let mut cmds = Vec::new();
+    for k in 1..=100u64 {
+        let t = k * 50 * MS;
+        if k % 20 == 0 {
+            cmds.extend(rx(
+                &mut b,
+                &event(advert(7, 200, 100, &[v4(100)]), v4(2), t),
+            ));
+        }
+        cmds.extend(b.expire(Instant::from_nanos(t), []));
+        cmds.extend(rx(&mut b, &rogue(t + MS)));
+        assert_eq!(b.instances()[0].vr.state(), State::Backup, "at {k}");
+    }
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(b.instances()[0].rx.get("zero_advert_interval"), 100);
+    assert_eq!(b.instances()[0].vr.master_addr(), Some(v4(2)));
 }
 
 /// Issue 7 item 7: every lower-priority advert was answered. Now at most one answer per
