@@ -588,28 +588,60 @@ fn key_of(e: &ConfigError, vips: &[String], spec: &InstanceSpec) -> String {
     }
 }
 
-/// Checks across instances: unique names, one (interface, family, VRID) per instance.
+/// Checks across instances, in this order for each instance against the earlier ones: one
+/// (interface, family, VRID) per instance; a VIP in one instance only (on any interface: both
+/// instances would become master with it); unique names. The VRID comes before the name because
+/// two instances with the same VRID and default names also share a name, and the VRID is the
+/// mistake.
 fn cross_check(specs: &[InstanceSpec]) -> Result<(), (usize, FieldError)> {
     for (i, s) in specs.iter().enumerate() {
-        for t in &specs[..i] {
-            if t.name == s.name {
-                return Err((i, ferr("name", format!("{:?} is used twice", s.name))));
-            }
-            if t.interface == s.interface && t.vrid == s.vrid && t.family() == s.family() {
+        let earlier = &specs[..i];
+        if let Some(t) = earlier
+            .iter()
+            .find(|t| t.interface == s.interface && t.vrid == s.vrid && t.family() == s.family())
+        {
+            return Err((
+                i,
+                ferr(
+                    "vrid",
+                    format!(
+                        "VRID {} on {} ({:?}) is already instance {}",
+                        s.vrid,
+                        s.interface,
+                        s.family(),
+                        t.name
+                    ),
+                ),
+            ));
+        }
+        for (k, v) in s.vips.iter().enumerate() {
+            if let Some(t) = earlier
+                .iter()
+                .find(|t| t.vips.iter().any(|w| w.addr == v.addr))
+            {
                 return Err((
                     i,
                     ferr(
-                        "vrid",
-                        format!(
-                            "VRID {} on {} ({:?}) is already instance {}",
-                            s.vrid,
-                            s.interface,
-                            s.family(),
-                            t.name
-                        ),
+                        format!("vips[{k}]"),
+                        format!("{} is already a VIP of instance {}", v.addr, t.name),
                     ),
                 ));
             }
+        }
+        if earlier.iter().any(|t| t.name == s.name) {
+            let default = match s.family() {
+                fsm::Family::V4 => format!("vrid{}", s.vrid),
+                fsm::Family::V6 => format!("vrid{}-v6", s.vrid),
+            };
+            let hint = if s.name == default {
+                format!(
+                    " (the default name of VRID {}: give the instances distinct names)",
+                    s.vrid
+                )
+            } else {
+                String::new()
+            };
+            return Err((i, ferr("name", format!("{:?} is used twice{hint}", s.name))));
         }
     }
     Ok(())

@@ -76,22 +76,52 @@ pub struct IfaceEnv {
 
 impl IfaceEnv {
     /// The advert source of an instance: `unicast_src_ip`, else the interface's first IPv4
-    /// address that is no VIP / its first IPv6 link-local address.
+    /// address that is no VIP / its first IPv6 link-local address. An address owner (priority
+    /// 255) sends from its own addresses, which are its VIPs, so they are candidates for it.
+    ///
+    /// The ownership rules come first, so that the error names the real mistake: an owner whose
+    /// VIP is not on the interface, or a non-owner whose VIP is the interface's only address of
+    /// its family (its own address, not a virtual one). A non-owner's VIP next to another
+    /// address is taken for a leftover of an earlier run and removed at startup.
     pub fn primary_for(&self, spec: &InstanceSpec, all_vips: &[IpAddr]) -> Result<IpAddr, String> {
+        let mine: Vec<IpAddr> = spec.vips.iter().map(|v| v.addr).collect();
+        let owner = spec.priority == 255;
+        if owner {
+            if let Some(v) = mine.iter().find(|v| !self.addrs.contains(v)) {
+                return Err(format!(
+                    "instance {}: {} (on {})",
+                    spec.name,
+                    fsm::ConfigError::OwnerDoesNotOwnVip(*v),
+                    self.name
+                ));
+            }
+        }
         if let Some(a) = spec.unicast_src_ip {
             return Ok(a);
         }
+        let candidate = |a: &&IpAddr| !all_vips.contains(a) || (owner && mine.contains(a));
         let found = match spec.family() {
-            fsm::Family::V4 => self
-                .addrs
-                .iter()
-                .find(|a| a.is_ipv4() && !all_vips.contains(a)),
-            fsm::Family::V6 => self.addrs.iter().find(|a| match a {
-                IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80 && !all_vips.contains(a),
+            fsm::Family::V4 => self.addrs.iter().filter(candidate).find(|a| a.is_ipv4()),
+            fsm::Family::V6 => self.addrs.iter().filter(candidate).find(|a| match a {
+                IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
                 _ => false,
             }),
         };
-        found.copied().ok_or_else(|| match spec.family() {
+        if let Some(a) = found {
+            return Ok(*a);
+        }
+        if let Some(v) = mine.iter().find(|v| self.addrs.contains(v)) {
+            return Err(format!(
+                "instance {}: {} (on {})",
+                spec.name,
+                fsm::ConfigError::OwnedVipNeedsPriority255 {
+                    vip: *v,
+                    priority: spec.priority
+                },
+                self.name
+            ));
+        }
+        Err(match spec.family() {
             fsm::Family::V4 => format!(
                 "instance {}: {} has no IPv4 address to send adverts from; add one or set \
                  unicast_src_ip",

@@ -201,6 +201,6 @@ pub enum ConfigError {
     PreemptDelayTooLong(Duration),
     #[error("priority 255 (address owner) but {0} is not an address of the interface")]
     OwnerDoesNotOwnVip(IpAddr),
-    #[error("{vip} is an address of the interface, so this router owns it and must use priority 255, not {priority}")]
+    #[error("{vip} is an address of the interface, so this router owns it: use priority 255 (the address owner), not {priority}, or a VIP that is not an address of the interface")]
     OwnedVipNeedsPriority255 { vip: IpAddr, priority: u8 },
 }
