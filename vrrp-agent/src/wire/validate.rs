@@ -22,11 +22,11 @@
 //! |10 | checksum (instance's `v3_checksum_as_v2` honoured)          | `BadChecksum`             | 9568 §7.1 |
 //! |11 | v2 auth type is 0 or 1 (2 = IP AH refused)                  | `AuthIpAh`, `UnknownAuthType` | 3768 §5.3.6 |
 //! |12 | Max Adver Int (v2: Adver Int) is not 0                      | `ZeroAdvertInterval`      | 9568 §5.2.7: a 0 interval makes Master_Down_Interval 0, so one such advert per Skew_Time flaps every router |
-//! |13 | Count IPvX Addrs is not 0                                   | `ZeroAddressCount`             | 9568 §5.2.5, erratum 8299 |
+//! |13 | Count IPvX Addrs is not 0                                   | `ZeroAddressCount`        | 9568 §5.2.5, erratum 8299 |
 //! |14 | VRID configured on this interface ...                       | `VridNotConfigured`       | 9568 §7.1 |
 //! |15 | ... for this address family                                 | `AddressFamilyMismatch`   | 9568 §1 (families independent) |
 //! |16 | source is a unicast address: not 0.0.0.0/8, 255.255.255.255, ::, multicast or loopback | `InvalidSource` | 9568 §5.1.1.1, §5.1.2.1 (the sender's primary / link-local address) |
-//! |17 | source is not one of ours (the instance's advert source, the interface's addresses at startup; a VIP is never "ours": the owner sends from it) | `OwnAddress` | a spoof or a loop; keepalived ignores these too |
+//! |17 | source is not one of ours (the instance's advert source, the interface's addresses at startup; a VIP is never "ours": the owner sends from it) | `OwnAddress` | a spoof or a looped-back copy |
 //! |18 | destination is the VRRP group (224.0.0.18 / ff02::12), or a unicast address when unicast peers are configured | `NotVrrpGroup`, `UnicastWithoutPeers` | 9568 §5.1.1.2, §5.1.2.2; keepalived `unicast_peer` |
 //! |19 | source is a configured unicast peer (if any are configured) | `UnknownPeer`             | keepalived `unicast_peer` |
 //! |20 | IPv6 source is link-local, unless it is a configured unicast peer | `Ipv6SourceNotLinkLocal` | 9568 §5.1.2.1; keepalived's unicast mode may use global addresses |
