@@ -277,18 +277,25 @@ impl Executor {
     }
 
     /// Carries out `cmds` in order and reports what every claim and release did to the driver,
-    /// whose answer (e.g. to a failed claim) goes in front of what is left.
+    /// whose answer (e.g. to a failed claim) goes in front of what is left, and when each advert
+    /// actually left (the Adver_Timer restarts from the send).
     async fn exec(&mut self, driver: &mut Driver, cmds: Vec<Command>) {
         let mut queue = VecDeque::from(cmds);
         while let Some(c) = queue.pop_front() {
             let (instance, report) = match c {
-                Command::SendFrame { instance, frame } => {
-                    if let Err(e) = self.tx.send_frame(&frame) {
-                        log::warn!(
+                Command::SendFrame {
+                    instance,
+                    frame,
+                    advert,
+                } => {
+                    match self.tx.send_frame(&frame) {
+                        Ok(_) if advert => driver.advert_sent(instance, now()),
+                        Ok(_) => {}
+                        Err(e) => log::warn!(
                             "instance {}: sending a frame on {}: {e}",
                             self.info[instance].name,
                             self.iface
-                        );
+                        ),
                     }
                     continue;
                 }
@@ -297,11 +304,12 @@ impl Executor {
                     dst,
                     packet,
                 } => {
-                    if let Err(e) = self.tx.send_ip(dst, &packet) {
-                        log::warn!(
+                    match self.tx.send_ip(dst, &packet) {
+                        Ok(_) => driver.advert_sent(instance, now()),
+                        Err(e) => log::warn!(
                             "instance {}: sending an advert to {dst}: {e}",
                             self.info[instance].name
-                        );
+                        ),
                     }
                     continue;
                 }
@@ -465,7 +473,8 @@ impl IfaceRun {
             }
             primaries.push(p);
         }
-        let driver = Driver::new(iface, specs.clone(), &primaries).map_err(|e| anyhow!(e))?;
+        let mut driver = Driver::new(iface, specs.clone(), &primaries).map_err(|e| anyhow!(e))?;
+        driver.set_local_addrs(&addrs);
         let info: Vec<InstInfo> = driver
             .instances()
             .iter()
@@ -657,7 +666,7 @@ fn take_ready(
 /// Hands adverts to the driver, one by one, and carries out what it says.
 async fn feed(driver: &mut Driver, ex: &mut Executor, events: Vec<AdvertEvent>) {
     for ev in events {
-        let cmds = driver.on_event(&ev);
+        let cmds = driver.on_event(&ev, now());
         ex.exec(driver, cmds).await;
     }
 }

@@ -41,7 +41,7 @@ pub enum Cmd {
 pub struct RunArgs {
     /// TOML configuration with one or more [[instance]] (instead of the flags below).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "iface", "vrids", "family", "name", "priority", "vips", "advert_int", "vrrp_version", "no_preempt", "preempt_delay", "accept_mode", "unicast_peers", "unicast_src_ip", "auth_pass", "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_interval", "gna_interval", "v3_checksum_as_v2", "failsafe_timeout"
+        "iface", "vrids", "family", "name", "priority", "vips", "advert_int", "vrrp_version", "no_preempt", "preempt_delay", "accept_mode", "lower_prio_no_advert", "unicast_peers", "unicast_src_ip", "auth_pass", "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_interval", "gna_interval", "v3_checksum_as_v2", "failsafe_timeout"
     ])]
     pub config: Option<PathBuf>,
     /// Interface to run on (e.g. eth0).
@@ -81,6 +81,10 @@ pub struct RunArgs {
     /// Accept packets addressed to the VIPs when master (default true).
     #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
     pub accept_mode: Option<bool>,
+    /// As master, do not answer a lower-priority advert with an advert (keepalived's
+    /// lower_prio_no_advert; answers are at most one per advert interval either way).
+    #[arg(long)]
+    pub lower_prio_no_advert: bool,
     /// Send adverts to this peer instead of multicast; repeat for several.
     #[arg(long = "unicast-peer", value_name = "IP")]
     pub unicast_peers: Vec<String>,
@@ -134,6 +138,7 @@ impl RunArgs {
             (self.no_preempt, "--no-preempt"),
             (self.preempt_delay.is_some(), "--preempt-delay"),
             (self.accept_mode.is_some(), "--accept-mode"),
+            (self.lower_prio_no_advert, "--lower-prio-no-advert"),
             (!self.unicast_peers.is_empty(), "--unicast-peer"),
             (self.unicast_src_ip.is_some(), "--unicast-src-ip"),
             (self.auth_pass.is_some(), "--auth-pass"),
@@ -202,6 +207,7 @@ impl RunArgs {
             preempt: self.no_preempt.then_some(false),
             preempt_delay: self.preempt_delay,
             accept_mode: self.accept_mode,
+            lower_prio_no_advert: self.lower_prio_no_advert.then_some(true),
             unicast_src_ip: self.unicast_src_ip,
             unicast_peers: self.unicast_peers,
             auth_pass: self.auth_pass,

@@ -5,7 +5,7 @@
 //!
 //! Vocabulary follows keepalived where it has a word for the thing (`priority`, `advert_int`,
 //! `preempt_delay`, `unicast_peer` → `unicast_peers`, `garp_master_*`, `auth_pass`,
-//! `v3_checksum_as_v2`).
+//! `v3_checksum_as_v2`, `lower_prio_no_advert`).
 //!
 //! ```toml
 //! [global]
@@ -23,6 +23,7 @@
 //! preempt = true             # default true
 //! preempt_delay = 0          # seconds, default 0
 //! accept_mode = true         # default true (keepalived without vrrp_strict)
+//! lower_prio_no_advert = false # default false: a master answers a lower-priority advert
 //! unicast_src_ip = "10.0.0.2"
 //! unicast_peers = ["10.0.0.3"]
 //! auth_pass = "secret"       # v2 only, at most 8 bytes (auth_type PASS)
@@ -106,6 +107,8 @@ pub struct InstanceSpec {
     pub preempt: bool,
     pub preempt_delay: Duration,
     pub accept_mode: bool,
+    /// keepalived `lower_prio_no_advert`: as master, do not answer lower-priority adverts.
+    pub lower_prio_no_advert: bool,
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub auth: Auth,
@@ -142,6 +145,7 @@ impl InstanceSpec {
             preempt: self.preempt,
             preempt_delay: self.preempt_delay,
             accept_mode: self.accept_mode,
+            lower_prio_no_advert: self.lower_prio_no_advert,
             primary_addr: primary,
             vips: self.vips.iter().map(|v| v.addr).collect(),
         }
@@ -152,7 +156,8 @@ impl InstanceSpec {
         let secs = |d: Duration| format!("{}s", d.as_secs_f64());
         format!(
             "instance {}: interface={} vrid={} family={} version={} priority={} advert_int={}s \
-             vips={} preempt={} preempt_delay={} accept_mode={} unicast_src_ip={} \
+             vips={} preempt={} preempt_delay={} accept_mode={} lower_prio_no_advert={} \
+             unicast_src_ip={} \
              unicast_peers={} auth={} garp_master_delay={} garp_master_repeat={} \
              garp_master_refresh={} garp_interval={} v3_checksum_as_v2={} failsafe_timeout={}",
             self.name,
@@ -172,6 +177,7 @@ impl InstanceSpec {
             self.preempt,
             secs(self.preempt_delay),
             self.accept_mode,
+            self.lower_prio_no_advert,
             self.unicast_src_ip
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -238,6 +244,7 @@ pub struct InstanceInput {
     pub preempt: Option<bool>,
     pub preempt_delay: Option<f64>,
     pub accept_mode: Option<bool>,
+    pub lower_prio_no_advert: Option<bool>,
     pub unicast_src_ip: Option<String>,
     pub unicast_peers: Vec<String>,
     pub auth_pass: Option<String>,
@@ -507,6 +514,7 @@ impl InstanceInput {
             preempt: self.preempt.unwrap_or(true),
             preempt_delay,
             accept_mode: self.accept_mode.unwrap_or(true),
+            lower_prio_no_advert: self.lower_prio_no_advert.unwrap_or(false),
             unicast_src_ip,
             unicast_peers,
             auth,
@@ -580,28 +588,60 @@ fn key_of(e: &ConfigError, vips: &[String], spec: &InstanceSpec) -> String {
     }
 }
 
-/// Checks across instances: unique names, one (interface, family, VRID) per instance.
+/// Checks across instances, in this order for each instance against the earlier ones: one
+/// (interface, family, VRID) per instance; a VIP in one instance only (on any interface: both
+/// instances would become master with it); unique names. The VRID comes before the name because
+/// two instances with the same VRID and default names also share a name, and the VRID is the
+/// mistake.
 fn cross_check(specs: &[InstanceSpec]) -> Result<(), (usize, FieldError)> {
     for (i, s) in specs.iter().enumerate() {
-        for t in &specs[..i] {
-            if t.name == s.name {
-                return Err((i, ferr("name", format!("{:?} is used twice", s.name))));
-            }
-            if t.interface == s.interface && t.vrid == s.vrid && t.family() == s.family() {
+        let earlier = &specs[..i];
+        if let Some(t) = earlier
+            .iter()
+            .find(|t| t.interface == s.interface && t.vrid == s.vrid && t.family() == s.family())
+        {
+            return Err((
+                i,
+                ferr(
+                    "vrid",
+                    format!(
+                        "VRID {} on {} ({:?}) is already instance {}",
+                        s.vrid,
+                        s.interface,
+                        s.family(),
+                        t.name
+                    ),
+                ),
+            ));
+        }
+        for (k, v) in s.vips.iter().enumerate() {
+            if let Some(t) = earlier
+                .iter()
+                .find(|t| t.vips.iter().any(|w| w.addr == v.addr))
+            {
                 return Err((
                     i,
                     ferr(
-                        "vrid",
-                        format!(
-                            "VRID {} on {} ({:?}) is already instance {}",
-                            s.vrid,
-                            s.interface,
-                            s.family(),
-                            t.name
-                        ),
+                        format!("vips[{k}]"),
+                        format!("{} is already a VIP of instance {}", v.addr, t.name),
                     ),
                 ));
             }
+        }
+        if earlier.iter().any(|t| t.name == s.name) {
+            let default = match s.family() {
+                fsm::Family::V4 => format!("vrid{}", s.vrid),
+                fsm::Family::V6 => format!("vrid{}-v6", s.vrid),
+            };
+            let hint = if s.name == default {
+                format!(
+                    " (the default name of VRID {}: give the instances distinct names)",
+                    s.vrid
+                )
+            } else {
+                String::new()
+            };
+            return Err((i, ferr("name", format!("{:?} is used twice{hint}", s.name))));
         }
     }
     Ok(())
@@ -717,6 +757,7 @@ struct RawInstance {
     preempt: Option<Spanned<bool>>,
     preempt_delay: Option<Spanned<Num>>,
     accept_mode: Option<Spanned<bool>>,
+    lower_prio_no_advert: Option<Spanned<bool>>,
     unicast_src_ip: Option<Spanned<String>>,
     unicast_peers: Option<Spanned<Vec<Spanned<String>>>>,
     auth_pass: Option<Spanned<String>>,
@@ -852,6 +893,7 @@ fn lower(
         preempt: take!(preempt),
         preempt_delay: take!(preempt_delay).map(Num::f),
         accept_mode: take!(accept_mode),
+        lower_prio_no_advert: take!(lower_prio_no_advert),
         unicast_src_ip: take!(unicast_src_ip),
         unicast_peers: list!(unicast_peers),
         auth_pass: take!(auth_pass),

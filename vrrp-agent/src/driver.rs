@@ -4,13 +4,24 @@
 //! gratuitous ARP / unsolicited NA schedules; it reads no clock and touches no socket, so it is
 //! unit-tested on a simulated clock. The executor (`agent`) only does what the commands say.
 //!
-//! Time: every input carries its own time on CLOCK_MONOTONIC. An advert's time is the kernel's
-//! receive time (`AdvertEvent::rx_time_ns`, from `bpf_ktime_get_ns`), not the time the agent
-//! got round to reading it, so a late wake-up of the agent does not make an advert look late.
-//! Inputs are fed in time order: before an advert received at `t`, timers due before `t` fire
-//! (at `t`); and when a timer expires, the executor first drains the ring buffer and hands the
-//! pending adverts to [`Driver::expire`], which feeds them before the timer — otherwise a
-//! Master_Down_Timer would fire while the advert that resets it sits unread.
+//! Time: two clocks' worth of times, both on CLOCK_MONOTONIC.
+//! - `now`, given with every call, is when the driver handles the input, so when the frames it
+//!   returns are sent. A Master's Adver_Timer runs from there (and from the time the executor
+//!   reports an advert actually left, [`Driver::advert_sent`]): RFC 9568 §6.4.3 resets it after
+//!   each send, so a late advert never makes the next one early.
+//! - An advert's receive time is the kernel's (`AdvertEvent::rx_time_ns`, from
+//!   `bpf_ktime_get_ns`), not the time the agent got round to reading it. A Backup's
+//!   Master_Down_Timer runs from it, so the Backup's decision does not depend on its own
+//!   scheduling lag: an advert received before the deadline resets it even if read late, one
+//!   received after it does not prevent the takeover that was due.
+//!
+//! Inputs are fed in receive order: before an advert received at `t`, timers due before `t`
+//! fire (handled at `now`); and when a timer expires, the executor first drains the ring buffer
+//! and hands the pending adverts to [`Driver::expire`], which feeds them before the timer —
+//! otherwise a Master_Down_Timer would fire while the advert that resets it sits unread.
+//!
+//! Logs about other routers are rate-limited per peer on the driver's clock ([`LogLimit`]): an
+//! advert whose address list differs from ours (WARN) and a new master (INFO).
 //!
 //! Claims are inputs too. The executor reports what each [`Command::Claim`] / `Release` /
 //! `AddVip` / `RemoveVip` did with [`Driver::report`], in the same batch, so the state machine
@@ -40,10 +51,16 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Send a whole Ethernet frame on the interface (AF_PACKET): multicast adverts, gratuitous
-    /// ARP, unsolicited NA.
-    SendFrame { instance: usize, frame: Vec<u8> },
+    /// ARP, unsolicited NA. `advert`: the frame is an advert, whose send time the executor
+    /// reports with [`Driver::advert_sent`].
+    SendFrame {
+        instance: usize,
+        frame: Vec<u8>,
+        advert: bool,
+    },
     /// Send an IP packet (header included) to a unicast peer through the kernel's IP stack,
-    /// which resolves the peer's MAC (raw socket, IPPROTO_RAW).
+    /// which resolves the peer's MAC (raw socket, IPPROTO_RAW). Always an advert (its send time
+    /// is reported with [`Driver::advert_sent`]).
     SendIp {
         instance: usize,
         dst: IpAddr,
@@ -157,22 +174,52 @@ pub struct IfaceEnv {
 
 impl IfaceEnv {
     /// The advert source of an instance: `unicast_src_ip`, else the interface's first IPv4
-    /// address that is no VIP / its first IPv6 link-local address.
+    /// address that is no VIP / its first IPv6 link-local address. An address owner (priority
+    /// 255) sends from its own addresses, which are its VIPs, so they are candidates for it.
+    ///
+    /// The ownership rules come first, so that the error names the real mistake: an owner whose
+    /// VIP is not on the interface, or a non-owner whose VIP is the interface's only address of
+    /// its family (its own address, not a virtual one). A non-owner's VIP next to another
+    /// address is taken for a leftover of an earlier run and removed at startup.
     pub fn primary_for(&self, spec: &InstanceSpec, all_vips: &[IpAddr]) -> Result<IpAddr, String> {
+        let mine: Vec<IpAddr> = spec.vips.iter().map(|v| v.addr).collect();
+        let owner = spec.priority == 255;
+        if owner {
+            if let Some(v) = mine.iter().find(|v| !self.addrs.contains(v)) {
+                return Err(format!(
+                    "instance {}: {} (on {})",
+                    spec.name,
+                    fsm::ConfigError::OwnerDoesNotOwnVip(*v),
+                    self.name
+                ));
+            }
+        }
         if let Some(a) = spec.unicast_src_ip {
             return Ok(a);
         }
+        let candidate = |a: &&IpAddr| !all_vips.contains(a) || (owner && mine.contains(a));
         let found = match spec.family() {
-            fsm::Family::V4 => self
-                .addrs
-                .iter()
-                .find(|a| a.is_ipv4() && !all_vips.contains(a)),
-            fsm::Family::V6 => self.addrs.iter().find(|a| match a {
-                IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80 && !all_vips.contains(a),
+            fsm::Family::V4 => self.addrs.iter().filter(candidate).find(|a| a.is_ipv4()),
+            fsm::Family::V6 => self.addrs.iter().filter(candidate).find(|a| match a {
+                IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
                 _ => false,
             }),
         };
-        found.copied().ok_or_else(|| match spec.family() {
+        if let Some(a) = found {
+            return Ok(*a);
+        }
+        if let Some(v) = mine.iter().find(|v| self.addrs.contains(v)) {
+            return Err(format!(
+                "instance {}: {} (on {})",
+                spec.name,
+                fsm::ConfigError::OwnedVipNeedsPriority255 {
+                    vip: *v,
+                    priority: spec.priority
+                },
+                self.name
+            ));
+        }
+        Err(match spec.family() {
             fsm::Family::V4 => format!(
                 "instance {}: {} has no IPv4 address to send adverts from; add one or set \
                  unicast_src_ip",
@@ -190,6 +237,9 @@ impl IfaceEnv {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RxStats {
     pub accepted: u64,
+    /// Accepted v3 adverts whose address list differs from ours (RFC 9568 §7.1: accepted,
+    /// logged); included in `accepted`.
+    pub addr_list_differs: u64,
     /// Per [`RxError::as_index`].
     pub errors: [u64; RxError::COUNT],
 }
@@ -198,6 +248,7 @@ impl Default for RxStats {
     fn default() -> Self {
         RxStats {
             accepted: 0,
+            addr_list_differs: 0,
             errors: [0; RxError::COUNT],
         }
     }
@@ -218,9 +269,12 @@ impl RxStats {
             .unwrap_or(0)
     }
 
-    /// `accepted=N name=count...` (non-zero error counts only).
+    /// `accepted=N [addr_list_differs=N] name=count...` (non-zero counts only).
     pub fn summary(&self) -> String {
         let mut s = format!("accepted={}", self.accepted);
+        if self.addr_list_differs > 0 {
+            s.push_str(&format!(" addr_list_differs={}", self.addr_list_differs));
+        }
         for (i, n) in self.errors.iter().enumerate() {
             if *n > 0 {
                 s.push_str(&format!(" {}={n}", RxError::NAMES[i]));
@@ -228,6 +282,84 @@ impl RxStats {
         }
         s
     }
+}
+
+/// How often a rate-limited log line repeats for one peer.
+pub const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Peers a [`LogLimit`] follows one by one; beyond that, new peers share one budget.
+pub const LOG_PEERS: usize = 32;
+
+/// The rate limit of one kind of log line about other routers, per peer: the first line at
+/// once, then at most one per [`LOG_EVERY`], which says how many were left out since the last
+/// one. Decided on the driver's clock, so it is tested on a simulated one. At most
+/// [`LOG_PEERS`] peers are followed; once that many have logged within the last
+/// [`LOG_EVERY`], any further peer shares one more budget, so a host spraying spoofed source
+/// addresses cannot flood the log either (at most `LOG_PEERS + 1` lines per [`LOG_EVERY`]).
+#[derive(Debug, Clone, Default)]
+pub struct LogLimit {
+    /// (peer, `None` = the shared budget; when it last logged; lines left out since).
+    entries: Vec<(Option<IpAddr>, Instant, u64)>,
+}
+
+impl LogLimit {
+    /// Whether a line about `peer` may be logged at `now`: `Some(n)`, `n` lines having been
+    /// left out since the previous one; `None`: leave this one out (it is counted).
+    pub fn admit(&mut self, peer: IpAddr, now: Instant) -> Option<u64> {
+        let pos = self.entries.iter().position(|e| e.0 == Some(peer));
+        let pos = match pos {
+            Some(p) => p,
+            None => {
+                // Room, or an entry with nothing left out whose window is over (forgetting it
+                // loses nothing), or the shared budget.
+                let free = self
+                    .entries
+                    .iter()
+                    .position(|e| e.0.is_some() && e.2 == 0 && now >= e.1 + LOG_EVERY);
+                if self.entries.len() < LOG_PEERS || free.is_some() {
+                    let fresh = (Some(peer), now, 0);
+                    match free {
+                        Some(p) => self.entries[p] = fresh,
+                        None => self.entries.push(fresh),
+                    }
+                    return Some(0);
+                }
+                match self.entries.iter().position(|e| e.0.is_none()) {
+                    Some(p) => p,
+                    None => {
+                        self.entries.push((None, now, 0));
+                        return Some(0);
+                    }
+                }
+            }
+        };
+        let e = &mut self.entries[pos];
+        if now >= e.1 + LOG_EVERY {
+            let left_out = e.2;
+            e.1 = now;
+            e.2 = 0;
+            Some(left_out)
+        } else {
+            e.2 += 1;
+            None
+        }
+    }
+}
+
+/// ` [N more since the last line]`, or nothing.
+fn left_out_note(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" [{n} more since the last line]")
+    }
+}
+
+fn join_addrs(a: &[IpAddr]) -> String {
+    a.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// GARP / NA schedule of an instance while it is Master.
@@ -254,6 +386,10 @@ pub struct Instance {
     pub vip_stats: VipStats,
     claim_retry: ClaimRetry,
     release_retry: ReleaseRetry,
+    /// Rate limits of the WARN line for an advert whose address list differs from ours, and of
+    /// the INFO line for a new master.
+    log_addr_list: LogLimit,
+    log_new_master: LogLimit,
 }
 
 impl Instance {
@@ -383,6 +519,7 @@ impl Driver {
                 addrs: spec.vips.iter().map(|v| v.addr).collect(),
                 checksum: spec.checksum,
                 unicast_peers: spec.unicast_peers.clone(),
+                local_addrs: vec![*primary],
             });
             instances.push(Instance {
                 vmac: vmac(spec.wire_family(), spec.vrid),
@@ -395,6 +532,8 @@ impl Driver {
                 vip_stats: VipStats::default(),
                 claim_retry: ClaimRetry::default(),
                 release_retry: ReleaseRetry::default(),
+                log_addr_list: LogLimit::default(),
+                log_new_master: LogLimit::default(),
             });
         }
         Ok(Driver {
@@ -409,6 +548,38 @@ impl Driver {
 
     pub fn instances(&self) -> &[Instance] {
         &self.instances
+    }
+
+    /// The addresses of the interface at startup: with each instance's advert source they are
+    /// "ours", and an advert from one of them is dropped (a spoof or a loop). VIPs of this
+    /// interface's instances are left out, as an address owner sends from its VIP.
+    pub fn set_local_addrs(&mut self, addrs: &[IpAddr]) {
+        let vips: Vec<IpAddr> = self
+            .instances
+            .iter()
+            .flat_map(|i| i.spec.vips.iter().map(|v| v.addr))
+            .collect();
+        for (cfg, inst) in self.rx_cfgs.iter_mut().zip(&self.instances) {
+            let mut local = vec![inst.vr.config().primary_addr];
+            for a in addrs {
+                if !vips.contains(a) && !local.contains(a) {
+                    local.push(*a);
+                }
+            }
+            cfg.local_addrs = local;
+        }
+    }
+
+    /// The advert of instance `instance` that the last commands carried actually left at `at`
+    /// (the executor reports it right after the send): a Master's Adver_Timer restarts from
+    /// there, never earlier, so a send delayed after `now` (the executor was preempted, other
+    /// commands went first) does not make the next advert early.
+    pub fn advert_sent(&mut self, instance: usize, at: Instant) {
+        if instance < self.instances.len() {
+            let mut out = Vec::new();
+            self.feed(instance, Input::AdvertSent, at, &mut out);
+            debug_assert!(out.is_empty(), "{out:?}");
+        }
     }
 
     /// Heartbeat period for the fast-path fail-safe: a quarter of the smallest stale bound,
@@ -523,7 +694,7 @@ impl Driver {
     ) -> Vec<Command> {
         let mut out = Vec::new();
         for ev in pending {
-            out.extend(self.on_event(&ev));
+            out.extend(self.on_event(&ev, now));
         }
         out.extend(self.on_timers(now));
         out
@@ -766,14 +937,17 @@ impl Driver {
             .collect()
     }
 
-    /// One advert from the ring buffer.
-    pub fn on_event(&mut self, ev: &AdvertEvent) -> Vec<Command> {
+    /// One advert from the ring buffer, handled at `now` (received at its `rx_time_ns`).
+    pub fn on_event(&mut self, ev: &AdvertEvent, now: Instant) -> Vec<Command> {
         let at = Instant::from_nanos(ev.rx_time_ns);
-        // Time order: timers that ran out before this advert arrived fire first.
+        // Nothing is handled before it happened.
+        let now = now.max(at);
+        // Receive order: timers that ran out before this advert arrived fire first; what they
+        // send leaves now.
         let mut out = Vec::new();
         for i in 0..self.instances.len() {
             if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
-                self.feed(i, Input::Timer, at, &mut out);
+                self.feed(i, Input::Timer, now, &mut out);
             }
             self.garp_due(i, at, &mut out);
         }
@@ -787,7 +961,7 @@ impl Driver {
             payload: event_payload(ev),
         };
         match wire::validate_parts(&parts, &self.rx_cfgs) {
-            Ok(valid) => self.on_valid(valid, at, &mut out),
+            Ok(valid) => self.on_valid(valid, at, now, &mut out),
             Err(e) => self.count_error(&parts, &e),
         }
         out
@@ -825,10 +999,25 @@ impl Driver {
         }
     }
 
-    fn on_valid(&mut self, v: Valid, at: Instant, out: &mut Vec<Command>) {
+    fn on_valid(&mut self, v: Valid, at: Instant, now: Instant, out: &mut Vec<Command>) {
         let i = v.instance;
         let inst = &mut self.instances[i];
         inst.rx.accepted += 1;
+        if v.addr_mismatch {
+            inst.rx.addr_list_differs += 1;
+            if let Some(left_out) = inst.log_addr_list.admit(v.src_ip, now) {
+                log::warn!(
+                    "instance {}: advert from {} (priority {}) lists {}, we have {}; accepted \
+                     (RFC 9568 §7.1), check the configuration of both{}",
+                    inst.spec.name,
+                    v.src_ip,
+                    v.vrrp.priority,
+                    join_addrs(&v.vrrp.addrs),
+                    join_addrs(&self.rx_cfgs[i].addrs),
+                    left_out_note(left_out)
+                );
+            }
+        }
         if self.log_adverts {
             log::debug!(
                 "instance {}: advert version={} vrid={} priority={} interval_cs={} src={} mac={}{}",
@@ -865,8 +1054,29 @@ impl Driver {
             max_adver_int_cs: v.vrrp.max_advert_int,
             src: v.src_ip,
             addrs: v.vrrp.addrs,
+            rx_time: Some(at),
         };
-        self.feed(i, Input::Advert(adv), at, out);
+        let (before, was) = (inst.vr.master_addr(), inst.vr.state());
+        self.feed(i, Input::Advert(adv), now, out);
+        let inst = &mut self.instances[i];
+        let after = inst.vr.master_addr();
+        if after.is_some() && after != before {
+            if let Some(left_out) = inst.log_new_master.admit(v.src_ip, now) {
+                let previous = match before {
+                    Some(b) => format!("was {b}"),
+                    None if was == State::Master => "was this router".into(),
+                    None => "first seen".into(),
+                };
+                log::info!(
+                    "instance {}: new master {} (priority {}, {}){}",
+                    inst.spec.name,
+                    v.src_ip,
+                    v.vrrp.priority,
+                    previous,
+                    left_out_note(left_out)
+                );
+            }
+        }
     }
 
     /// Feeds one input to instance `i` and translates its actions.
@@ -926,7 +1136,11 @@ impl Driver {
         let src = inst.vr.config().primary_addr;
         if inst.spec.unicast_peers.is_empty() {
             match AdvertFrame::multicast(repr, src).to_bytes(inst.spec.checksum) {
-                Ok(frame) => out.push(Command::SendFrame { instance: i, frame }),
+                Ok(frame) => out.push(Command::SendFrame {
+                    instance: i,
+                    frame,
+                    advert: true,
+                }),
                 Err(e) => log::error!("instance {}: cannot build an advert: {e}", inst.spec.name),
             }
         } else {
@@ -1001,7 +1215,11 @@ impl Driver {
                         IpAddr::V4(a) => ArpFrame::gratuitous(inst.vmac, a).to_bytes(),
                         IpAddr::V6(a) => NdpFrame::unsolicited_na(inst.vmac, a, true).to_bytes(),
                     };
-                    out.push(Command::SendFrame { instance: i, frame });
+                    out.push(Command::SendFrame {
+                        instance: i,
+                        frame,
+                        advert: false,
+                    });
                 }
                 _ => break,
             }

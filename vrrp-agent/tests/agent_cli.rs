@@ -123,6 +123,31 @@ fn v2_with_password_from_flags() {
 }
 
 #[test]
+fn lower_prio_no_advert_flag() {
+    let one = |extra: &[&str]| {
+        let mut v = vec!["--iface", "eth0", "--vrid", "5", "--vip", "10.0.0.5/24"];
+        v.extend_from_slice(extra);
+        let RunMode::Election(cfg) = resolve(&v).unwrap() else {
+            panic!()
+        };
+        cfg.instances[0].lower_prio_no_advert
+    };
+    assert!(
+        !one(&[]),
+        "default false, as keepalived without vrrp_strict"
+    );
+    assert!(one(&["--lower-prio-no-advert"]));
+    // It configures a virtual router: not without --vip, not with --config.
+    assert_eq!(
+        resolve(&["--iface", "eth0", "--vrid", "5", "--lower-prio-no-advert"]).unwrap_err(),
+        "--lower-prio-no-advert configures a virtual router, which needs --vip CIDR (without \
+         --vip, run only watches adverts)"
+    );
+    let e = clap_error(&["--config", "a.toml", "--lower-prio-no-advert"]);
+    assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+}
+
+#[test]
 fn config_and_instance_flags_are_mutually_exclusive() {
     let e = clap_error(&["--config", "a.toml", "--vip", "10.0.0.1/24"]);
     assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);

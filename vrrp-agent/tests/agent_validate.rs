@@ -29,6 +29,7 @@ fn parts_and_frame_validation_agree() {
         addrs: vec![ip(100)],
         checksum: ChecksumOpts::default(),
         unicast_peers: vec![],
+        local_addrs: vec![],
     }];
     let frame = AdvertFrame::multicast(repr, ip(2))
         .to_bytes(ChecksumOpts::default())

@@ -188,6 +188,7 @@ fn captured_adverts_validate() {
         addrs: vec![],
         checksum: ChecksumOpts::default(),
         unicast_peers: vec![],
+        local_addrs: vec![],
     };
     let v2 = InstanceCfg {
         addrs: vec!["10.250.0.100".parse().unwrap()],

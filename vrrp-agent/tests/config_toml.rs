@@ -3,10 +3,11 @@
 use std::{net::IpAddr, path::Path, time::Duration};
 
 use vrrp_agent::{
-    config::{self, parse_str, ConfigFileError, InstanceInput, Vip},
+    config::{self, parse_str, ConfigFileError, InstanceInput, InstanceSpec, Vip},
+    driver::IfaceEnv,
     fastpath::ModeChoice,
     fsm::{Family, Version},
-    wire::Auth,
+    wire::{Auth, MacAddr},
 };
 
 fn parse(src: &str) -> Result<config::AgentConfig, ConfigFileError> {
@@ -337,15 +338,10 @@ fn unicast_settings_are_checked() {
 #[test]
 fn instances_must_be_distinct() {
     let one = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
-    let e = err(&format!("{one}{one}"));
-    assert_eq!(
-        e,
-        "config.toml:5: instance[1].name: \"vrid7\" is used twice"
-    );
-    let e = err(&format!(
-        "{one}{}",
-        one.replace("vrid = 7", "vrid = 7\nname = \"b\"")
-    ));
+    let named_b = one
+        .replace("vrid = 7", "vrid = 7\nname = \"b\"")
+        .replace("10.0.0.1/24", "10.0.0.2/24");
+    let e = err(&format!("{one}{named_b}"));
     assert_eq!(
         e,
         "config.toml:7: instance[1].vrid: VRID 7 on eth0 (V4) is already instance vrid7"
@@ -355,8 +351,170 @@ fn instances_must_be_distinct() {
     assert!(parse(&format!("{one}{v6}")).is_ok());
     let other_if = one
         .replace("eth0", "eth1")
-        .replace("vrid = 7", "vrid = 7\nname = \"x\"");
+        .replace("vrid = 7", "vrid = 7\nname = \"x\"")
+        .replace("10.0.0.1/24", "10.0.1.1/24");
     assert!(parse(&format!("{one}{other_if}")).is_ok());
+}
+
+/// Issue 7 item 8c: two instances with the same VRID (and so the same default name) are a
+/// duplicate VRID, not a duplicate name.
+#[test]
+fn duplicate_vrid_with_default_names_is_reported_as_a_vrid() {
+    let one = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
+    let two = one.replace("10.0.0.1/24", "10.0.0.2/24");
+    assert_eq!(
+        err(&format!("{one}{two}")),
+        "config.toml:7: instance[1].vrid: VRID 7 on eth0 (V4) is already instance vrid7"
+    );
+    // The same default name on two interfaces is a name clash, and says where it comes from.
+    let other_if = two.replace("eth0", "eth1");
+    assert_eq!(
+        err(&format!("{one}{other_if}")),
+        "config.toml:5: instance[1].name: \"vrid7\" is used twice (the default name of VRID 7: \
+         give the instances distinct names)"
+    );
+    // An explicit name used twice.
+    let named = |vrid: u8, vip: &str| {
+        format!(
+            "[[instance]]\nname = \"web\"\ninterface = \"eth0\"\nvrid = {vrid}\nvips = [\"{vip}\"]\n"
+        )
+    };
+    assert_eq!(
+        err(&format!("{}{}", named(7, "10.0.0.1"), named(8, "10.0.0.2"))),
+        "config.toml:7: instance[1].name: \"web\" is used twice"
+    );
+}
+
+/// Issue 7 item 8a: one VIP in two instances (on any interface) would make both master with
+/// it.
+#[test]
+fn the_same_vip_in_two_instances_is_an_error_naming_both() {
+    let web = "[[instance]]\nname = \"web\"\ninterface = \"eth0\"\nvrid = 7\n\
+               vips = [\"10.0.0.100/24\"]\n";
+    let db = "[[instance]]\nname = \"db\"\ninterface = \"eth1\"\nvrid = 8\n\
+              vips = [\"10.0.0.5/24\", \"10.0.0.100/24\"]\n";
+    assert_eq!(
+        err(&format!("{web}{db}")),
+        "config.toml:10: instance[1].vips[1]: 10.0.0.100 is already a VIP of instance web"
+    );
+    // The same interface, another VRID: the same.
+    let db0 = db.replace("eth1", "eth0");
+    assert_eq!(
+        err(&format!("{web}{db0}")),
+        "config.toml:10: instance[1].vips[1]: 10.0.0.100 is already a VIP of instance web"
+    );
+    // The prefix does not matter, the address does.
+    let db32 = db.replace("10.0.0.100/24", "10.0.0.100");
+    assert!(err(&format!("{web}{db32}")).contains("10.0.0.100 is already a VIP of instance web"));
+    // IPv6 too.
+    let v6 = |name: &str, vrid: u8| {
+        format!(
+            "[[instance]]\nname = \"{name}\"\ninterface = \"eth0\"\nvrid = {vrid}\n\
+             vips = [\"fe80::1/64\", \"2001:db8::1/64\"]\n"
+        )
+    };
+    assert_eq!(
+        err(&format!("{}{}", v6("a", 1), v6("b", 2))),
+        "config.toml:10: instance[1].vips[0]: fe80::1 is already a VIP of instance a"
+    );
+}
+
+#[test]
+fn lower_prio_no_advert_defaults_to_false_and_is_read() {
+    let base = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\n";
+    let cfg = parse(base).unwrap();
+    assert!(!cfg.instances[0].lower_prio_no_advert);
+    assert!(
+        !cfg.instances[0]
+            .fsm_config("10.0.0.2".parse().unwrap())
+            .lower_prio_no_advert
+    );
+    let cfg = parse(&format!("{base}lower_prio_no_advert = true\n")).unwrap();
+    assert!(cfg.instances[0].lower_prio_no_advert);
+    assert!(
+        cfg.instances[0]
+            .fsm_config("10.0.0.2".parse().unwrap())
+            .lower_prio_no_advert
+    );
+    assert!(cfg.instances[0]
+        .describe()
+        .contains("lower_prio_no_advert=true"));
+    assert_eq!(
+        err(&format!("{base}lower_prio_no_advert = 1\n")),
+        "config.toml:5: instance[0].lower_prio_no_advert: invalid type: integer `1`, expected a boolean"
+    );
+}
+
+/// Issue 7 item 8b: the interface's own address as the VIP of a non-owner names the real
+/// mistake (the router owns that address), not "no IPv4 address"; and an owner sends from its
+/// own address even though it is a VIP.
+#[test]
+fn primary_address_choice_names_ownership_mistakes() {
+    let spec = |priority: i64, vips: &[&str]| {
+        InstanceInput {
+            name: Some("web".into()),
+            interface: Some("eth0".into()),
+            vrid: Some(7),
+            priority: Some(priority),
+            vips: vips.iter().map(|v| v.to_string()).collect(),
+            ..Default::default()
+        }
+        .build(None)
+        .unwrap()
+    };
+    let env = |addrs: &[&str]| IfaceEnv {
+        name: "eth0".into(),
+        mac: MacAddr([2, 0, 0, 0, 0, 1]),
+        addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+    };
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let primary = |e: &IfaceEnv, s: &InstanceSpec| {
+        let vips: Vec<IpAddr> = s.vips.iter().map(|v| v.addr).collect();
+        e.primary_for(s, &vips)
+    };
+    // The VIP is eth0's only IPv4 address, priority 100.
+    let s = spec(100, &["10.0.0.1/24"]);
+    let e = primary(&env(&["10.0.0.1", "fe80::1"]), &s).unwrap_err();
+    assert_eq!(
+        e,
+        "instance web: 10.0.0.1 is an address of the interface, so this router owns it: use \
+         priority 255 (the address owner), not 100, or a VIP that is not an address of the \
+         interface (on eth0)"
+    );
+    // The same for IPv6: the link-local VIP is the interface's only link-local address.
+    let s6 = spec(100, &["fe80::1/64"]);
+    let e = primary(&env(&["10.0.0.1", "fe80::1"]), &s6).unwrap_err();
+    assert!(
+        e.starts_with(
+            "instance web: fe80::1 is an address of the interface, so this router owns it"
+        ),
+        "{e}"
+    );
+    // The owner (priority 255) sends from it.
+    let owner = spec(255, &["10.0.0.1/24"]);
+    assert_eq!(primary(&env(&["10.0.0.1"]), &owner), Ok(ip("10.0.0.1")));
+    // ... but from its first real address when it has one before the VIP.
+    assert_eq!(
+        primary(&env(&["10.0.0.2", "10.0.0.1"]), &owner),
+        Ok(ip("10.0.0.2"))
+    );
+    // An owner whose VIP is not on the interface: that is the error, not "no IPv4 address".
+    assert_eq!(
+        primary(&env(&["fe80::1"]), &owner).unwrap_err(),
+        "instance web: priority 255 (address owner) but 10.0.0.1 is not an address of the \
+         interface (on eth0)"
+    );
+    // A VIP next to the router's own address: a leftover of an earlier run, not an error.
+    assert_eq!(
+        primary(&env(&["10.0.0.2", "10.0.0.1"]), &s),
+        Ok(ip("10.0.0.2"))
+    );
+    // No address at all.
+    assert_eq!(
+        primary(&env(&["fe80::1"]), &s).unwrap_err(),
+        "instance web: eth0 has no IPv4 address to send adverts from; add one or set \
+         unicast_src_ip"
+    );
 }
 
 #[test]

@@ -185,6 +185,7 @@ proptest! {
                     max_adver_int_cs: if cfg.version == Version::V3 { interval_cs } else { cfg.advert_interval_cs },
                     src: ip(from),
                     addrs: vec![ip(100)],
+                    rx_time: None,
                 }),
                 Op::TimerWhenDue => {
                     if let Some(d) = vr.next_deadline() {
@@ -240,6 +241,7 @@ proptest! {
                     pending.push((1 - i, Input::Advert(RxAdvert {
                         version: Version::V3, vrid: VRID, priority, max_adver_int_cs: interval_cs,
                         src: ip(i as u8 + 1), addrs: vec![ip(100)],
+                        rx_time: None,
                     }), now));
                 }
             }

@@ -10,14 +10,17 @@
 //! | §6.4.2 Shutdown: cancel Master_Down_Timer, Initialize                     | `rule_6_4_2_backup_shutdown_cancels_timer` |
 //! | §6.4.2 Master_Down_Timer fires: send advert, GARP/NA, Adver_Timer, Master | `rule_6_4_2_master_down_timer_fires_becomes_master` |
 //! | §6.4.2 advert priority 0: Master_Down_Timer := Skew_Time                  | `rule_6_4_2_backup_priority_zero_sets_skew_time` |
+//! | §6.4.2 a Backup's timers run from the advert's receive time (`RxAdvert::rx_time`), not from when it is handled | `backup_timers_run_from_the_receive_time` |
 //! | §6.4.2 Preempt_Mode false or priority ≥ local: learn interval, recompute, reset Master_Down_Timer | `rule_6_4_2_backup_higher_priority_resets_master_down_timer`, `rule_6_4_2_backup_equal_priority_resets_timer_without_tie_break`, `rule_6_4_2_backup_learns_master_adver_interval`, `rule_6_4_2_backup_preempt_off_accepts_lower_priority` |
 //! | §6.4.2 else (preempt, lower priority): discard                            | `rule_6_4_2_backup_lower_priority_discarded_then_preempts` |
 //! | §6.4.3 Shutdown: cancel Adver_Timer, send priority 0, Initialize          | `rule_6_4_3_master_shutdown_sends_priority_zero` |
 //! | §6.4.3 Adver_Timer fires: send advert, reset Adver_Timer                  | `rule_6_4_3_adver_timer_fires_sends_and_rearms` |
-//! | §6.4.3 advert priority 0: send advert, reset Adver_Timer                  | `rule_6_4_3_master_priority_zero_advertises_at_once` |
+//! | §6.4.3 Adver_Timer restarts after each send: from the time the timer is handled, and from the time the I/O layer reports the advert left (`Input::AdvertSent`, only ever later) | `rule_6_4_3_adver_timer_runs_from_the_send_not_the_due_time`, `advert_sent_restarts_adver_timer_from_the_actual_send` |
+//! | §6.4.3 advert priority 0: send advert, reset Adver_Timer (at most once per Advertisement_Interval) | `rule_6_4_3_master_priority_zero_advertises_at_once`, `priority_zero_flood_is_answered_once_per_interval` |
 //! | §6.4.3 higher priority: cancel Adver_Timer, learn interval, Master_Down_Timer, Backup | `rule_6_4_3_master_higher_priority_goes_backup` |
 //! | §6.4.3 equal priority, larger primary address (unsigned, network order): Backup | `rule_6_4_3_master_equal_priority_larger_address_goes_backup`, `rule_6_4_3_address_compare_is_unsigned_network_order_v4`, `rule_6_4_3_address_compare_is_unsigned_network_order_v6` |
-//! | §6.4.3 else (lower, or equal from smaller address): discard, send advert at once (Adver_Timer not reset) | `rule_6_4_3_master_lower_priority_discards_and_reasserts`, `rule_6_4_3_master_equal_priority_smaller_address_stays` |
+//! | §6.4.3 else (lower, or equal from smaller address): discard, send advert at once and reset Adver_Timer (a send); at most one such answer per Advertisement_Interval, so a flood never makes more than two adverts per interval | `rule_6_4_3_master_lower_priority_discards_and_reasserts`, `rule_6_4_3_master_equal_priority_smaller_address_stays`, `reassertion_is_bounded_to_one_per_interval_whatever_the_flood` |
+//! | keepalived lower_prio_no_advert: a Master only discards lower-priority adverts (priority 0 is still answered) | `lower_prio_no_advert_discards_without_answering` |
 //! | RFC 3768 §6.4.3 v2 lower priority: discard only                           | `rfc3768_6_4_3_v2_master_lower_priority_only_discards` |
 //! | RFC 3768 §6.1 v2 timers: skew (256−p)/256 s, 3 × Advertisement_Interval + skew, no learning | `rfc3768_v2_timer_formulas`, `rfc3768_v2_backup_does_not_learn_interval` |
 //! | §6.1 v3 Skew_Time / Master_Down_Interval                                 | `rule_6_1_v3_timer_formulas_over_priorities_and_intervals` |
@@ -62,6 +65,7 @@ fn adv(priority: u8, from: u8, interval_cs: u16) -> Input {
         max_adver_int_cs: interval_cs,
         src: ip(from),
         addrs: vec![vip()],
+        rx_time: None,
     })
 }
 
@@ -418,11 +422,11 @@ fn rule_6_4_3_master_equal_priority_larger_address_goes_backup() {
 #[test]
 fn rule_6_4_3_master_equal_priority_smaller_address_stays() {
     let (mut vr, t) = master(cfg(100, 5));
-    let due = vr.next_deadline();
-    let acts = vr.handle(adv(100, 4, 100), t + Duration::from_millis(1));
+    let now = t + Duration::from_millis(1);
+    let acts = vr.handle(adv(100, 4, 100), now);
     assert_eq!(vr.state(), State::Master);
     assert_eq!(sent(&acts), vec![100], "re-asserts Master");
-    assert_eq!(vr.next_deadline(), due);
+    assert_eq!(vr.next_deadline(), Some(now + centis(100)), "a send");
 }
 
 #[test]
@@ -444,6 +448,7 @@ fn rule_6_4_3_address_compare_is_unsigned_network_order_v4() {
             max_adver_int_cs: 100,
             src: them,
             addrs: vec![vip()],
+            rx_time: None,
         };
         vr.handle(Input::Advert(a.clone()), t);
         assert_eq!(vr.state(), State::Backup, "{them} > {me}");
@@ -468,6 +473,7 @@ fn rule_6_4_3_address_compare_is_unsigned_network_order_v6() {
         max_adver_int_cs: 100,
         src: them,
         addrs: vips.clone(),
+        rx_time: None,
     };
     vr.handle(Input::Advert(a.clone()), t);
     assert_eq!(vr.state(), State::Backup);
@@ -479,22 +485,193 @@ fn rule_6_4_3_address_compare_is_unsigned_network_order_v6() {
 #[test]
 fn rule_6_4_3_master_lower_priority_discards_and_reasserts() {
     let (mut vr, t) = master(cfg(100, 1));
-    let due = vr.next_deadline();
-    let acts = vr.handle(adv(99, 2, 10), t + Duration::from_millis(7));
+    let now = t + Duration::from_millis(7);
+    let acts = vr.handle(adv(99, 2, 10), now);
+    // The answer is a send, and Adver_Timer restarts after each send (§6.4.3): the next
+    // advert follows one Advertisement_Interval after this one, not earlier.
     assert_eq!(
         acts,
-        vec![Action::SendAdvert {
-            priority: 100,
-            interval_cs: 100
-        }]
+        vec![
+            Action::SendAdvert {
+                priority: 100,
+                interval_cs: 100
+            },
+            Action::ArmTimer {
+                at: now + centis(100)
+            }
+        ]
     );
     assert_eq!(vr.state(), State::Master);
-    assert_eq!(
-        vr.next_deadline(),
-        due,
-        "RFC 9568 does not reset Adver_Timer here"
-    );
     assert_eq!(vr.master_adver_interval_cs(), 100, "advert discarded");
+}
+
+/// Issue 7 item 7: a master answered every lower-priority advert (a 30 kpps spoof became
+/// 60 kpps). Now at most one answer per Advertisement_Interval, and since an answer restarts
+/// Adver_Timer, at most two adverts in any interval whatever the flood rate.
+#[test]
+fn reassertion_is_bounded_to_one_per_interval_whatever_the_flood() {
+    let mut c = cfg(200, 1);
+    c.advert_interval_cs = 1;
+    let (mut vr, t0) = master(c);
+    let interval = centis(1);
+    let mut sends = vec![t0];
+    let mut t = t0;
+    // 1 kpps of priority-100 adverts for 1 s, the Adver_Timer handled whenever due.
+    for _ in 0..1000 {
+        t = t + Duration::from_millis(1);
+        if vr.next_deadline().is_some_and(|d| d <= t)
+            && !sent(&vr.handle(Input::Timer, t)).is_empty()
+        {
+            sends.push(t);
+        }
+        let acts = vr.handle(adv(100, 2, 1), t);
+        if !sent(&acts).is_empty() {
+            sends.push(t);
+        }
+        assert_eq!(vr.state(), State::Master);
+    }
+    let answers = sends.len();
+    for w in sends.windows(3) {
+        assert!(
+            w[2] - w[0] >= interval,
+            "three adverts within one interval: {w:?}"
+        );
+    }
+    // Without the bound there would be ~1000 answers; with it at most two per interval.
+    assert!(answers <= 2 * 100 + 2, "{answers} adverts in 100 intervals");
+    assert!(answers >= 100, "{answers}: still at least one per interval");
+}
+
+#[test]
+fn lower_prio_no_advert_discards_without_answering() {
+    let mut c = cfg(200, 1);
+    c.lower_prio_no_advert = true;
+    let (mut vr, t) = master(c);
+    let due = vr.next_deadline();
+    for k in 1..=50u64 {
+        assert!(vr
+            .handle(adv(100, 2, 100), t + Duration::from_millis(k))
+            .is_empty());
+        assert!(vr
+            .handle(adv(200, 0, 100), t + Duration::from_millis(k))
+            .is_empty());
+    }
+    assert_eq!(vr.next_deadline(), due, "no send, no timer change");
+    assert_eq!(vr.state(), State::Master);
+    // A departing master's priority 0 is still answered, and higher priority still wins.
+    assert_eq!(
+        sent(&vr.handle(adv(0, 2, 100), t + Duration::from_millis(60))),
+        vec![200]
+    );
+    vr.handle(adv(201, 2, 100), t + Duration::from_millis(70));
+    assert_eq!(vr.state(), State::Backup);
+}
+
+#[test]
+fn priority_zero_flood_is_answered_once_per_interval() {
+    let (mut vr, t) = master(cfg(100, 1));
+    let mut answers = 0;
+    for k in 0..100u64 {
+        let acts = vr.handle(adv(0, 2, 100), t + Duration::from_millis(10 * k));
+        answers += sent(&acts).len();
+    }
+    // 100 adverts over 1 s (one Advertisement_Interval): one answer.
+    assert_eq!(answers, 1);
+    let acts = vr.handle(adv(0, 2, 100), t + Duration::from_millis(1000));
+    assert_eq!(sent(&acts), vec![100], "the next interval");
+}
+
+#[test]
+fn rule_6_4_3_adver_timer_runs_from_the_send_not_the_due_time() {
+    let mut c = cfg(100, 1);
+    c.advert_interval_cs = 1;
+    let (mut vr, t) = master(c);
+    let due = vr.next_deadline().unwrap();
+    assert_eq!(due, t + Duration::from_millis(10));
+    // Handled 2 ms late: the advert leaves at 12 ms, the next one is due at 22 ms.
+    let late = due + Duration::from_millis(2);
+    let acts = vr.handle(Input::Timer, late);
+    assert_eq!(sent(&acts), vec![100]);
+    assert_eq!(armed(&acts), Some(late + Duration::from_millis(10)));
+}
+
+#[test]
+fn advert_sent_restarts_adver_timer_from_the_actual_send() {
+    let mut c = cfg(100, 1);
+    c.advert_interval_cs = 1;
+    let (mut vr, t) = master(c);
+    let due = vr.next_deadline().unwrap();
+    vr.handle(Input::Timer, due);
+    assert_eq!(vr.next_deadline(), Some(due + Duration::from_millis(10)));
+    // The I/O layer was preempted: the advert left 1.5 ms after it was handled.
+    let left = due + Duration::from_micros(1500);
+    let acts = vr.handle(Input::AdvertSent, left);
+    assert_eq!(
+        acts,
+        vec![Action::ArmTimer {
+            at: left + Duration::from_millis(10)
+        }]
+    );
+    // A report of an earlier send never moves it back.
+    assert!(vr.handle(Input::AdvertSent, due).is_empty());
+    assert_eq!(vr.next_deadline(), Some(left + Duration::from_millis(10)));
+    // Outside Master it means nothing.
+    let mut b = started(cfg(100, 1), Instant::ZERO);
+    let d = b.next_deadline();
+    assert!(b.handle(Input::AdvertSent, at_ms(5)).is_empty());
+    assert_eq!(b.next_deadline(), d);
+    let _ = t;
+}
+
+#[test]
+fn backup_timers_run_from_the_receive_time() {
+    let rx = at_ms(2000);
+    let late = at_ms(2050);
+    let with_rx = |priority: u8| {
+        Input::Advert(RxAdvert {
+            version: Version::V3,
+            vrid: VRID,
+            priority,
+            max_adver_int_cs: 100,
+            src: ip(2),
+            addrs: vec![vip()],
+            rx_time: Some(rx),
+        })
+    };
+    let mut vr = started(cfg(100, 1), Instant::ZERO);
+    let acts = vr.handle(with_rx(150), late);
+    assert_eq!(
+        armed(&acts).unwrap().as_nanos(),
+        rx.as_nanos() + mdi_ns(100, 100),
+        "Master_Down_Timer from the receive time, not from when it was read"
+    );
+    let acts = vr.handle(with_rx(0), late);
+    assert_eq!(
+        armed(&acts).unwrap().as_nanos(),
+        rx.as_nanos() + skew_ns(100, 100),
+        "priority 0: Skew_Time from the receive time"
+    );
+    // A Master that hears a higher priority: its Master_Down_Timer runs from the receive
+    // time too.
+    let (mut m, t) = master(cfg(100, 1));
+    let rx2 = t + Duration::from_millis(100);
+    let acts = m.handle(
+        Input::Advert(RxAdvert {
+            version: Version::V3,
+            vrid: VRID,
+            priority: 150,
+            max_adver_int_cs: 100,
+            src: ip(2),
+            addrs: vec![vip()],
+            rx_time: Some(rx2),
+        }),
+        rx2 + Duration::from_millis(30),
+    );
+    assert_eq!(m.state(), State::Backup);
+    assert_eq!(
+        armed(&acts).unwrap().as_nanos(),
+        rx2.as_nanos() + mdi_ns(100, 100)
+    );
 }
 
 #[test]
@@ -509,6 +686,7 @@ fn rfc3768_6_4_3_v2_master_lower_priority_only_discards() {
         max_adver_int_cs: 100,
         src: ip(2),
         addrs: vec![vip()],
+        rx_time: None,
     };
     assert!(vr.handle(Input::Advert(a.clone()), t).is_empty());
     assert_eq!(vr.state(), State::Master);
@@ -550,6 +728,7 @@ fn v2_advert(priority: u8, from: u8, interval_s: u16) -> Input {
         max_adver_int_cs: interval_s * 100,
         src: ip(from),
         addrs: vec![vip()],
+        rx_time: None,
     })
 }
 
@@ -907,6 +1086,7 @@ fn other_vrid_advert_ignored_in_every_state() {
             max_adver_int_cs: 1,
             src: ip(200),
             addrs: vec![vip()],
+            rx_time: None,
         })
     };
     let (m, _) = master(cfg(100, 1));
@@ -942,6 +1122,7 @@ fn mismatched_version_or_family_ignored() {
         max_adver_int_cs: 100,
         src: ip(2),
         addrs: vec![vip()],
+        rx_time: None,
     };
     assert!(vr.handle(Input::Advert(base.clone()), t).is_empty());
     let v6 = RxAdvert {

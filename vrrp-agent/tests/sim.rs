@@ -235,6 +235,7 @@ impl Lan {
                 max_adver_int_cs: interval_cs,
                 src: self.nodes[from].addr,
                 addrs: vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))],
+                rx_time: None,
             };
             self.at(self.now + d, Ev::Deliver { to, adv });
         }

@@ -385,6 +385,7 @@ fn cfg_v3() -> InstanceCfg {
         addrs: vec![v4("10.250.0.100")],
         checksum: ChecksumOpts::default(),
         unicast_peers: vec![],
+        local_addrs: vec![],
     }
 }
 
@@ -589,6 +590,63 @@ fn validate_every_failure_variant() {
             want: 300,
         }
     });
+    // Issue 7 items 5 and 6.
+    let mut b = good_b.clone();
+    b[38] = 0;
+    b[39] = 0;
+    fix_vrrp(&mut b, o);
+    expect(&b, &[v3.clone()], |e| *e == RxError::ZeroAdvertInterval);
+    let empty = AdvertFrame {
+        vrrp: VrrpRepr {
+            addrs: vec![],
+            ..good.vrrp.clone()
+        },
+        ..good.clone()
+    };
+    expect(&empty.to_bytes(o).unwrap(), &[v3.clone()], |e| {
+        *e == RxError::ZeroAddressCount
+    });
+    let from = |src: &str| {
+        let mut f = good.clone();
+        f.ip.src = v4(src);
+        f.to_bytes(o).unwrap()
+    };
+    expect(&from("0.0.0.0"), &[v3.clone()], |e| {
+        *e == RxError::InvalidSource(v4("0.0.0.0"))
+    });
+    let ours = InstanceCfg {
+        local_addrs: vec![v4("10.250.0.7"), v4("10.250.0.1")],
+        ..v3.clone()
+    };
+    expect(&good_b, &[ours], |e| {
+        *e == RxError::OwnAddress(v4("10.250.0.1"))
+    });
+    let to = |dst: &str| {
+        let mut f = good.clone();
+        f.ip.dst = v4(dst);
+        f.to_bytes(o).unwrap()
+    };
+    expect(&to("224.0.0.5"), &[v3.clone()], |e| {
+        *e == RxError::NotVrrpGroup(v4("224.0.0.5"))
+    });
+    expect(&to("10.250.0.2"), &[v3.clone()], |e| {
+        *e == RxError::UnicastWithoutPeers(v4("10.250.0.2"))
+    });
+    let v6cfg = InstanceCfg {
+        family: Family::Ipv6,
+        addrs: vec![v6("fe80::100")],
+        ..v3.clone()
+    };
+    let global6 = AdvertFrame::multicast(
+        VrrpRepr {
+            addrs: vec![v6("fe80::100")],
+            ..good.vrrp.clone()
+        },
+        v6("2001:db8::5"),
+    );
+    expect(&global6.to_bytes(o).unwrap(), &[v6cfg], |e| {
+        *e == RxError::Ipv6SourceNotLinkLocal(v6("2001:db8::5"))
+    });
 
     let missed: Vec<_> = (0..RxError::COUNT)
         .filter(|i| !seen[*i])
@@ -602,6 +660,133 @@ fn fix_vrrp(frame: &mut [u8], o: ChecksumOpts) {
     let ip = rx.ip();
     let off = frame.len() - rx.payload.len();
     VrrpPacket::new_unchecked(&mut frame[off..]).fill_checksum(&ip, o);
+}
+
+/// Issue 7 item 6: the source and destination rules, the same for both families.
+#[test]
+fn validate_source_and_destination_rules_in_both_families() {
+    let o = ChecksumOpts::default();
+    for (me, peer, other, vip, group, other_group, global) in [
+        (
+            "10.250.0.2",
+            "10.250.0.1",
+            "10.250.0.3",
+            "10.250.0.100",
+            "224.0.0.18",
+            "224.0.0.5",
+            None,
+        ),
+        (
+            "fe80::2",
+            "fe80::1",
+            "fe80::3",
+            "fe80::100",
+            "ff02::12",
+            "ff02::1",
+            Some("2001:db8::1"),
+        ),
+    ] {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let cfg = InstanceCfg {
+            family: Family::of(ip(me)),
+            addrs: vec![ip(vip)],
+            local_addrs: vec![ip(me)],
+            ..cfg_v3()
+        };
+        let frame = |src: &str, dst: &str, prio: u8| {
+            let mut f = AdvertFrame::multicast(
+                VrrpRepr {
+                    addrs: vec![ip(vip)],
+                    ..frame_for(&cfg_v3(), prio).vrrp
+                },
+                ip(src),
+            );
+            f.ip.dst = ip(dst);
+            f.to_bytes(o).unwrap()
+        };
+        let check = |b: &[u8], c: &InstanceCfg| validate_bytes(b, std::slice::from_ref(c));
+        // A peer to the group: accepted. The owner sending from the VIP: accepted.
+        assert!(check(&frame(peer, group, 150), &cfg).is_ok());
+        assert!(check(&frame(vip, group, 255), &cfg).is_ok());
+        // Our own address.
+        assert_eq!(
+            check(&frame(me, group, 150), &cfg),
+            Err(RxError::OwnAddress(ip(me)))
+        );
+        // Unspecified, multicast, loopback, broadcast.
+        let bad: &[&str] = if cfg.family == Family::Ipv4 {
+            &["0.0.0.0", "255.255.255.255", "224.0.0.1", "127.0.0.1"]
+        } else {
+            &["::", "ff02::1", "::1"]
+        };
+        for src in bad {
+            assert_eq!(
+                check(&frame(src, group, 150), &cfg),
+                Err(RxError::InvalidSource(ip(src))),
+                "{src}"
+            );
+        }
+        // Another group.
+        assert_eq!(
+            check(&frame(peer, other_group, 150), &cfg),
+            Err(RxError::NotVrrpGroup(ip(other_group)))
+        );
+        // Unicast to us: only with peers configured, and only from one of them.
+        assert_eq!(
+            check(&frame(peer, me, 150), &cfg),
+            Err(RxError::UnicastWithoutPeers(ip(me)))
+        );
+        let peers = InstanceCfg {
+            unicast_peers: vec![ip(peer)],
+            ..cfg.clone()
+        };
+        assert!(check(&frame(peer, me, 150), &peers).is_ok());
+        assert!(check(&frame(peer, group, 150), &peers).is_ok());
+        assert_eq!(
+            check(&frame(other, me, 150), &peers),
+            Err(RxError::UnknownPeer(ip(other)))
+        );
+        // IPv6 from a global address: only from a configured peer.
+        if let Some(g) = global {
+            assert_eq!(
+                check(&frame(g, group, 150), &cfg),
+                Err(RxError::Ipv6SourceNotLinkLocal(ip(g)))
+            );
+            let global_peer = InstanceCfg {
+                unicast_peers: vec![ip(g)],
+                ..cfg.clone()
+            };
+            assert!(check(&frame(g, "2001:db8::2", 150), &global_peer).is_ok());
+        }
+    }
+}
+
+/// Issue 7 item 5: Max Adver Int 0 is invalid (v3), and so is Adver Int 0 (v2).
+#[test]
+fn validate_refuses_a_zero_advert_interval() {
+    let o = ChecksumOpts::default();
+    for cfg in [cfg_v3(), cfg_v2()] {
+        let mut b = frame_for(&cfg, 254).to_bytes(o).unwrap();
+        assert!(validate_bytes(&b, &[cfg.clone()]).is_ok());
+        if cfg.version == Version::V3 {
+            b[38] = 0;
+        }
+        b[39] = 0;
+        fix_vrrp(&mut b, o);
+        assert_eq!(
+            validate_bytes(&b, &[cfg.clone()]),
+            Err(RxError::ZeroAdvertInterval)
+        );
+    }
+    // The smallest valid interval, 1 cs, is fine.
+    let mut b = frame_for(&cfg_v3(), 254).to_bytes(o).unwrap();
+    b[38] = 0;
+    b[39] = 1;
+    fix_vrrp(&mut b, o);
+    assert_eq!(
+        validate_bytes(&b, &[cfg_v3()]).unwrap().vrrp.max_advert_int,
+        1
+    );
 }
 
 #[test]
@@ -654,6 +839,13 @@ fn rx_error_names_are_unique_and_indexed() {
     names.dedup();
     assert_eq!(names.len(), RxError::COUNT);
     assert_eq!(RxError::LocalIsOwner.name(), "local_is_owner");
+    // Appended after the first 20, which keep their indices.
+    assert_eq!(RxError::NAMES[19], "advert_interval_mismatch");
+    assert_eq!(RxError::ZeroAdvertInterval.as_index(), 20);
+    assert_eq!(
+        RxError::Ipv6SourceNotLinkLocal(v6("2001:db8::1")).name(),
+        "ipv6_source_not_link_local"
+    );
     assert_eq!(
         RxError::TtlNot255(1).to_string(),
         "TTL / hop limit 1 is not 255"

@@ -50,6 +50,11 @@ pub struct Config {
     pub preempt_delay: Duration,
     /// `Accept_Mode` (RFC 9568 §6.1): a non-owner master accepts packets addressed to the VIPs.
     pub accept_mode: bool,
+    /// keepalived `lower_prio_no_advert`: a master does not answer a lower-priority advert with
+    /// an advert of its own (RFC 9568 §6.4.3 says it does; off by default, as in keepalived
+    /// without `vrrp_strict`). Either way the answers are bounded to one per
+    /// `Advertisement_Interval`.
+    pub lower_prio_no_advert: bool,
     /// Primary address of the interface: the source of our adverts and the tie-break key
     /// (IPv4 primary address; IPv6 link-local address).
     pub primary_addr: IpAddr,
@@ -59,7 +64,7 @@ pub struct Config {
 
 impl Config {
     /// A v3 config with the RFC defaults: 1 s (100 cs) interval, preempt on, no preempt delay,
-    /// accept mode off.
+    /// accept mode off, lower-priority adverts answered.
     pub fn new(vrid: u8, priority: u8, primary_addr: IpAddr, vips: Vec<IpAddr>) -> Config {
         Config {
             vrid,
@@ -69,6 +74,7 @@ impl Config {
             preempt: true,
             preempt_delay: Duration::ZERO,
             accept_mode: false,
+            lower_prio_no_advert: false,
             primary_addr,
             vips,
         }
@@ -195,6 +201,6 @@ pub enum ConfigError {
     PreemptDelayTooLong(Duration),
     #[error("priority 255 (address owner) but {0} is not an address of the interface")]
     OwnerDoesNotOwnVip(IpAddr),
-    #[error("{vip} is an address of the interface, so this router owns it and must use priority 255, not {priority}")]
+    #[error("{vip} is an address of the interface, so this router owns it: use priority 255 (the address owner), not {priority}, or a VIP that is not an address of the interface")]
     OwnedVipNeedsPriority255 { vip: IpAddr, priority: u8 },
 }

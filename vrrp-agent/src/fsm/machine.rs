@@ -29,10 +29,16 @@ pub struct RxAdvert {
     /// Source address of the IP packet (the sender's primary address).
     pub src: IpAddr,
     pub addrs: Vec<IpAddr>,
+    /// When the advert was received (the kernel's receive time), if known; `None`: at the `now`
+    /// it is handled with. A Backup's Master_Down_Timer (and preempt_delay) runs from here, so
+    /// an advert read late still counts from when it arrived; a Master's Adver_Timer runs from
+    /// `now`, when its answer is sent.
+    pub rx_time: Option<Instant>,
 }
 
 /// Something that happened to the virtual router. Time is passed beside it to
-/// [`VirtualRouter::handle`].
+/// [`VirtualRouter::handle`]: the time the input is processed, which is when the adverts it
+/// causes are sent (an advert's receive time travels in [`RxAdvert::rx_time`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// RFC Startup event.
@@ -58,6 +64,12 @@ pub enum Input {
     /// this router must not be Master; `on: false` when the caller's retry is due. Like a
     /// tracked fault: a Master sends priority 0 (the link is up) and releases.
     ClaimFault { on: bool },
+    /// The advert of the last [`Action::SendAdvert`] actually left at `now` (the I/O layer
+    /// reports it; it can send later than the time it handled the input with, e.g. when it was
+    /// preempted). A Master restarts its Adver_Timer from this send (RFC 9568 §6.4.3: reset
+    /// after each send), so the next advert never leaves less than Advertisement_Interval
+    /// after it. It only ever moves the timer later; in any other state it is a no-op.
+    AdvertSent,
 }
 
 /// Why a state change happened (for notify scripts and logs).
@@ -131,6 +143,9 @@ pub struct VirtualRouter {
     preempt_until: Option<Instant>,
     /// Why a Master_Down_Timer expiry would make us master.
     down_reason: Reason,
+    /// When a Master last answered another router's advert with one of its own (bounded to one
+    /// per Advertisement_Interval).
+    last_reassert: Option<Instant>,
     /// Source of the last advert we accepted as master's (for status output).
     master_addr: Option<IpAddr>,
 }
@@ -151,6 +166,7 @@ impl VirtualRouter {
             claim_fault: false,
             preempt_until: None,
             down_reason: Reason::MasterNoResponse,
+            last_reassert: None,
             master_addr: None,
         })
     }
@@ -232,6 +248,7 @@ impl VirtualRouter {
             Input::ClaimFault { on } => {
                 self.set_fault(Reason::ClaimFailed, now, &mut out, |vr| vr.claim_fault = on)
             }
+            Input::AdvertSent => self.on_sent(now),
         }
         if self.deadline != before {
             out.push(match self.deadline {
@@ -360,8 +377,21 @@ impl VirtualRouter {
         }
     }
 
-    /// RFC 9568 §6.4.2 / RFC 3768 §6.4.2 "If an ADVERTISEMENT is received".
+    /// An advert we sent left at `now`: Adver_Timer runs from there (never earlier).
+    fn on_sent(&mut self, now: Instant) {
+        if self.state != State::Master {
+            return;
+        }
+        let next = now + self.adver_interval();
+        if self.deadline.is_some_and(|d| d < next) {
+            self.deadline = Some(next);
+        }
+    }
+
+    /// RFC 9568 §6.4.2 / RFC 3768 §6.4.2 "If an ADVERTISEMENT is received". Timers run from
+    /// the advert's receive time: the decision does not depend on when we got round to it.
     fn backup_rx(&mut self, adv: &RxAdvert, now: Instant) {
+        let now = adv.rx_time.unwrap_or(now);
         if adv.priority == 0 {
             self.deadline = Some(now + self.skew_time());
             self.down_reason = Reason::MasterPriorityZero;
@@ -393,8 +423,8 @@ impl VirtualRouter {
     /// RFC 9568 §6.4.3 / RFC 3768 §6.4.3 "If an ADVERTISEMENT is received".
     fn master_rx(&mut self, adv: &RxAdvert, now: Instant, out: &mut Vec<Action>) {
         if adv.priority == 0 {
-            self.send_advert(self.priority, out);
-            self.deadline = Some(now + self.adver_interval());
+            // Send an advert, reset Adver_Timer (bounded like every answer).
+            self.reassert(now, out);
             return;
         }
         let higher = adv.priority > self.priority
@@ -405,7 +435,9 @@ impl VirtualRouter {
             } else {
                 self.master_adver_int_cs = self.cfg.advert_interval_cs;
             }
-            self.deadline = Some(now + self.master_down_interval());
+            // Now a Backup: its Master_Down_Timer runs from the advert's receive time.
+            let rx = adv.rx_time.unwrap_or(now);
+            self.deadline = Some(rx + self.master_down_interval());
             self.down_reason = Reason::MasterNoResponse;
             self.master_addr = Some(adv.src);
             out.push(Action::Release);
@@ -413,12 +445,27 @@ impl VirtualRouter {
         } else if adv.src == self.cfg.primary_addr {
             // Our own address at our own priority: a looped-back copy or a duplicate address.
             // Neither side can win the tie-break; do not answer (it would only echo).
-        } else if self.cfg.version == Version::V3 {
+        } else if self.cfg.version == Version::V3 && !self.cfg.lower_prio_no_advert {
             // RFC 9568 §6.4.3: discard, and send an advert immediately to assert Master to the
-            // sender and refresh learning bridges. The text does not reset Adver_Timer here.
-            self.send_advert(self.priority, out);
+            // sender and refresh learning bridges (keepalived's lower_prio_no_advert: discard
+            // only).
+            self.reassert(now, out);
         }
         // RFC 3768 §6.4.3: v2 only discards.
+    }
+
+    /// Answers another router's advert with one of ours, at most once per
+    /// Advertisement_Interval: a flood of lower-priority (or priority-0) adverts must not
+    /// become a flood of ours. The answer is a send, so Adver_Timer restarts from it (§6.4.3
+    /// resets it after each send): a Master never sends more than two adverts per interval.
+    fn reassert(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let interval = self.adver_interval();
+        if self.last_reassert.is_some_and(|t| now < t + interval) {
+            return;
+        }
+        self.last_reassert = Some(now);
+        self.send_advert(self.priority, out);
+        self.deadline = Some(now + interval);
     }
 
     fn on_priority(&mut self, priority: u8, now: Instant, out: &mut Vec<Action>) {

@@ -21,19 +21,28 @@
 //! | 9 | length matches Count (complete packet)                      | `LengthMismatch`          | 9568 §7.1 |
 //! |10 | checksum (instance's `v3_checksum_as_v2` honoured)          | `BadChecksum`             | 9568 §7.1 |
 //! |11 | v2 auth type is 0 or 1 (2 = IP AH refused)                  | `AuthIpAh`, `UnknownAuthType` | 3768 §5.3.6 |
-//! |12 | VRID configured on this interface ...                       | `VridNotConfigured`       | 9568 §7.1 |
-//! |13 | ... for this address family                                 | `AddressFamilyMismatch`   | 9568 §1 (families independent) |
-//! |14 | source is a configured unicast peer (if any are configured) | `UnknownPeer`             | keepalived `unicast_peer` |
-//! |15 | the local router is not the address owner (priority 255)    | `LocalIsOwner`            | 9568 §7.1 |
-//! |16 | v2 auth type equals the configured one                      | `AuthTypeMismatch`        | 3768 §7.1 |
-//! |17 | v2 simple password equals the configured one                | `AuthMismatch`            | RFC 2338 §7.1 |
-//! |18 | address list equals the configured one (as a set)           | v3: accepted, `Valid::addr_mismatch`; v2: accepted with the flag only from the owner (priority 255), else `AddrListMismatch` | 9568 §7.1 (MAY), 3768 §7.1 |
-//! |19 | v2 Adver Int equals the configured one                      | `AdvertIntervalMismatch`  | 3768 §7.1 |
+//! |12 | Max Adver Int (v2: Adver Int) is not 0                      | `ZeroAdvertInterval`      | 9568 §5.2.7: a 0 interval makes Master_Down_Interval 0, so one such advert per Skew_Time flaps every router |
+//! |13 | Count IPvX Addrs is not 0                                   | `ZeroAddressCount`        | 9568 §5.2.5, erratum 8299 |
+//! |14 | VRID configured on this interface ...                       | `VridNotConfigured`       | 9568 §7.1 |
+//! |15 | ... for this address family                                 | `AddressFamilyMismatch`   | 9568 §1 (families independent) |
+//! |16 | source is a unicast address: not 0.0.0.0/8, 255.255.255.255, ::, multicast or loopback | `InvalidSource` | 9568 §5.1.1.1, §5.1.2.1 (the sender's primary / link-local address) |
+//! |17 | source is not one of ours (the instance's advert source, the interface's addresses at startup; a VIP is never "ours": the owner sends from it) | `OwnAddress` | a spoof or a looped-back copy |
+//! |18 | destination is the VRRP group (224.0.0.18 / ff02::12), or a unicast address when unicast peers are configured | `NotVrrpGroup`, `UnicastWithoutPeers` | 9568 §5.1.1.2, §5.1.2.2; keepalived `unicast_peer` |
+//! |19 | source is a configured unicast peer (if any are configured) | `UnknownPeer`             | keepalived `unicast_peer` |
+//! |20 | IPv6 source is link-local, unless it is a configured unicast peer | `Ipv6SourceNotLinkLocal` | 9568 §5.1.2.1; keepalived's unicast mode may use global addresses |
+//! |21 | the local router is not the address owner (priority 255)    | `LocalIsOwner`            | 9568 §7.1 |
+//! |22 | v2 auth type equals the configured one                      | `AuthTypeMismatch`        | 3768 §7.1 |
+//! |23 | v2 simple password equals the configured one                | `AuthMismatch`            | RFC 2338 §7.1 |
+//! |24 | address list equals the configured one (as a set)           | v3: accepted, `Valid::addr_mismatch` (the driver counts and logs it); v2: accepted with the flag only from the owner (priority 255), else `AddrListMismatch` | 9568 §7.1 (MAY, SHOULD log), 3768 §7.1 |
+//! |25 | v2 Adver Int equals the configured one                      | `AdvertIntervalMismatch`  | 3768 §7.1 |
+//!
+//! Both families are handled alike: the XDP program hands every VRRP packet of a configured VRID
+//! to user space whatever its addresses, and the rules above decide.
 
 use core::net::IpAddr;
 
 use super::checksum::IPPROTO_VRRP;
-use super::frame::{FrameError, MacAddr, RxFrame, VRRP_TTL};
+use super::frame::{vrrp_group, FrameError, MacAddr, RxFrame, VRRP_TTL};
 use super::vrrp::{
     Auth, ChecksumOpts, Family, IpPair, Version, VrrpError, VrrpPacket, VrrpRepr, HEADER_LEN,
 };
@@ -55,6 +64,10 @@ pub struct InstanceCfg {
     pub checksum: ChecksumOpts,
     /// Unicast peers; empty = multicast mode, any source accepted.
     pub unicast_peers: Vec<IpAddr>,
+    /// This router's own addresses: the instance's advert source and the interface's addresses
+    /// at startup, VIPs excluded (an address owner legitimately sends from a VIP). An advert
+    /// from one of them is a spoof or a loop (check 17).
+    pub local_addrs: Vec<IpAddr>,
 }
 
 /// An accepted advertisement.
@@ -114,11 +127,25 @@ pub enum RxError {
     AddrListMismatch,
     #[error("VRRP v2 advert interval {got} cs differs from the configured {want} cs")]
     AdvertIntervalMismatch { got: u16, want: u16 },
+    #[error("advert interval 0 is invalid (it would make Master_Down_Interval 0)")]
+    ZeroAdvertInterval,
+    #[error("advert lists no address (Count IPvX Addrs 0)")]
+    ZeroAddressCount,
+    #[error("source {0} is not a unicast address")]
+    InvalidSource(IpAddr),
+    #[error("source {0} is an address of this router (spoofed or looped back)")]
+    OwnAddress(IpAddr),
+    #[error("destination {0} is neither the VRRP group nor a unicast address")]
+    NotVrrpGroup(IpAddr),
+    #[error("advert sent to unicast {0}, but no unicast peers are configured")]
+    UnicastWithoutPeers(IpAddr),
+    #[error("IPv6 source {0} is not link-local and not a configured unicast peer")]
+    Ipv6SourceNotLinkLocal(IpAddr),
 }
 
 impl RxError {
     /// Number of variants (size of a counter array).
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 27;
 
     /// Counter names, indexed by [`as_index`](Self::as_index). Stable: append only.
     pub const NAMES: [&'static str; Self::COUNT] = [
@@ -142,6 +169,13 @@ impl RxError {
         "auth_mismatch",
         "addr_list_mismatch",
         "advert_interval_mismatch",
+        "zero_advert_interval",
+        "zero_address_count",
+        "invalid_source",
+        "own_address",
+        "not_vrrp_group",
+        "unicast_without_peers",
+        "ipv6_source_not_link_local",
     ];
 
     /// Stable counter index in `0..COUNT`.
@@ -167,6 +201,13 @@ impl RxError {
             RxError::AuthMismatch => 17,
             RxError::AddrListMismatch => 18,
             RxError::AdvertIntervalMismatch { .. } => 19,
+            RxError::ZeroAdvertInterval => 20,
+            RxError::ZeroAddressCount => 21,
+            RxError::InvalidSource(_) => 22,
+            RxError::OwnAddress(_) => 23,
+            RxError::NotVrrpGroup(_) => 24,
+            RxError::UnicastWithoutPeers(_) => 25,
+            RxError::Ipv6SourceNotLinkLocal(_) => 26,
         }
     }
 
@@ -195,6 +236,17 @@ impl From<VrrpError> for RxError {
     }
 }
 
+/// A unicast address a router can send from: not unspecified (0.0.0.0/8, ::), broadcast,
+/// multicast or loopback.
+fn is_unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => {
+            v4.octets()[0] != 0 && !v4.is_broadcast() && !v4.is_multicast() && !v4.is_loopback()
+        }
+        IpAddr::V6(v6) => !v6.is_unspecified() && !v6.is_multicast() && !v6.is_loopback(),
+    }
+}
+
 fn same_set(a: &[IpAddr], b: &[IpAddr]) -> bool {
     a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
 }
@@ -207,7 +259,7 @@ pub fn validate_bytes(frame: &[u8], instances: &[InstanceCfg]) -> Result<Valid, 
 
 /// A received advert as its parts, without a frame: what the XDP program hands to user space
 /// through the ring buffer (`vrrp_common::AdvertEvent`), which has already checked the Ethernet
-/// and IP headers and that the IP protocol is VRRP. [`validate_parts`] applies checks 3-19.
+/// and IP headers and that the IP protocol is VRRP. [`validate_parts`] applies checks 3-25.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxParts<'a> {
     pub src_mac: MacAddr,
@@ -243,7 +295,7 @@ pub fn validate(rx: &RxFrame<'_>, instances: &[InstanceCfg]) -> Result<Valid, Rx
     validate_parts(&RxParts::from(rx), instances)
 }
 
-/// Validate an advert given as its parts (checks 3-19 of the table above; the caller has
+/// Validate an advert given as its parts (checks 3-25 of the table above; the caller has
 /// established that it is a VRRP packet, e.g. the XDP program). [`validate()`] calls this after
 /// parsing the frame, so both paths apply the same rules.
 pub fn validate_parts(rx: &RxParts<'_>, instances: &[InstanceCfg]) -> Result<Valid, RxError> {
@@ -273,6 +325,12 @@ pub fn validate_parts(rx: &RxParts<'_>, instances: &[InstanceCfg]) -> Result<Val
     let opts = cfg.map(|c| c.checksum).unwrap_or_default();
     let ip = IpPair::new(rx.src_ip, rx.dst_ip);
     let vrrp = VrrpRepr::parse(&pkt, &ip, opts)?;
+    if vrrp.max_advert_int == 0 {
+        return Err(RxError::ZeroAdvertInterval);
+    }
+    if vrrp.addrs.is_empty() {
+        return Err(RxError::ZeroAddressCount);
+    }
     let (index, cfg) = match (found, cfg) {
         (Some(i), Some(c)) => (i, c),
         _ => {
@@ -283,8 +341,28 @@ pub fn validate_parts(rx: &RxParts<'_>, instances: &[InstanceCfg]) -> Result<Val
             })
         }
     };
+    if !is_unicast(rx.src_ip) {
+        return Err(RxError::InvalidSource(rx.src_ip));
+    }
+    if cfg.local_addrs.contains(&rx.src_ip) {
+        return Err(RxError::OwnAddress(rx.src_ip));
+    }
+    if rx.dst_ip != vrrp_group(family) {
+        if !is_unicast(rx.dst_ip) {
+            return Err(RxError::NotVrrpGroup(rx.dst_ip));
+        }
+        if cfg.unicast_peers.is_empty() {
+            return Err(RxError::UnicastWithoutPeers(rx.dst_ip));
+        }
+    }
     if !cfg.unicast_peers.is_empty() && !cfg.unicast_peers.contains(&rx.src_ip) {
         return Err(RxError::UnknownPeer(rx.src_ip));
+    }
+    if let IpAddr::V6(v6) = rx.src_ip {
+        // A configured peer passed check 19; anything else must be link-local.
+        if cfg.unicast_peers.is_empty() && (v6.segments()[0] & 0xffc0) != 0xfe80 {
+            return Err(RxError::Ipv6SourceNotLinkLocal(rx.src_ip));
+        }
     }
     if cfg.priority == 255 {
         return Err(RxError::LocalIsOwner);
