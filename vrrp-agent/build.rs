@@ -12,6 +12,8 @@ use aya_build::{Package, Toolchain};
 
 fn main() -> anyhow::Result<()> {
     println!("cargo:rerun-if-env-changed=VRRP_BPF_TOOLCHAIN");
+    // Without this, an object built once with AYA_BUILD_SKIP=1 (empty) would stay.
+    println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
     let object = out_dir.join("vrrp");
     let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
