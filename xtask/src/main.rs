@@ -27,7 +27,7 @@ enum Cmd {
     /// (with --test-peers) keepalived, tshark, tcpdump and the other programs the tests run.
     Setup {
         /// Also install the real peers and every program the tests and benchmarks run
-        /// (keepalived, tshark, tcpdump, iproute2, iputils-ping, procps, util-linux).
+        /// (keepalived, tshark, tcpdump, iproute2, iputils-ping, procps, util-linux, mount).
         #[arg(long)]
         test_peers: bool,
     },

@@ -36,7 +36,8 @@ const BUILD_PACKAGES: &[&str] = &[
 
 /// Real peers and every program the tests and benchmarks run: keepalived (peer), tshark
 /// (decoding), tcpdump (captures), iproute2 (`ip`, `tc`), iputils-ping (`ping`), procps
-/// (`sysctl`), util-linux (`nsenter`, `unshare`: the fail-safe tests' launchers).
+/// (`sysctl`), util-linux (`nsenter`, `unshare`) and mount (`mount`): the fail-safe tests'
+/// launchers.
 const TEST_PACKAGES: &[&str] = &[
     "keepalived",
     "tshark",
@@ -45,6 +46,7 @@ const TEST_PACKAGES: &[&str] = &[
     "iputils-ping",
     "procps",
     "util-linux",
+    "mount",
 ];
 
 pub fn run(root: &Path, test_peers: bool) -> Result<()> {
