@@ -1,10 +1,12 @@
 //! The TC egress classifier (`vrrp_tc_egress`): frames the router's own kernel sends from an
 //! owned VIP leave with the VMAC (Ethernet source, NDP link-layer address options, ARP sender
-//! MAC).
+//! MAC); ARP / ND from a VIP not owned with a fresh heartbeat are dropped.
 //!
 //! First under BPF_PROG_TEST_RUN (the rewritten frame is checked with the agent's codec, which
 //! verifies the ICMPv6 checksum, and with tshark), then end to end in two network namespaces:
-//! the kernel's own Neighbor Solicitation from the VIP, as the neighbour sees it.
+//! the kernel's own Neighbor Solicitation from the VIP, as the neighbour sees it; a killed
+//! owner's filter (a netlink filter on clsact, it outlives the process) dropping the kernel's
+//! ARP from the VIP, then replaced in place by the next agent; the TCX fallback without clsact.
 mod common;
 
 use std::{
