@@ -210,15 +210,27 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// Starts the fast-path holder on `a0` in `a` (through `ip netns exec`, like the lab's agents);
 /// returns it with the id of the XDP program it attached.
 fn holder(a: &Netns, a_mac: MacAddr, stale: Duration) -> Result<(Proc, u32)> {
+    holder_in(a, a_mac, stale, "auto")
+}
+
+/// [`holder`] with `--xdp-mode MODE`.
+fn holder_in(a: &Netns, a_mac: MacAddr, stale: Duration, mode: &str) -> Result<(Proc, u32)> {
     let mut cmd = a.cmd(env!("CARGO_BIN_EXE_fastpath-holder"));
-    cmd.args(["--iface", "a0", "--mac", &fmt_mac(&a_mac.0)])
-        .args(["--vip", &VIP.to_string(), "--vrid", &VRID.to_string()])
-        .args([
-            "--stale-ms",
-            &stale.as_millis().to_string(),
-            "--beat-ms",
-            "20",
-        ]);
+    cmd.args([
+        "--iface",
+        "a0",
+        "--mac",
+        &fmt_mac(&a_mac.0),
+        "--xdp-mode",
+        mode,
+    ])
+    .args(["--vip", &VIP.to_string(), "--vrid", &VRID.to_string()])
+    .args([
+        "--stale-ms",
+        &stale.as_millis().to_string(),
+        "--beat-ms",
+        "20",
+    ]);
     let mut holder = Proc::spawn(cmd, "fastpath-holder")?;
     let line = holder.wait_for_line(Duration::from_secs(20), |l| l.starts_with("attached "))?;
     let prog = line
@@ -400,5 +412,135 @@ fn a_second_fastpath_on_a_live_ones_interface_is_refused() -> Result<()> {
         .expect("thread in A")
     })?;
     assert!(wait_until(Duration::from_secs(2), || !has_xdp(&a, "a0")));
+    Ok(())
+}
+
+/// Loads a minimal XDP program (`return XDP_PASS`) named `name` with a raw `BPF_PROG_LOAD`: a
+/// program that is not vrrp-agent's.
+fn load_foreign_xdp(name: &str) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    // mov64 r0, 2 (XDP_PASS); exit
+    let insns: [u8; 16] = [0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+    let license = c"GPL";
+    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
+    // log_size, log_buf, kern_version, prog_flags, prog_name[16] (offset 48), ...
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&6u32.to_ne_bytes()); // BPF_PROG_TYPE_XDP
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    attr[48..48 + name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: a valid bpf_attr of the size given; the pointers outlive the call.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5, attr.as_mut_ptr(), attr.len()) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("BPF_PROG_LOAD");
+    }
+    // SAFETY: a fresh fd.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[test]
+fn a_foreign_xdp_program_is_refused_with_one_line_and_left_alone() -> Result<()> {
+    require_root();
+    let (a, _b, _, _) = lab("xf")?;
+    a.run_in(|| -> Result<()> {
+        use std::os::fd::AsRawFd as _;
+        let other = load_foreign_xdp("other_xdp")?;
+        let idx = rtnl::iface_facts("a0")?.index;
+        rtnl::xdp_set(
+            idx,
+            other.as_raw_fd(),
+            rtnl::XDP_FLAGS_SKB_MODE | rtnl::XDP_FLAGS_UPDATE_IF_NOEXIST,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let id = rtnl::iface_facts("a0")?.xdp.skb.context("attached")?;
+        let mut fp = FastPath::load()?;
+        let e = fp
+            .attach("a0", ModeChoice::Auto)
+            .expect_err("a foreign program must not be replaced")
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "a0 already has an XDP program that is not vrrp-agent's: 'other_xdp' (id {id}, \
+                 generic mode); remove it (`ip link set dev a0 xdpgeneric off`) or use another \
+                 interface"
+            )
+        );
+        assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, Some(id), "left alone");
+        assert_eq!(
+            rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS).map_err(|e| anyhow::anyhow!("{e}"))?,
+            vec![],
+            "no egress filter of ours added"
+        );
+        // The interface's lock was released with the refusal.
+        drop(fp);
+        rtnl::xdp_set(idx, -1, rtnl::XDP_FLAGS_SKB_MODE, None)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut fp = FastPath::load()?;
+        fp.attach("a0", ModeChoice::Auto)?;
+        fp.detach()?;
+        Ok(())
+    })
+}
+
+#[test]
+fn our_program_held_by_a_bpf_link_is_refused_with_one_line() -> Result<()> {
+    // What an older vrrp-agent (which pinned a bpf_link) leaves: netlink cannot replace it.
+    require_root();
+    let (a, _b, _, _) = lab("xl")?;
+    a.run_in(|| -> Result<()> {
+        let idx = rtnl::iface_facts("a0")?.index;
+        let mut old = FastPath::load()?;
+        old.program()?
+            .attach_to_if_index(idx, aya::programs::XdpMode::Skb)
+            .context("bpf_link attach")?;
+        let id = old.program()?.info()?.id();
+        let mut fp = FastPath::load()?;
+        let e = fp
+            .attach("a0", ModeChoice::Auto)
+            .expect_err("a bpf_link attachment cannot be replaced")
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "a0: XDP program 'vrrp_xdp' (id {id}) is held by bpf_link "
+            )) && e.contains("stop that agent or remove its pin")
+                && !e.contains('\n'),
+            "{e}"
+        );
+        assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, Some(id), "left alone");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_killed_agents_program_in_another_mode_gives_way_to_one_in_the_wanted_mode() -> Result<()> {
+    require_root();
+    let (a, _b, a_mac, _) = lab("xm")?;
+    // Native mode on a veth (auto would pick generic there).
+    let (mut holder, old) = holder_in(&a, a_mac, Duration::from_millis(300), "native")?;
+    let facts = a.run_in(|| rtnl::iface_facts("a0"))?;
+    assert_eq!((facts.xdp.drv, facts.xdp.skb), (Some(old), None));
+    holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
+    let (new, facts) = a.run_in(|| -> Result<_> {
+        let mut fp = FastPath::load()?;
+        let mode = fp.attach("a0", ModeChoice::Auto)?;
+        assert_eq!(mode, aya::programs::XdpMode::Skb);
+        let new = fp.program()?.info()?.id();
+        let facts = rtnl::iface_facts("a0")?;
+        fp.detach()?;
+        Ok((new, facts))
+    })?;
+    assert_eq!(
+        (facts.xdp.drv, facts.xdp.skb),
+        (None, Some(new)),
+        "the old native program removed, ours in generic mode"
+    );
+    assert!(wait_until(Duration::from_secs(2), || !has_xdp(&a, "a0")));
+    assert_eq!(
+        a.run_in(|| rtnl::iface_facts("a0"))?.xdp,
+        rtnl::XdpState::default()
+    );
     Ok(())
 }

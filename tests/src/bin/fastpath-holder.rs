@@ -30,6 +30,9 @@ struct Args {
     /// Heartbeat period.
     #[arg(long, default_value_t = 20)]
     beat_ms: u64,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    xdp_mode: ModeChoice,
 }
 
 fn main() -> Result<()> {
@@ -37,7 +40,7 @@ fn main() -> Result<()> {
     let mac = parse_mac(&args.mac).context("--mac")?;
     let mut fp = FastPath::load()?;
     fp.set_iface_mac(mac)?;
-    fp.attach(&args.iface, ModeChoice::Auto)?;
+    fp.attach(&args.iface, args.xdp_mode)?;
     fp.add_vip(args.vip, args.vrid)?;
     fp.set_router(
         FAMILY_IPV4,
