@@ -92,6 +92,22 @@ fn xdp_prog(ns: &Netns, iface: &str) -> Option<u32> {
         .flatten()
 }
 
+/// Attaches `fp` to `iface` right after this process released the interface's lock. A process
+/// another test thread is spawning at that moment may still hold a copy of the lock's fd
+/// between its fork and its exec (where CLOEXEC closes it): retried for up to 2 s.
+fn attach_once_free(fp: &mut FastPath, iface: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match fp.attach(iface, ModeChoice::Auto) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() < deadline && e.to_string().contains("already run") => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn program_loaded(id: u32) -> bool {
     aya::programs::loaded_programs()
         .flatten()
@@ -399,7 +415,7 @@ fn a_second_fastpath_on_a_live_ones_interface_is_refused() -> Result<()> {
             first.detach()?;
             assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, None, "detached");
             // Free again.
-            second.attach("a0", ModeChoice::Auto)?;
+            attach_once_free(&mut second, "a0")?;
             let second_prog = second.program()?.info()?.id();
             assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, Some(second_prog));
             second.detach()?;
@@ -479,7 +495,7 @@ fn a_foreign_xdp_program_is_refused_with_one_line_and_left_alone() -> Result<()>
         rtnl::xdp_set(idx, -1, rtnl::XDP_FLAGS_SKB_MODE, None)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut fp = FastPath::load()?;
-        fp.attach("a0", ModeChoice::Auto)?;
+        attach_once_free(&mut fp, "a0")?;
         fp.detach()?;
         Ok(())
     })
