@@ -560,3 +560,41 @@ fn a_killed_agents_program_in_another_mode_gives_way_to_one_in_the_wanted_mode()
     );
     Ok(())
 }
+
+#[test]
+fn dropped_while_owning_it_stays_attached_and_after_a_release_it_detaches() -> Result<()> {
+    // An agent leaving on an error while Master (its VIPs possibly still configured) must leave
+    // the fail-safe in place, as SIGKILL does; after a clean release, dropping detaches.
+    require_root();
+    let (a, _b, _, _) = lab("xd")?;
+    a.run_in(|| -> Result<()> {
+        let idx = rtnl::iface_facts("a0")?.index;
+        let mut fp = FastPath::load()?;
+        attach_once_free(&mut fp, "a0")?;
+        fp.add_vip(IpAddr::V4(VIP), VRID)?;
+        fp.set_router(FAMILY_IPV4, VRID, true, false, Duration::from_millis(300))?;
+        let owning = fp.program()?.info()?.id();
+        drop(fp);
+        assert_eq!(
+            rtnl::iface_facts("a0")?.xdp.skb,
+            Some(owning),
+            "left attached"
+        );
+        let filters =
+            rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS).map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(filters.len(), 1, "egress left attached: {filters:?}");
+        // The next one takes it over, releases, and is dropped: detached.
+        let mut fp = FastPath::load()?;
+        attach_once_free(&mut fp, "a0")?;
+        fp.set_router(FAMILY_IPV4, VRID, true, false, Duration::from_millis(300))?;
+        fp.set_router(FAMILY_IPV4, VRID, false, false, Duration::from_millis(300))?;
+        drop(fp);
+        assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, None, "detached");
+        assert_eq!(
+            rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS).map_err(|e| anyhow::anyhow!("{e}"))?,
+            vec![],
+            "egress detached"
+        );
+        Ok(())
+    })
+}

@@ -31,9 +31,11 @@
 //! - egress: the old filter is replaced in place (same priority and handle, the kernel swaps
 //!   the program under RCU); further leftovers of ours are removed afterwards.
 //!
-//! A clean [`FastPath::detach`] (also on drop) removes both, each only if it is still ours (XDP:
+//! A clean [`FastPath::detach`] removes both, each only if it is still ours (XDP:
 //! `XDP_FLAGS_REPLACE` with our program as the expected one; egress: the filter still runs our
-//! program), synchronously.
+//! program), synchronously. Dropping a `FastPath` does the same, unless a router is still owned
+//! (the agent is leaving on an error, its VIPs possibly configured): then both stay attached, as
+//! after SIGKILL.
 //!
 //! Where `clsact` is missing (a kernel without `sch_clsact`), the egress classifier falls back
 //! to a TCX link, which dies with the agent: [`FastPath::failsafe_gap`] says why, and
@@ -154,6 +156,8 @@ pub struct FastPath {
     failsafe_gap: Option<String>,
     /// Held from attach to detach (see the module docs).
     lock: Option<IfaceLock>,
+    /// `ROUTERS` slots currently marked owned ([`FastPath::set_router`]).
+    owned: std::collections::BTreeSet<u32>,
 }
 
 /// Where the program is attached.
@@ -234,7 +238,7 @@ fn unix_stream(extra: libc::c_int) -> io::Result<OwnedFd> {
 
 impl IfaceLock {
     /// The lock's abstract socket name for interface `ifindex`.
-    pub fn name(ifindex: u32) -> String {
+    fn name(ifindex: u32) -> String {
         format!("vrrp-agent/if/{ifindex}")
     }
 
@@ -415,6 +419,7 @@ impl FastPath {
             egress: None,
             failsafe_gap: None,
             lock: None,
+            owned: Default::default(),
         })
     }
 
@@ -450,8 +455,9 @@ impl FastPath {
         if let Some(a) = &self.attached {
             bail!("this fast path is already attached to {}", a.iface);
         }
+        let lock = IfaceLock::take(iface, rtnl::iface_facts(iface)?.index)?;
+        // What is attached, read under the lock.
         let facts = rtnl::iface_facts(iface)?;
-        let lock = IfaceLock::take(iface, facts.index)?;
         let plan = self.plan_xdp(&facts)?;
         let egress = self.attach_egress(iface)?;
         if egress != EgressMode::Netlink && require_failsafe {
@@ -886,6 +892,11 @@ impl FastPath {
         };
         map.set(vrid_slot(family, vrid), state, 0)
             .context("writing the ROUTERS map")?;
+        if owned {
+            self.owned.insert(vrid_slot(family, vrid));
+        } else {
+            self.owned.remove(&vrid_slot(family, vrid));
+        }
         Ok(())
     }
 
@@ -980,8 +991,21 @@ impl FastPath {
     }
 }
 
+/// Dropped after a clean release (no router owned), the fast path is detached. Dropped while a
+/// router is still owned — the agent is leaving on an error, its VIPs possibly still configured
+/// — it is left attached, as after SIGKILL: the fail-safe takes over once the heartbeat is
+/// stale, and the next start takes it over. [`FastPath::detach`] always detaches.
 impl Drop for FastPath {
     fn drop(&mut self) {
+        if let (Some(a), false) = (&self.attached, self.owned.is_empty()) {
+            log::warn!(
+                "{}: stopping with {} virtual router(s) still owned: leaving the fast path \
+                 attached, so its fail-safe takes over (the next start takes it over)",
+                a.iface,
+                self.owned.len()
+            );
+            return;
+        }
         if let Err(e) = self.detach() {
             log::warn!("{e:#}");
         }
