@@ -40,6 +40,100 @@ pub fn vmac6(vrid: u8) -> String {
     format!("00:00:5e:00:02:{vrid:02x}")
 }
 
+/// How an agent is started in a router's namespace (see [`Lab::agent_with`]): the ways a user
+/// can, each of which the fail-safe must survive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Launch {
+    /// `ip netns exec NS BIN ...`: the network namespace plus a private mount namespace with a
+    /// fresh `/sys` (of that namespace) and no bpffs at `/sys/fs/bpf`. The lab's default.
+    IpNetnsExec,
+    /// `nsenter --net=/run/netns/NS -- BIN ...`: the network namespace only; the mount namespace
+    /// and `/sys` stay the host's (where `/sys/class/net/eth0` is the host's eth0), as under
+    /// systemd's `NetworkNamespacePath=`.
+    NsenterNet,
+    /// A container: `unshare --mount --pid --fork --mount-proc` (its own PID and mount
+    /// namespaces), then `nsenter --net` and a fresh sysfs on `/sys`. `host_bpffs: None`: a
+    /// private bpffs on `/sys/fs/bpf` (dies with the container); `Some(dir)`: `dir` (a bpffs the
+    /// test mounted, standing for the host's) bind-mounted there, as a pod that mounts the
+    /// host's `/sys/fs/bpf`. SIGKILL to the process kills the container (`--kill-child`).
+    Container { host_bpffs: Option<PathBuf> },
+}
+
+impl Launch {
+    /// The command that runs `bin` in `ns` this way (arguments to be appended).
+    pub fn command(&self, ns: &Netns, bin: &Path) -> std::process::Command {
+        let net = format!("--net={}", ns.path().display());
+        match self {
+            Launch::IpNetnsExec => ns.cmd(bin),
+            Launch::NsenterNet => {
+                let mut c = std::process::Command::new("nsenter");
+                c.arg(&net).arg("--").arg(bin);
+                c
+            }
+            Launch::Container { host_bpffs } => {
+                let bpffs = match host_bpffs {
+                    None => "mount -t bpf bpf /sys/fs/bpf".to_owned(),
+                    Some(dir) => format!("mount --bind '{}' /sys/fs/bpf", dir.display()),
+                };
+                let mut c = std::process::Command::new("unshare");
+                c.args([
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--pid",
+                    "--fork",
+                    "--kill-child=SIGKILL",
+                    "--mount-proc",
+                    "--",
+                    "nsenter",
+                    &net,
+                    "--",
+                    "sh",
+                    "-c",
+                    &format!("set -e; mount -t sysfs sysfs /sys; {bpffs}; exec \"$@\""),
+                    "sh",
+                ])
+                .arg(bin);
+                c
+            }
+        }
+    }
+}
+
+/// A bpffs mounted on a temporary directory of the test's own (unmounted and removed on drop,
+/// also when the test fails): what a host's `/sys/fs/bpf` is to a container.
+pub struct BpffsMount {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl BpffsMount {
+    pub fn new() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        crate::run(
+            std::process::Command::new("mount")
+                .args(["-t", "bpf", "bpf"])
+                .arg(dir.path()),
+        )?;
+        Ok(Self { dir: Some(dir) })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().expect("mounted").path()
+    }
+}
+
+impl Drop for BpffsMount {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let c = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes())
+                .expect("no NUL in a temp path");
+            // SAFETY: a valid path; MNT_DETACH also when something still holds it.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            drop(dir);
+        }
+    }
+}
+
 /// One host on the LAN.
 #[derive(Debug)]
 pub struct Node {
@@ -164,7 +258,8 @@ impl Lab {
 
     /// Starts `bin run --iface eth0 ARGS...` on router `n` with `RUST_LOG=info` and waits
     /// (bounded) until it logs `XDP attached to eth0`. `instance` is the instance name its state
-    /// lines use (`vrid<N>` / `vrid<N>-v6` by default).
+    /// lines use (`vrid<N>` / `vrid<N>-v6` by default). Started with `ip netns exec`, as
+    /// [`Lab::agent_with`] and [`Launch::IpNetnsExec`].
     pub fn agent(
         &self,
         n: usize,
@@ -172,8 +267,20 @@ impl Lab {
         args: &[impl AsRef<std::ffi::OsStr>],
         instance: &str,
     ) -> Result<Vr> {
+        self.agent_with(n, bin, args, instance, &Launch::IpNetnsExec)
+    }
+
+    /// [`Lab::agent`], started the way `launch` says.
+    pub fn agent_with(
+        &self,
+        n: usize,
+        bin: &Path,
+        args: &[impl AsRef<std::ffi::OsStr>],
+        instance: &str,
+        launch: &Launch,
+    ) -> Result<Vr> {
         let node = self.r(n);
-        let mut cmd = node.ns.cmd(bin);
+        let mut cmd = launch.command(&node.ns, bin);
         cmd.args(["run", "--iface", &node.iface])
             .args(args)
             .env("RUST_LOG", "info");

@@ -465,6 +465,49 @@ pub fn arp_query(
     Ok(macs)
 }
 
+/// Sends up to `tries` Neighbor Solicitations for `vip` from the calling thread's namespace
+/// (source `src`, SLLAO `src_mac`), `gap` apart, and returns the link-layer addresses the
+/// Neighbor Advertisements for `vip` carry (their target link-layer address option, else their
+/// Ethernet source), distinct, in order (empty if none answered). Bounded by `tries`.
+pub fn ns_query(
+    iface: &str,
+    src: std::net::Ipv6Addr,
+    src_mac: [u8; 6],
+    vip: std::net::Ipv6Addr,
+    tries: u32,
+    gap: Duration,
+) -> Result<Vec<[u8; 6]>> {
+    use vrrp_agent::wire::{MacAddr, NdpFrame, NdpMessage};
+    let sock = crate::packet_socket(iface, 0x86dd)?;
+    let ns = NdpFrame::solicit(MacAddr(src_mac), src, vip).to_bytes();
+    let mut macs: Vec<[u8; 6]> = Vec::new();
+    let mut buf = [0u8; 2048];
+    for _ in 0..tries {
+        crate::send_frames(iface, &ns, 1, Duration::ZERO)?;
+        let until = Instant::now() + gap;
+        while Instant::now() < until {
+            let Some(f) = crate::recv_frame(&sock, &mut buf) else {
+                continue;
+            };
+            let Ok(f) = NdpFrame::parse(f) else {
+                continue;
+            };
+            if let NdpMessage::NeighborAdvert {
+                target,
+                target_lladdr,
+                ..
+            } = f.msg
+            {
+                let mac = target_lladdr.unwrap_or(f.eth_src).0;
+                if target == vip && f.dst_ip == src && !macs.contains(&mac) {
+                    macs.push(mac);
+                }
+            }
+        }
+    }
+    Ok(macs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! The TC egress classifier (`vrrp_tc_egress`): frames the router's own kernel sends from an
 //! owned VIP leave with the VMAC (Ethernet source, NDP link-layer address options, ARP sender
-//! MAC).
+//! MAC); ARP / ND from a VIP not owned with a fresh heartbeat are dropped.
 //!
 //! First under BPF_PROG_TEST_RUN (the rewritten frame is checked with the agent's codec, which
 //! verifies the ICMPv6 checksum, and with tshark), then end to end in two network namespaces:
-//! the kernel's own Neighbor Solicitation from the VIP, as the neighbour sees it.
+//! the kernel's own Neighbor Solicitation from the VIP, as the neighbour sees it; a killed
+//! owner's filter (a netlink filter on clsact, it outlives the process) dropping the kernel's
+//! ARP from the VIP, then replaced in place by the next agent; the TCX fallback without clsact.
 mod common;
 
 use std::{
@@ -16,18 +18,18 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
-use aya::programs::{SchedClassifier, TcAttachType};
 use common::*;
 use vrrp_agent::{
     clock::monotonic_ns,
     fastpath::{EgressMode, FastPath, ModeChoice},
+    rtnl,
     wire::{checksum, ArpFrame, ArpOp, ArpRepr, MacAddr, NdpFrame, NdpMessage},
 };
 use vrrp_common::{vmac, Counter, FAMILY_IPV4, FAMILY_IPV6};
 use vrrp_integration_tests::{
     packet_socket,
     prober::{fmt_mac, parse_mac},
-    recv_frame, require_root, veth, Netns, Proc,
+    recv_frame, require_root, run, veth, Netns, Proc,
 };
 
 const VRID: u8 = 51;
@@ -357,9 +359,10 @@ fn arp_from_an_owned_vip_gets_the_vmac_as_ethernet_source_and_sender() {
 }
 
 #[test]
-fn not_owned_stale_or_not_from_a_vip_is_left_unchanged() {
+fn not_from_a_vip_or_ip_from_a_vip_not_owned_or_stale_is_left_unchanged() {
     let mut h = egress_harness();
-    let (ns, udp, arp) = frames_from_the_vips();
+    let (_, udp, _) = frames_from_the_vips();
+    let udp6 = icmp6_from(REQ_MAC.0, IFACE_MAC, VIP6, REQ6, 129, &[]);
     // Source not a VIP.
     for f in [
         ns_from(IFACE_MAC, "2001:db8::7".parse().unwrap()).to_bytes(),
@@ -369,22 +372,22 @@ fn not_owned_stale_or_not_from_a_vip_is_left_unchanged() {
         assert_eq!(h.run_egress(&f), (TC_ACT_OK, f.clone()));
     }
     assert_eq!(h.counter(Counter::EgressSrcNotVip), 3);
-    // Stale heartbeat.
+    // Stale heartbeat: IP packets (not ARP / ND) from the VIPs go out as they are.
     go_stale(&mut h);
-    for f in [&ns, &udp, &arp] {
+    for f in [&udp, &udp6] {
         assert_eq!(h.run_egress(f), (TC_ACT_OK, f.clone()), "stale");
     }
-    assert_eq!(h.counter(Counter::EgressVipStale), 3);
+    assert_eq!(h.counter(Counter::EgressVipStale), 2);
     // Not owned (fresh heartbeat).
     h.fp.set_router(FAMILY_IPV4, VRID, false, false, BOUND)
         .unwrap();
     h.fp.set_router(FAMILY_IPV6, VRID, false, false, BOUND)
         .unwrap();
     h.beat();
-    for f in [&ns, &udp, &arp] {
+    for f in [&udp, &udp6] {
         assert_eq!(h.run_egress(f), (TC_ACT_OK, f.clone()), "not owned");
     }
-    assert_eq!(h.counter(Counter::EgressVipNotOwned), 3);
+    assert_eq!(h.counter(Counter::EgressVipNotOwned), 2);
     // Not IP: LLDP.
     let mut lldp = vec![0u8; 60];
     lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
@@ -395,9 +398,135 @@ fn not_owned_stale_or_not_from_a_vip_is_left_unchanged() {
         Counter::EgressNdRewritten,
         Counter::EgressArpRewritten,
         Counter::EgressRewriteFailed,
+        Counter::EgressNeighDroppedNotOwned,
+        Counter::EgressNeighDroppedStale,
     ] {
         assert_eq!(h.counter(c), 0, "{}", c.name());
     }
+    h.assert_egress_outcomes_add_up();
+}
+
+/// The kernel's NA for the VIP (answering REQ6): source the VIP, target the VIP, TLLAO the
+/// interface MAC.
+fn na_for_the_vip() -> Vec<u8> {
+    let asked = NdpFrame::solicit(REQ_MAC, REQ6, VIP6);
+    NdpFrame::answer(&asked, IFACE_MAC, false).to_bytes()
+}
+
+/// An NA whose target is the VIP, sent from another (link-local) address.
+fn na_about_the_vip_from_link_local() -> Vec<u8> {
+    let mut body = VIP6.octets().to_vec();
+    body.extend_from_slice(&[2, 1]);
+    body.extend_from_slice(&IFACE_MAC.0);
+    let mut na = icmp6_from(
+        REQ_MAC.0,
+        IFACE_MAC,
+        "fe80::1".parse().unwrap(),
+        "fe80::2".parse().unwrap(),
+        136,
+        &body,
+    );
+    // Flags (byte 4 of the message): Solicited + Override; the checksum covers them.
+    na[58] = 0x60;
+    let src: Ipv6Addr = "fe80::1".parse().unwrap();
+    let dst: Ipv6Addr = "fe80::2".parse().unwrap();
+    na[56..58].copy_from_slice(&[0, 0]);
+    let acc = checksum::pseudo_header_v6(src, dst, 58, (na.len() - 54) as u32);
+    let sum = checksum::finish(checksum::accumulate(acc, &na[54..]));
+    na[56..58].copy_from_slice(&sum.to_be_bytes());
+    assert!(icmp6_checksum_ok(&na));
+    na
+}
+
+/// The kernel's ARP / NS / NA / RS from (or, NA: about) the VIPs, with the interface MAC.
+fn neighbour_frames_from_the_vips() -> Vec<(&'static str, Vec<u8>)> {
+    let (ns, _, arp) = frames_from_the_vips();
+    let arp_reply = ArpFrame {
+        eth_dst: REQ_MAC,
+        eth_src: IFACE_MAC,
+        vlan: None,
+        arp: ArpRepr::reply_to(&ArpRepr::request(REQ_MAC, REQ4, VIP4), IFACE_MAC),
+    }
+    .to_bytes();
+    let rs = icmp6_from(
+        [0x33, 0x33, 0, 0, 0, 2],
+        IFACE_MAC,
+        VIP6,
+        "ff02::2".parse().unwrap(),
+        133,
+        &sllao(IFACE_MAC),
+    );
+    vec![
+        ("arp request", arp),
+        ("arp reply", arp_reply),
+        ("ns", ns.clone()),
+        ("ns tagged", tagged(&ns)),
+        ("na", na_for_the_vip()),
+        (
+            "na about the vip from a link-local address",
+            na_about_the_vip_from_link_local(),
+        ),
+        ("rs", rs),
+    ]
+}
+
+#[test]
+fn arp_and_nd_from_a_vip_not_owned_or_stale_are_dropped() {
+    // The fail-safe's egress half: a killed Master leaves the VIPs configured, and the kernel's
+    // own ARP / ND from them would teach the LAN the real MAC.
+    let mut h = egress_harness();
+    let frames = neighbour_frames_from_the_vips();
+    go_stale(&mut h);
+    for (what, f) in &frames {
+        assert_eq!(h.run_egress(f).0, TC_ACT_SHOT, "stale: {what}");
+    }
+    assert_eq!(
+        h.counter(Counter::EgressNeighDroppedStale),
+        frames.len() as u64
+    );
+    h.fp.set_router(FAMILY_IPV4, VRID, false, false, BOUND)
+        .unwrap();
+    h.fp.set_router(FAMILY_IPV6, VRID, false, false, BOUND)
+        .unwrap();
+    h.beat();
+    for (what, f) in &frames {
+        assert_eq!(h.run_egress(f).0, TC_ACT_SHOT, "not owned: {what}");
+    }
+    assert_eq!(
+        h.counter(Counter::EgressNeighDroppedNotOwned),
+        frames.len() as u64
+    );
+    // The same frames from / about an address that is not a VIP go out.
+    let mut other = egress_harness();
+    go_stale(&mut other);
+    for f in [
+        arp_from(Ipv4Addr::new(10, 0, 0, 7)).to_bytes(),
+        ns_from(IFACE_MAC, "2001:db8::7".parse().unwrap()).to_bytes(),
+    ] {
+        assert_eq!(other.run_egress(&f), (TC_ACT_OK, f.clone()));
+    }
+    h.assert_egress_outcomes_add_up();
+    other.assert_egress_outcomes_add_up();
+}
+
+#[test]
+fn arp_and_nd_from_an_owned_fresh_vip_still_go_out_rewritten() {
+    // The control of the test above: owned and fresh, none of those frames is dropped.
+    let mut h = egress_harness();
+    let frames = neighbour_frames_from_the_vips();
+    for (what, f) in &frames {
+        let (verdict, out) = h.run_egress(f);
+        assert_eq!(verdict, TC_ACT_OK, "{what}");
+        assert_ne!(&out, f, "{what} rewritten");
+    }
+    // An NA about the VIP from a link-local source: Ethernet source and TLLAO to the VMAC,
+    // checksum still valid.
+    let (_, out) = h.run_egress(&na_about_the_vip_from_link_local());
+    assert_eq!(out[6..12], vmac6().0);
+    assert_eq!(out[80..86], vmac6().0, "TLLAO");
+    assert!(icmp6_checksum_ok(&out));
+    assert_eq!(h.counter(Counter::EgressNeighDroppedNotOwned), 0);
+    assert_eq!(h.counter(Counter::EgressNeighDroppedStale), 0);
     h.assert_egress_outcomes_add_up();
 }
 
@@ -520,14 +649,6 @@ fn the_ns(frames: &[Vec<u8>]) -> Result<NdpFrame> {
         .context("no Neighbor Solicitation from the VIP reached B")
 }
 
-fn tcx_egress_programs(ns: &Netns, iface: &str) -> Result<usize> {
-    let iface = iface.to_owned();
-    ns.run_in(move || {
-        let (_, progs) = SchedClassifier::query_tcx(&iface, TcAttachType::Egress)?;
-        Ok(progs.len())
-    })
-}
-
 fn lab(tag: &str) -> Result<(Netns, Netns, MacAddr)> {
     require_root();
     let a = Netns::new(&format!("{tag}a"))?;
@@ -593,9 +714,13 @@ fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Res
         });
         let run = || -> Result<_> {
             let mode = rx.recv_timeout(Duration::from_secs(10))??;
-            assert_eq!(mode, EgressMode::Tcx, "Linux ≥ 6.6: a TCX link");
+            assert_eq!(
+                mode,
+                EgressMode::Netlink,
+                "a netlink filter on clsact, which outlives the agent"
+            );
             std::thread::sleep(Duration::from_millis(100));
-            assert_eq!(tcx_egress_programs(&a, "a0")?, 1, "one egress program");
+            assert_eq!(netlink_filters(&a, "a0")?, 1, "one egress filter");
             let (frames, ok) = ping_from_vip(&a, &b)?;
             Ok((frames, b_neigh(&b)?, ok))
         };
@@ -648,44 +773,180 @@ fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Res
         counters.summary()
     );
     assert_eq!(
-        tcx_egress_programs(&a, "a0")?,
+        netlink_filters(&a, "a0")?,
         0,
         "detach removed the classifier"
     );
     Ok(())
 }
 
+/// The ARP frames from `VIP4_NS` that reach B while A pings B from it (A's neighbour cache
+/// flushed first, so A's kernel ARPs from the VIP).
+fn arp_from_vip(a: &Netns, b: &Netns) -> Result<Vec<ArpFrame>> {
+    let _ = a.ip(&["-4", "neigh", "flush", "dev", "a0"]);
+    let b_path = b.path();
+    let ready = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| -> Result<_> {
+        let cap = s.spawn(|| -> Result<Vec<ArpFrame>> {
+            Netns::enter_path(&b_path)?;
+            let sock = packet_socket("b0", 0x0806)?;
+            ready.store(true, Ordering::SeqCst);
+            let mut frames = Vec::new();
+            let mut buf = [0u8; 2048];
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let Some(f) = recv_frame(&sock, &mut buf) else {
+                    continue;
+                };
+                if let Ok(f) = ArpFrame::parse(f) {
+                    if f.arp.sender_ip == VIP4_NS {
+                        frames.push(f);
+                    }
+                }
+            }
+            Ok(frames)
+        });
+        while !ready.load(Ordering::SeqCst) && !cap.is_finished() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = a
+            .cmd("ping")
+            .args(["-c", "2", "-i", "0.2", "-W", "1", "-I"])
+            .arg(VIP4_NS.to_string())
+            .arg("10.0.0.2")
+            .output();
+        std::thread::sleep(Duration::from_millis(100));
+        done.store(true, Ordering::SeqCst);
+        cap.join().expect("capture thread")
+    })
+}
+
+/// The VIP the fast-path holder owns in the namespace tests.
+const VIP4_NS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+
+/// The egress filters of ours on `iface` in `ns` (from netlink).
+fn our_filters(ns: &Netns, iface: &str) -> Result<Vec<rtnl::BpfFilter>> {
+    let iface = iface.to_owned();
+    ns.run_in(move || {
+        let idx = rtnl::iface_facts(&iface)?.index;
+        Ok(rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .into_iter()
+            .filter(|f| f.name.as_deref() == Some("vrrp_tc_egress"))
+            .collect())
+    })
+}
+
 #[test]
-fn a_killed_agent_leaves_no_egress_program_and_the_next_one_does_not_stack() -> Result<()> {
-    vrrp_agent::fastpath::mount_shared_pin_root()?;
-    let (a, _b, a_mac) = lab("tk")?;
+fn a_killed_agents_egress_filter_stays_drops_arp_from_the_vip_and_is_replaced_in_place(
+) -> Result<()> {
+    let (a, b, a_mac) = lab("tk")?;
+    a.ip(&["addr", "add", "10.0.0.1/24", "dev", "a0"])?;
+    b.ip(&["addr", "add", "10.0.0.2/24", "dev", "b0"])?;
+    let stale = Duration::from_millis(300);
     let mut holder = {
         let mut cmd = a.cmd(env!("CARGO_BIN_EXE_fastpath-holder"));
         cmd.args(["--iface", "a0", "--mac", &fmt_mac(&a_mac.0)])
-            .args(["--vip", "10.0.0.100", "--vrid", "51"]);
+            .args(["--vip", &VIP4_NS.to_string(), "--vrid", &VRID.to_string()])
+            .args(["--stale-ms", &stale.as_millis().to_string()]);
         Proc::spawn(cmd, "fastpath-holder")?
     };
-    let line = holder.wait_for_line(Duration::from_secs(20), |l| l.starts_with("attached pin="))?;
-    let pin = std::path::PathBuf::from(line.trim_start_matches("attached pin=").trim());
-    assert_eq!(tcx_egress_programs(&a, "a0")?, 1, "the holder's classifier");
-    holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
-    // The TCX link was held only by the holder's fd: gone with it.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while tcx_egress_programs(&a, "a0")? != 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    holder.wait_for_line(Duration::from_secs(20), |l| l.starts_with("attached "))?;
+    assert!(
+        holder.output().contains("egress=Netlink"),
+        "{}",
+        holder.output()
+    );
+    let before = our_filters(&a, "a0")?;
+    assert_eq!(before.len(), 1, "the holder's filter: {before:?}");
+    // The VIP on the interface (the Master's state, and what a killed one leaves).
+    a.ip(&["addr", "add", &format!("{VIP4_NS}/24"), "dev", "a0"])?;
+    let alive = arp_from_vip(&a, &b)?;
+    assert!(!alive.is_empty(), "A's kernel ARPs from the VIP");
+    for f in &alive {
+        assert_eq!(f.eth_src, vmac4(), "owned: Ethernet source rewritten");
+        assert_eq!(f.arp.sender_mac, vmac4(), "owned: sender MAC rewritten");
     }
-    assert_eq!(tcx_egress_programs(&a, "a0")?, 0, "died with the agent");
-    // The next agent (takes the pinned XDP over) attaches exactly one, and removes it.
-    let n = a.run_in(|| -> Result<_> {
+
+    holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
+    std::thread::sleep(stale + Duration::from_millis(150));
+    assert_eq!(
+        our_filters(&a, "a0")?,
+        before,
+        "the netlink filter outlives the agent"
+    );
+    let dead = arp_from_vip(&a, &b)?;
+    assert!(
+        dead.is_empty(),
+        "a dead agent's kernel must not ARP from the VIP (stale heartbeat): {dead:?}"
+    );
+
+    // The next agent replaces the filter in place (same priority and handle, its program), and
+    // removes it on a clean stop.
+    let (mine, seen) = a.run_in(|| -> Result<_> {
         let mut fp = FastPath::load()?;
         fp.attach("a0", ModeChoice::Auto)?;
-        let (_, progs) = SchedClassifier::query_tcx("a0", TcAttachType::Egress)?;
+        assert_eq!(fp.egress_mode(), Some(EgressMode::Netlink));
+        assert_eq!(fp.failsafe_gap(), None);
+        let mine = fp.egress_program()?.info()?.id();
+        let idx = rtnl::iface_facts("a0")?.index;
+        let seen =
+            rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS).map_err(|e| anyhow::anyhow!("{e}"))?;
         fp.detach()?;
-        let (_, after) = SchedClassifier::query_tcx("a0", TcAttachType::Egress)?;
-        Ok((progs.len(), after.len()))
+        Ok((mine, seen))
     })?;
-    assert_eq!(n, (1, 0));
-    let _ = std::fs::remove_dir_all(&pin);
+    assert_eq!(seen.len(), 1, "replaced, not stacked: {seen:?}");
+    assert_eq!(
+        (seen[0].prio, seen[0].handle, seen[0].prog_id),
+        (before[0].prio, before[0].handle, Some(mine)),
+        "same priority and handle, the new program"
+    );
+    assert_eq!(our_filters(&a, "a0")?, vec![], "clean detach removed it");
+    // Control: without the classifier, the kernel's ARP from the VIP carries the real MAC.
+    let kernel = arp_from_vip(&a, &b)?;
+    assert!(!kernel.is_empty(), "control: the kernel ARPs from the VIP");
+    assert!(
+        kernel.iter().all(|f| f.arp.sender_mac == a_mac),
+        "{kernel:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn without_clsact_the_classifier_falls_back_to_tcx_and_require_failsafe_refuses() -> Result<()> {
+    // An ingress qdisc takes clsact's place: no egress filter can be added, as on a kernel
+    // without sch_clsact.
+    let (a, _b, _) = lab("tf")?;
+    run(a.cmd("tc").args(["qdisc", "add", "dev", "a0", "ingress"]))?;
+    a.run_in(|| -> Result<()> {
+        let mut fp = FastPath::load()?;
+        fp.attach("a0", ModeChoice::Auto)?;
+        assert_eq!(fp.egress_mode(), Some(EgressMode::Tcx));
+        let gap = fp.failsafe_gap().expect("the gap is reported").to_owned();
+        assert!(gap.contains("TCX link that dies with the agent"), "{gap}");
+        assert!(
+            gap.contains("has an 'ingress' qdisc where clsact goes"),
+            "{gap}"
+        );
+        // Nothing of ours landed on the ingress qdisc's block.
+        let idx = rtnl::iface_facts("a0")?.index;
+        let on_ingress = rtnl::bpf_filters(idx, 0xffff_fff2).map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(on_ingress, vec![], "no filter of ours on ingress");
+        fp.detach()?;
+        let mut fp = FastPath::load()?;
+        let e = fp
+            .attach_with("a0", ModeChoice::Auto, true)
+            .expect_err("require_failsafe refuses")
+            .to_string();
+        assert!(
+            e.starts_with("a0: fail-safe incomplete: ") && !e.contains('\n'),
+            "one line: {e}"
+        );
+        assert_eq!(fp.egress_mode(), None);
+        assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, None, "nothing attached");
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -704,8 +965,7 @@ fn netlink_filters(ns: &Netns, iface: &str) -> Result<usize> {
 }
 
 #[test]
-fn netlink_fallback_replaces_a_filter_left_behind_and_detaches() -> Result<()> {
-    // The path kernels without TCX take, forced here.
+fn a_filter_left_behind_is_replaced_not_stacked_and_detach_removes_it() -> Result<()> {
     let (a, _b, _) = lab("tn")?;
     a.run_in(|| -> Result<()> {
         let mut first = FastPath::load()?;

@@ -4,16 +4,19 @@
 //!
 //! * The VIP is not configured on A's interface, so only XDP can answer: a reply carrying the
 //!   VMAC and a moving `arp_replied` counter show the fast path did it, not the kernel.
-//! * SIGKILL: a helper process attaches, owns the VIP and heartbeats; it is SIGKILLed with the VIP
-//!   configured on A's interface (as a killed agent leaves it). The pinned program survives it and,
-//!   once the heartbeat is stale, drops the requests — the kernel does not answer with the real
-//!   MAC. Removing the pin (the next agent's takeover, then a clean detach) hands ARP back to the
-//!   kernel, which then answers: the control that shows the test can fail.
+//! * SIGKILL: a helper process (started with `ip netns exec`, like the lab's agents) attaches,
+//!   owns the VIP and heartbeats; it is SIGKILLed with the VIP configured on A's interface (as a
+//!   killed agent leaves it). The program, attached through netlink, belongs to the interface and
+//!   survives it — no bpffs, no pin — and once the heartbeat is stale drops the requests: the
+//!   kernel does not answer with the real MAC. The next agent replaces the program in place, and
+//!   its clean detach hands ARP back to the kernel, which then answers: the control that shows
+//!   the test can fail.
+//! * One agent per interface: a second `FastPath` on an interface a live one holds is refused
+//!   with one line naming the holder's pid, and leaves the first alone.
 //!
-//! Needs root. Namespaces and pins are removed even when a test fails.
+//! Needs root. Namespaces are removed even when a test fails; nothing is mounted.
 use std::{
     net::{IpAddr, Ipv4Addr},
-    path::PathBuf,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
@@ -21,7 +24,8 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use vrrp_agent::{
     clock::monotonic_ns,
-    fastpath::{self, FastPath, ModeChoice},
+    fastpath::{FastPath, ModeChoice},
+    rtnl,
     wire::{ArpFrame, ArpOp, ArpRepr, MacAddr},
 };
 use vrrp_common::{vmac, Counter, FAMILY_IPV4};
@@ -35,20 +39,6 @@ const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const VRID: u8 = 51;
 const ETH_P_ARP: u16 = 0x0806;
-
-/// Removes a pin directory when dropped (the test failed before a clean detach).
-struct PinGuard(Option<PathBuf>);
-
-impl Drop for PinGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_dir_all(&p);
-            if let Some(parent) = p.parent() {
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
-    }
-}
 
 /// Sends `count` ARP requests for `VIP` from `iface` (MAC `mac`), `gap` apart, and returns every
 /// ARP reply for us received until `settle` after the last one. Bounded in time.
@@ -91,9 +81,37 @@ fn probe(
 }
 
 fn has_xdp(ns: &Netns, iface: &str) -> bool {
-    ns.ip(&["link", "show", "dev", iface])
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("xdp"))
-        .unwrap_or(false)
+    xdp_prog(ns, iface).is_some()
+}
+
+/// The id of the generic-mode XDP program on `iface` in `ns` (from netlink), if any.
+fn xdp_prog(ns: &Netns, iface: &str) -> Option<u32> {
+    let iface = iface.to_owned();
+    ns.run_in(move || Ok(rtnl::iface_facts(&iface)?.xdp.skb))
+        .ok()
+        .flatten()
+}
+
+/// Attaches `fp` to `iface` right after this process released the interface's lock. A process
+/// another test thread is spawning at that moment may still hold a copy of the lock's fd
+/// between its fork and its exec (where CLOEXEC closes it): retried for up to 2 s.
+fn attach_once_free(fp: &mut FastPath, iface: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match fp.attach(iface, ModeChoice::Auto) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() < deadline && e.to_string().contains("already run") => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn program_loaded(id: u32) -> bool {
+    aya::programs::loaded_programs()
+        .flatten()
+        .any(|p| p.id() == id)
 }
 
 /// Two namespaces, a veth between them: `a0` (10.0.0.1/24) in A, `b0` (10.0.0.2/24) in B.
@@ -112,8 +130,7 @@ fn xdp_answers_arp_for_an_owned_vip_the_kernel_does_not_have() -> Result<()> {
     let (a, b, a_mac, b_mac) = lab("xr")?;
     let (a_path, b_path) = (a.path(), b.path());
     let stop = AtomicBool::new(false);
-    let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
-    let mut guard = PinGuard(None);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
 
     let (counters, replies) = std::thread::scope(|s| -> Result<_> {
         let owner = s.spawn(|| -> Result<_> {
@@ -129,22 +146,18 @@ fn xdp_answers_arp_for_an_owned_vip_the_kernel_does_not_have() -> Result<()> {
             fp.add_vip(IpAddr::V4(VIP), VRID)?;
             fp.set_router(FAMILY_IPV4, VRID, true, false, Duration::from_millis(300))?;
             fp.heartbeat(monotonic_ns())?;
-            let pin = fp.pin_dir().context("pinned")?.to_owned();
-            assert!(pin.is_dir(), "{pin:?}");
-            let _ = tx.send(pin.clone());
+            let _ = tx.send(());
             while !stop.load(Ordering::Relaxed) {
                 fp.heartbeat(monotonic_ns())?;
                 std::thread::sleep(Duration::from_millis(20));
             }
             let c = fp.counters()?;
             fp.detach()?;
-            assert!(!pin.exists(), "clean detach removes the pin {pin:?}");
             Ok(c)
         });
-        let pin = rx.recv_timeout(Duration::from_secs(10));
-        let replies = match pin {
-            Ok(pin) => {
-                guard.0 = Some(pin);
+        let attached = rx.recv_timeout(Duration::from_secs(10));
+        let replies = match attached {
+            Ok(()) => {
                 let r = s
                     .spawn(|| -> Result<_> {
                         Netns::enter_path(&b_path)?;
@@ -210,31 +223,47 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Starts the fast-path holder on `a0` in `a` (through `ip netns exec`, like the lab's agents);
+/// returns it with the id of the XDP program it attached.
+fn holder(a: &Netns, a_mac: MacAddr, stale: Duration) -> Result<(Proc, u32)> {
+    holder_in(a, a_mac, stale, "auto")
+}
+
+/// [`holder`] with `--xdp-mode MODE`.
+fn holder_in(a: &Netns, a_mac: MacAddr, stale: Duration, mode: &str) -> Result<(Proc, u32)> {
+    let mut cmd = a.cmd(env!("CARGO_BIN_EXE_fastpath-holder"));
+    cmd.args([
+        "--iface",
+        "a0",
+        "--mac",
+        &fmt_mac(&a_mac.0),
+        "--xdp-mode",
+        mode,
+    ])
+    .args(["--vip", &VIP.to_string(), "--vrid", &VRID.to_string()])
+    .args([
+        "--stale-ms",
+        &stale.as_millis().to_string(),
+        "--beat-ms",
+        "20",
+    ]);
+    let mut holder = Proc::spawn(cmd, "fastpath-holder")?;
+    let line = holder.wait_for_line(Duration::from_secs(20), |l| l.starts_with("attached "))?;
+    let prog = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("xdp_prog="))
+        .context("no xdp_prog= in the holder's line")?
+        .parse()?;
+    Ok((holder, prog))
+}
+
 #[test]
-fn after_sigkill_the_pinned_program_drops_arp_for_the_vip() -> Result<()> {
+fn after_sigkill_the_attached_program_drops_arp_for_the_vip_and_is_taken_over() -> Result<()> {
     require_root();
-    // The helper runs under `ip netns exec`, whose private /sys hides /sys/fs/bpf: pins go to
-    // the shared bpffs mounted here, in the test's mount namespace.
-    fastpath::mount_shared_pin_root()?;
     let (a, b, a_mac, b_mac) = lab("xk")?;
     let stale = Duration::from_millis(300);
-    let mut cmd = a.cmd(env!("CARGO_BIN_EXE_fastpath-holder"));
-    cmd.args(["--iface", "a0", "--mac", &fmt_mac(&a_mac.0)])
-        .args(["--vip", &VIP.to_string(), "--vrid", &VRID.to_string()])
-        .args([
-            "--stale-ms",
-            &stale.as_millis().to_string(),
-            "--beat-ms",
-            "20",
-        ]);
-    let mut holder = Proc::spawn(cmd, "fastpath-holder")?;
-    let line = holder.wait_for_line(Duration::from_secs(20), |l| l.starts_with("attached pin="))?;
-    let pin = PathBuf::from(line.trim_start_matches("attached pin=").trim());
-    let mut guard = PinGuard(Some(pin.clone()));
-    assert!(
-        pin.starts_with(fastpath::SHARED_PIN_ROOT),
-        "pinned in the shared bpffs: {pin:?}"
-    );
+    let (mut holder, old_prog) = holder(&a, a_mac, stale)?;
+    assert_eq!(xdp_prog(&a, "a0"), Some(old_prog), "the holder's program");
 
     let b_path = b.path();
     let run_probe = |count: u32| -> Result<Vec<ArpFrame>> {
@@ -258,11 +287,37 @@ fn after_sigkill_the_pinned_program_drops_arp_for_the_vip() -> Result<()> {
         .iter()
         .all(|r| r.arp.sender_mac.0 == vmac(FAMILY_IPV4, VRID)));
 
+    // While the holder lives, nobody else may take the interface.
+    let refused = a.run_in(|| {
+        let mut fp = FastPath::load()?;
+        Ok(fp
+            .attach("a0", ModeChoice::Auto)
+            .map(drop)
+            .map_err(|e| e.to_string()))
+    })?;
+    assert_eq!(
+        refused,
+        Err(format!(
+            "a0 is already run by vrrp-agent (pid {}); stop it first, or put both virtual \
+             routers in one configuration",
+            holder.child.id()
+        ))
+    );
+    assert_eq!(
+        xdp_prog(&a, "a0"),
+        Some(old_prog),
+        "the refused attach left it alone"
+    );
+
     // What a killed agent leaves: the VIP on the interface.
     a.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "a0"])?;
     holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
-    assert!(has_xdp(&a, "a0"), "the pinned program outlives the agent");
-    assert!(pin.join("link-skb").exists(), "pin still there: {pin:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        xdp_prog(&a, "a0"),
+        Some(old_prog),
+        "the program attached through netlink outlives the agent (no pin, no bpffs)"
+    );
 
     std::thread::sleep(stale + Duration::from_millis(150));
     let dead = run_probe(10)?;
@@ -274,22 +329,21 @@ fn after_sigkill_the_pinned_program_drops_arp_for_the_vip() -> Result<()> {
         dead[0].arp.sender_mac
     );
 
-    // The next agent takes the pinned attachment over (program replaced in place), then stops
-    // cleanly: pin removed, program detached.
-    let a_path = a.path();
-    let pin_seen = std::thread::spawn(move || -> Result<PathBuf> {
-        Netns::enter_path(&a_path)?;
+    // The next agent takes the attachment over: the program is replaced in place (the old one,
+    // no longer referenced, is freed); then it stops cleanly and detaches.
+    let (new_prog, seen) = a.run_in(|| -> Result<_> {
         let mut fp = FastPath::load()?;
         fp.attach("a0", ModeChoice::Auto)?;
-        let dir = fp.pin_dir().context("pinned")?.to_owned();
+        let new_prog = fp.program()?.info()?.id();
+        let seen = rtnl::iface_facts("a0")?.xdp.skb;
         fp.detach()?;
-        Ok(dir)
-    })
-    .join()
-    .expect("takeover thread")?;
-    assert_eq!(pin_seen, pin, "took over the same pin");
-    assert!(!pin.exists(), "clean detach removed the pin dir");
-    guard.0 = None;
+        Ok((new_prog, seen))
+    })?;
+    assert_eq!(seen, Some(new_prog), "the new program replaced the old one");
+    assert!(
+        wait_until(Duration::from_secs(2), || !program_loaded(old_prog)),
+        "the dead agent's program is released once replaced"
+    );
     assert!(
         wait_until(Duration::from_secs(2), || !has_xdp(&a, "a0")),
         "detached"
@@ -307,46 +361,240 @@ fn after_sigkill_the_pinned_program_drops_arp_for_the_vip() -> Result<()> {
 }
 
 #[test]
-fn a_second_attach_takes_over_and_the_first_detach_leaves_it_alone() -> Result<()> {
-    // Two loads in a row on the same interface, same process: the second attach takes over the
-    // first's pin (BPF_LINK_UPDATE) instead of failing with EBUSY; the first's detach afterwards
-    // must not detach the second.
+fn a_second_fastpath_on_a_live_ones_interface_is_refused() -> Result<()> {
+    // Same process, same interface: the second attach is refused before it touches anything
+    // (the lock is per interface and per network namespace, held by the first); the first keeps
+    // its program. Once the first detaches, the interface is free again. The lock is per network
+    // namespace: B's interface, with the same ifindex in its own namespace, is not locked by it.
     require_root();
-    let (a, _b, _, _) = lab("xt")?;
-    let a_path = a.path();
-    std::thread::spawn(move || -> Result<()> {
-        Netns::enter_path(&a_path)?;
-        let mut first = FastPath::load()?;
-        first.attach("a0", ModeChoice::Auto)?;
-        let pin = first.pin_dir().context("pinned")?.to_owned();
-        let _guard = PinGuard(Some(pin.clone()));
-        let mut second = FastPath::load()?;
-        second.attach("a0", ModeChoice::Auto)?;
-        assert_eq!(second.pin_dir(), Some(pin.as_path()));
-        // The first stops cleanly: the pin is the second's now, so it stays, and so does the
-        // attachment.
-        drop(first);
-        assert!(
-            pin.join("link-skb").exists(),
-            "the second's pin survives the first's detach"
-        );
-        let second_prog = second.program()?.info()?.id();
-        let pinned = aya::programs::links::PinnedLink::from_pin(pin.join("link-skb"))?;
-        let prog_of_link = aya::programs::links::FdLink::from(pinned)
-            .info()?
-            .program_id();
-        assert_eq!(
-            prog_of_link, second_prog,
-            "the pinned link runs the new program"
-        );
-        second.detach()?;
-        if pin.exists() {
-            bail!("pin left behind: {pin:?}");
-        }
-        Ok(())
-    })
-    .join()
-    .expect("thread")?;
+    let (a, b, _, _) = lab("xt")?;
+    let (a_path, b_path) = (a.path(), b.path());
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<()> {
+            Netns::enter_path(&a_path)?;
+            let mut first = FastPath::load()?;
+            first.attach("a0", ModeChoice::Auto)?;
+            let first_prog = first.program()?.info()?.id();
+            let a_index = rtnl::iface_facts("a0")?.index;
+            let other = std::thread::spawn({
+                let b_path = b_path.clone();
+                move || -> Result<u32> {
+                    Netns::enter_path(&b_path)?;
+                    let b_index = rtnl::iface_facts("b0")?.index;
+                    let mut fp = FastPath::load()?;
+                    fp.attach("b0", ModeChoice::Auto)?;
+                    fp.detach()?;
+                    Ok(b_index)
+                }
+            })
+            .join()
+            .expect("thread in B")?;
+            assert_eq!(
+                other, a_index,
+                "same ifindex in both namespaces (else the per-namespace check proves nothing)"
+            );
+            let mut second = FastPath::load()?;
+            let e = second
+                .attach("a0", ModeChoice::Auto)
+                .expect_err("a second FastPath on a0 must be refused")
+                .to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "a0 is already run by vrrp-agent (pid {}); stop it first, or put both virtual \
+                 routers in one configuration",
+                    std::process::id()
+                )
+            );
+            assert_eq!(
+                rtnl::iface_facts("a0")?.xdp.skb,
+                Some(first_prog),
+                "the first's program is untouched"
+            );
+            assert!(second.attachment().is_none());
+            first.detach()?;
+            assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, None, "detached");
+            // Free again.
+            attach_once_free(&mut second, "a0")?;
+            let second_prog = second.program()?.info()?.id();
+            assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, Some(second_prog));
+            second.detach()?;
+            if rtnl::iface_facts("a0")?.xdp.skb.is_some() {
+                bail!("second left its program attached");
+            }
+            Ok(())
+        })
+        .join()
+        .expect("thread in A")
+    })?;
     assert!(wait_until(Duration::from_secs(2), || !has_xdp(&a, "a0")));
     Ok(())
+}
+
+/// Loads a minimal XDP program (`return XDP_PASS`) named `name` with a raw `BPF_PROG_LOAD`: a
+/// program that is not vrrp-agent's.
+fn load_foreign_xdp(name: &str) -> Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    // mov64 r0, 2 (XDP_PASS); exit
+    let insns: [u8; 16] = [0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0];
+    let license = c"GPL";
+    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
+    // log_size, log_buf, kern_version, prog_flags, prog_name[16] (offset 48), ...
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&6u32.to_ne_bytes()); // BPF_PROG_TYPE_XDP
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    attr[48..48 + name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: a valid bpf_attr of the size given; the pointers outlive the call.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5, attr.as_mut_ptr(), attr.len()) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("BPF_PROG_LOAD");
+    }
+    // SAFETY: a fresh fd.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[test]
+fn a_foreign_xdp_program_is_refused_with_one_line_and_left_alone() -> Result<()> {
+    require_root();
+    let (a, _b, _, _) = lab("xf")?;
+    a.run_in(|| -> Result<()> {
+        use std::os::fd::AsRawFd as _;
+        let other = load_foreign_xdp("other_xdp")?;
+        let idx = rtnl::iface_facts("a0")?.index;
+        rtnl::xdp_set(
+            idx,
+            other.as_raw_fd(),
+            rtnl::XDP_FLAGS_SKB_MODE | rtnl::XDP_FLAGS_UPDATE_IF_NOEXIST,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let id = rtnl::iface_facts("a0")?.xdp.skb.context("attached")?;
+        let mut fp = FastPath::load()?;
+        let e = fp
+            .attach("a0", ModeChoice::Auto)
+            .expect_err("a foreign program must not be replaced")
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "a0 already has an XDP program that is not vrrp-agent's: 'other_xdp' (id {id}, \
+                 generic mode); remove it (`ip link set dev a0 xdpgeneric off`) or use another \
+                 interface"
+            )
+        );
+        assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, Some(id), "left alone");
+        assert_eq!(
+            rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS).map_err(|e| anyhow::anyhow!("{e}"))?,
+            vec![],
+            "no egress filter of ours added"
+        );
+        // The interface's lock was released with the refusal.
+        drop(fp);
+        rtnl::xdp_set(idx, -1, rtnl::XDP_FLAGS_SKB_MODE, None)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut fp = FastPath::load()?;
+        attach_once_free(&mut fp, "a0")?;
+        fp.detach()?;
+        Ok(())
+    })
+}
+
+#[test]
+fn our_program_held_by_a_bpf_link_is_refused_with_one_line() -> Result<()> {
+    // What an older vrrp-agent (which pinned a bpf_link) leaves: netlink cannot replace it.
+    require_root();
+    let (a, _b, _, _) = lab("xl")?;
+    a.run_in(|| -> Result<()> {
+        let idx = rtnl::iface_facts("a0")?.index;
+        let mut old = FastPath::load()?;
+        old.program()?
+            .attach_to_if_index(idx, aya::programs::XdpMode::Skb)
+            .context("bpf_link attach")?;
+        let id = old.program()?.info()?.id();
+        let mut fp = FastPath::load()?;
+        let e = fp
+            .attach("a0", ModeChoice::Auto)
+            .expect_err("a bpf_link attachment cannot be replaced")
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "a0: XDP program 'vrrp_xdp' (id {id}) is held by bpf_link "
+            )) && e.contains("stop that agent or remove its pin")
+                && !e.contains('\n'),
+            "{e}"
+        );
+        assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, Some(id), "left alone");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_killed_agents_program_in_another_mode_gives_way_to_one_in_the_wanted_mode() -> Result<()> {
+    require_root();
+    let (a, _b, a_mac, _) = lab("xm")?;
+    // Native mode on a veth (auto would pick generic there).
+    let (mut holder, old) = holder_in(&a, a_mac, Duration::from_millis(300), "native")?;
+    let facts = a.run_in(|| rtnl::iface_facts("a0"))?;
+    assert_eq!((facts.xdp.drv, facts.xdp.skb), (Some(old), None));
+    holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
+    let (new, facts) = a.run_in(|| -> Result<_> {
+        let mut fp = FastPath::load()?;
+        let mode = fp.attach("a0", ModeChoice::Auto)?;
+        assert_eq!(mode, aya::programs::XdpMode::Skb);
+        let new = fp.program()?.info()?.id();
+        let facts = rtnl::iface_facts("a0")?;
+        fp.detach()?;
+        Ok((new, facts))
+    })?;
+    assert_eq!(
+        (facts.xdp.drv, facts.xdp.skb),
+        (None, Some(new)),
+        "the old native program removed, ours in generic mode"
+    );
+    assert!(wait_until(Duration::from_secs(2), || !has_xdp(&a, "a0")));
+    assert_eq!(
+        a.run_in(|| rtnl::iface_facts("a0"))?.xdp,
+        rtnl::XdpState::default()
+    );
+    Ok(())
+}
+
+#[test]
+fn dropped_while_owning_it_stays_attached_and_after_a_release_it_detaches() -> Result<()> {
+    // An agent leaving on an error while Master (its VIPs possibly still configured) must leave
+    // the fail-safe in place, as SIGKILL does; after a clean release, dropping detaches.
+    require_root();
+    let (a, _b, _, _) = lab("xd")?;
+    a.run_in(|| -> Result<()> {
+        let idx = rtnl::iface_facts("a0")?.index;
+        let mut fp = FastPath::load()?;
+        attach_once_free(&mut fp, "a0")?;
+        fp.add_vip(IpAddr::V4(VIP), VRID)?;
+        fp.set_router(FAMILY_IPV4, VRID, true, false, Duration::from_millis(300))?;
+        let owning = fp.program()?.info()?.id();
+        drop(fp);
+        assert_eq!(
+            rtnl::iface_facts("a0")?.xdp.skb,
+            Some(owning),
+            "left attached"
+        );
+        let filters =
+            rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS).map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(filters.len(), 1, "egress left attached: {filters:?}");
+        // The next one takes it over, releases, and is dropped: detached.
+        let mut fp = FastPath::load()?;
+        attach_once_free(&mut fp, "a0")?;
+        fp.set_router(FAMILY_IPV4, VRID, true, false, Duration::from_millis(300))?;
+        fp.set_router(FAMILY_IPV4, VRID, false, false, Duration::from_millis(300))?;
+        drop(fp);
+        assert_eq!(rtnl::iface_facts("a0")?.xdp.skb, None, "detached");
+        assert_eq!(
+            rtnl::bpf_filters(idx, rtnl::TC_PARENT_EGRESS).map_err(|e| anyhow::anyhow!("{e}"))?,
+            vec![],
+            "egress detached"
+        );
+        Ok(())
+    })
 }

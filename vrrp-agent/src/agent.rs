@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::{unix::AsyncFd, Interest},
@@ -230,24 +230,6 @@ fn now() -> fsm::Instant {
     fsm::Instant::from_nanos(crate::clock::monotonic_ns())
 }
 
-/// The interface's MAC from sysfs.
-fn iface_mac(iface: &str) -> Result<MacAddr> {
-    let path = format!("/sys/class/net/{iface}/address");
-    let s = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let mut mac = [0u8; 6];
-    let parts: Vec<&str> = s.trim().split(':').collect();
-    if parts.len() != 6 {
-        bail!(
-            "{iface} has no Ethernet address ({:?}); VRRP needs an Ethernet interface",
-            s.trim()
-        );
-    }
-    for (m, p) in mac.iter_mut().zip(parts) {
-        *m = u8::from_str_radix(p, 16).with_context(|| format!("parsing {path}"))?;
-    }
-    Ok(MacAddr(mac))
-}
-
 /// The I/O side of one interface: carries out [`Command`]s.
 struct Executor {
     iface: String,
@@ -440,10 +422,13 @@ impl IfaceRun {
         iface: &str,
         specs: Vec<InstanceSpec>,
         mode: ModeChoice,
+        require_failsafe: bool,
         nl: rtnetlink::Handle,
     ) -> Result<IfaceRun> {
-        let ifindex = crate::fastpath::ifindex(iface)?;
-        let mac = iface_mac(iface)?;
+        // From netlink, in our own network namespace (never /sys, which may show another one).
+        let facts = crate::rtnl::iface_facts(iface)?;
+        let ifindex = facts.index;
+        let mac = MacAddr(facts.mac()?);
         let addrs = netlink::addresses(&nl, ifindex)
             .await
             .with_context(|| format!("reading the addresses of {iface}"))?;
@@ -498,7 +483,24 @@ impl IfaceRun {
                 fp.add_vip(v.addr, inf.vrid)?;
             }
         }
-        let used = fp.attach(iface, mode)?;
+        let used = fp.attach_with(iface, mode, require_failsafe)?;
+        let bounds = driver
+            .instances()
+            .iter()
+            .map(|i| format!("{} {:?}", i.spec.name, i.stale_after))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match fp.failsafe_gap() {
+            None => log::info!(
+                "{iface}: fail-safe holds: XDP and the egress classifier are attached via netlink \
+                 and outlive the agent; if it dies, this node stops answering for its VIPs after \
+                 the fail-safe bound ({bounds})"
+            ),
+            Some(gap) => log::warn!(
+                "{iface}: fail-safe incomplete: {gap} (require_failsafe = true or \
+                 --require-failsafe makes this an error)"
+            ),
+        }
         log::info!(
             "XDP attached to {iface} ({used:?} mode); instances: {}",
             driver
@@ -514,7 +516,8 @@ impl IfaceRun {
         );
         let ring = register(fp.take_events()?)?;
         let tx = Tx::open(iface, ifindex)?;
-        let (link_tx, link) = watch::channel(netlink::link_running(iface).unwrap_or(true));
+        let running = crate::rtnl::iface_facts(iface).map_or(true, |f| f.running);
+        let (link_tx, link) = watch::channel(running);
         let (addr_tx, addr_rx) = mpsc::unbounded_channel();
         Ok(IfaceRun {
             link,
@@ -695,7 +698,16 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
     let mut runs = Vec::new();
     for (iface, idx) in cfg.by_interface() {
         let specs = idx.iter().map(|i| cfg.instances[*i].clone()).collect();
-        runs.push(IfaceRun::setup(&iface, specs, cfg.xdp_mode, nl.clone()).await?);
+        runs.push(
+            IfaceRun::setup(
+                &iface,
+                specs,
+                cfg.xdp_mode,
+                cfg.require_failsafe,
+                nl.clone(),
+            )
+            .await?,
+        );
     }
     let monitored = runs
         .iter()

@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// XDP attach mode (overrides [global] xdp_mode of --config).
     #[arg(long, value_enum)]
     pub xdp_mode: Option<ModeChoice>,
+    /// Refuse to start where the fail-safe would not outlive the agent (no clsact qdisc for the
+    /// egress classifier); same as [global] require_failsafe = true.
+    #[arg(long)]
+    pub require_failsafe: bool,
     /// Instance name in logs (default vrid<N>, vrid<N>-v6 for IPv6).
     #[arg(long)]
     pub name: Option<String>,
@@ -149,6 +153,7 @@ impl RunArgs {
             (self.gna_interval.is_some(), "--gna-interval"),
             (self.v3_checksum_as_v2, "--v3-checksum-as-v2"),
             (self.failsafe_timeout.is_some(), "--failsafe-timeout"),
+            (self.require_failsafe, "--require-failsafe"),
         ]
         .into_iter()
         .find(|(on, _)| *on)
@@ -162,6 +167,7 @@ impl RunArgs {
             if let Some(m) = self.xdp_mode {
                 cfg.xdp_mode = m;
             }
+            cfg.require_failsafe |= self.require_failsafe;
             return Ok(RunMode::Election(cfg));
         }
         let iface = self.iface.clone().unwrap_or_default();
@@ -224,6 +230,7 @@ impl RunArgs {
             .map_err(|e| format!("{}: {}", config::flag_of(&e.key), e.msg))?;
         Ok(RunMode::Election(AgentConfig {
             xdp_mode: self.xdp_mode.unwrap_or(ModeChoice::Auto),
+            require_failsafe: self.require_failsafe,
             instances: vec![spec],
         }))
     }

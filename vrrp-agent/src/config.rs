@@ -11,6 +11,7 @@
 //! [global]
 //! xdp_mode = "auto"          # auto | native | generic
 //! failsafe_timeout = 0.5     # seconds; default: each instance's Master_Down_Interval
+//! require_failsafe = false   # true: refuse to start where the fail-safe cannot outlive the agent
 //!
 //! [[instance]]
 //! name = "web"               # default vrid<N> (IPv4) / vrid<N>-v6 (IPv6)
@@ -213,6 +214,9 @@ fn join<T: fmt::Display>(v: &[T]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
     pub xdp_mode: ModeChoice,
+    /// `[global] require_failsafe`: refuse to start where the fail-safe would not outlive the
+    /// agent (see `fastpath`).
+    pub require_failsafe: bool,
     pub instances: Vec<InstanceSpec>,
 }
 
@@ -742,6 +746,7 @@ struct RawFile {
 struct RawGlobal {
     xdp_mode: Option<Spanned<String>>,
     failsafe_timeout: Option<Spanned<Num>>,
+    require_failsafe: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -923,8 +928,12 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     })?;
     let mut xdp_mode = ModeChoice::Auto;
     let mut global_failsafe = None;
+    let mut require_failsafe = false;
     if let Some(g) = &raw.global {
         let g_ref = g.get_ref();
+        if let Some(r) = &g_ref.require_failsafe {
+            require_failsafe = *r.get_ref();
+        }
         if let Some(m) = &g_ref.xdp_mode {
             xdp_mode = match m.get_ref().as_str() {
                 "auto" => ModeChoice::Auto,
@@ -979,6 +988,7 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     })?;
     Ok(AgentConfig {
         xdp_mode,
+        require_failsafe,
         instances: specs,
     })
 }

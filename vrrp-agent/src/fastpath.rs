@@ -3,56 +3,64 @@
 //!
 //! This is an I/O edge: it talks to the kernel and nothing in here knows VRRP's rules.
 //!
-//! # The attachment outlives the agent
+//! # The fail-safe outlives the agent, without any filesystem
 //!
-//! [`FastPath::attach`] attaches through a bpf_link and **pins** it in bpffs at
-//! `<pin root>/vrrp-agent/<netns inode>/<ifindex>/link-<mode>` ([`pin_dir_for`]). The program, and
-//! through it its maps, live as long as the pin: an agent killed with SIGKILL leaves the program
-//! running with its last state — routers still marked owned and a heartbeat that goes stale —
-//! so the fail-safe takes over (ARP/NS for the VIPs dropped, VMAC frames no longer accepted)
-//! instead of the kernel answering ARP for a still-configured VIP with the real MAC. A clean
-//! [`FastPath::detach`] (also on drop) removes the pin and detaches.
+//! [`FastPath::attach`] attaches both programs with **netlink**, not with bpf_links:
 //!
-//! The next [`FastPath::attach`] on the same interface takes over: it opens the pinned link and
-//! atomically replaces its program with the new one (`BPF_LINK_UPDATE`), so the interface is
-//! never without the fast path (no window in which the kernel answers ARP itself). The old
-//! program and maps are released with that. When the pinned link cannot be updated (it was
-//! attached in another mode, or its device is gone), the pin is removed — detaching the old
-//! program — and the program is attached afresh.
+//! - the XDP program through `IFLA_XDP` on the interface ([`crate::rtnl::xdp_set`]);
+//! - the TC egress classifier ([`EGRESS_PROGRAM`]: frames the kernel sends from an owned VIP
+//!   leave with the VMAC, ARP/ND from a VIP not owned with a fresh heartbeat is dropped) as a
+//!   `bpf` filter on the interface's `clsact` qdisc (added if missing, left in place).
 //!
-//! The pin root is `/run/vrrp-agent/bpffs` when a bpffs is mounted there, else `/sys/fs/bpf`
-//! (mounted if it is not). `ip netns exec` gives its command a private mount namespace with a
-//! fresh `/sys`: a bpffs mounted there dies with the agent, and the pin with it. Labs that start
-//! agents that way call [`mount_shared_pin_root`] first, in the parent's mount namespace.
+//! Both belong to the network device, not to the process: when the agent dies — SIGKILL, OOM,
+//! however it was started (systemd, `ip netns exec`, `nsenter --net`, a container with or
+//! without the host's `/sys/fs/bpf`) — they stay attached with their maps, the routers still
+//! marked owned and a heartbeat that goes stale. Past the fail-safe bound the XDP program drops
+//! ARP/NS for the VIPs (so the kernel, which still has them configured, cannot answer them with
+//! the real MAC) and stops accepting VMAC frames, and the egress classifier drops the kernel's
+//! own ARP / NS / NA / RS from the VIPs. Nothing is pinned and no bpffs is needed.
 //!
-//! # The egress classifier dies with the agent
+//! The next [`FastPath::attach`] on the interface takes over what a dead agent left, without a
+//! window in which the kernel answers for a VIP itself:
 //!
-//! [`FastPath::attach`] also attaches the TC egress classifier ([`EGRESS_PROGRAM`]: frames the
-//! kernel sends from an owned VIP leave with the VMAC) to the interface's egress. On Linux ≥ 6.6
-//! it is a TCX bpf_link held only by the agent's fd, **not pinned**: it is detached when the
-//! agent closes it ([`FastPath::detach`]) or dies, SIGKILL included, so a killed agent never
-//! leaves one behind and the next agent's attaches on a clean hook — nothing stacks. It need not
-//! outlive the agent: with the agent gone the heartbeat goes stale and the classifier would not
-//! rewrite anything anyway. On older kernels (no TCX) it is a netlink `bpf` filter on a `clsact`
-//! qdisc (added if missing, left in place afterwards); such a filter does outlive a killed agent,
-//! so before attaching, a filter of the same name on the interface's egress is removed first
-//! (replaced, not stacked).
+//! - XDP: the program attached is found from netlink (its id, then its name `vrrp_xdp`) and
+//!   replaced atomically (`XDP_FLAGS_REPLACE` with `IFLA_XDP_EXPECTED_FD` = the old program). If
+//!   it was attached in another mode it is detached first, and the new one attached (one INFO
+//!   line). A program that is not ours, or one held by a bpf_link (which netlink cannot
+//!   replace), is refused with one line that names it and says how to remove it.
+//! - egress: the old filter is replaced in place (same priority and handle, the kernel swaps
+//!   the program under RCU); further leftovers of ours are removed afterwards.
+//!
+//! A clean [`FastPath::detach`] removes both, each only if it is still ours (XDP:
+//! `XDP_FLAGS_REPLACE` with our program as the expected one; egress: the filter still runs our
+//! program), synchronously. Dropping a `FastPath` does the same, unless a router is still owned
+//! (the agent is leaving on an error, its VIPs possibly configured): then both stay attached, as
+//! after SIGKILL.
+//!
+//! Where `clsact` is missing (a kernel without `sch_clsact`), the egress classifier falls back
+//! to a TCX link, which dies with the agent: [`FastPath::failsafe_gap`] says why, and
+//! [`FastPath::attach_with`] with `require_failsafe` makes that an error instead.
+//!
+//! # One agent per interface
+//!
+//! [`FastPath::attach`] first takes a lock that needs no filesystem and dies with the process: a
+//! listening abstract Unix socket `@vrrp-agent/if/<ifindex>` (abstract sockets are per network
+//! namespace, like interface indexes). A second agent (or a second `FastPath` in the same
+//! process) on an interface a live one runs gets `EADDRINUSE`, connects to the socket, reads the
+//! holder's pid with `SO_PEERCRED` and refuses with one line, before touching the attachment. A
+//! SIGKILLed agent's socket is gone with it, so its attachment is taken over as above.
 use std::{
-    ffi::CString,
     io,
     net::IpAddr,
-    os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
-    path::{Path, PathBuf},
+    os::fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd},
 };
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
     programs::{
-        links::{FdLink, PinnedLink},
-        tc::{self, NlOptions, SchedClassifierLinkId, TcAttachOptions},
-        xdp::{XdpLink, XdpLinkId},
-        LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        tc::{self, NlOptions, SchedClassifierLink, SchedClassifierLinkId, TcAttachOptions},
+        LinkOrder, ProgramError, ProgramFd, SchedClassifier, TcAttachType, Xdp, XdpMode,
     },
     Ebpf, EbpfError, EbpfLoader,
 };
@@ -61,10 +69,15 @@ use vrrp_common::{
     ROUTER_ACCEPT, ROUTER_OWNED,
 };
 
+use crate::rtnl::{
+    self, BpfFilter, IfaceFacts, NlError, TC_PARENT_EGRESS, XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE,
+    XDP_FLAGS_REPLACE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
+};
+
 /// The XDP object built by `build.rs` from the `vrrp-ebpf` crate.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vrrp"));
 
-/// Name of the XDP program inside the object.
+/// Name of the XDP program inside the object (and in the kernel).
 pub const PROGRAM: &str = "vrrp_xdp";
 
 /// Name of the TC egress classifier inside the object (also the name of its netlink filter).
@@ -73,18 +86,35 @@ pub const EGRESS_PROGRAM: &str = "vrrp_tc_egress";
 /// How the egress classifier is attached (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EgressMode {
-    /// A TCX bpf_link (Linux ≥ 6.6), detached when the agent's fd closes.
-    Tcx,
-    /// A netlink `bpf` filter on the `clsact` qdisc (older kernels).
+    /// A netlink `bpf` filter on the `clsact` qdisc: outlives the agent (the fail-safe).
     Netlink,
+    /// A TCX bpf_link, detached when the agent's fd closes: the fallback where `clsact` is
+    /// missing.
+    Tcx,
 }
 
 /// Where the egress classifier is attached.
 #[derive(Debug)]
 struct EgressAttachment {
     iface: String,
-    mode: EgressMode,
-    link: SchedClassifierLinkId,
+    ifindex: u32,
+    link: EgressLink,
+}
+
+#[derive(Debug)]
+enum EgressLink {
+    Tcx(SchedClassifierLinkId),
+    /// Our filter, as the kernel listed it.
+    Filter(BpfFilter),
+}
+
+impl EgressAttachment {
+    fn mode(&self) -> EgressMode {
+        match self.link {
+            EgressLink::Tcx(_) => EgressMode::Tcx,
+            EgressLink::Filter(_) => EgressMode::Netlink,
+        }
+    }
 }
 
 /// How to attach the program.
@@ -122,6 +152,12 @@ pub struct FastPath {
     ebpf: Ebpf,
     attached: Option<Attachment>,
     egress: Option<EgressAttachment>,
+    /// Why the egress classifier does not outlive the agent, when it does not.
+    failsafe_gap: Option<String>,
+    /// Held from attach to detach (see the module docs).
+    lock: Option<IfaceLock>,
+    /// `ROUTERS` slots currently marked owned ([`FastPath::set_router`]).
+    owned: std::collections::BTreeSet<u32>,
 }
 
 /// Where the program is attached.
@@ -130,205 +166,182 @@ pub struct Attachment {
     pub iface: String,
     pub ifindex: u32,
     pub mode: XdpMode,
-    /// The bpf_link, also pinned at `pin`.
-    link: FdLink,
-    pin: PathBuf,
 }
 
-impl Attachment {
-    /// Where the link is pinned.
-    pub fn pin_path(&self) -> &Path {
-        &self.pin
-    }
-}
-
-/// A bpffs mounted here is preferred to `/sys/fs/bpf` as the pin root (see the module docs).
-pub const SHARED_PIN_ROOT: &str = "/run/vrrp-agent/bpffs";
-/// The usual bpffs mount point.
-pub const SYS_PIN_ROOT: &str = "/sys/fs/bpf";
-const BPF_FS_MAGIC: u32 = 0xcafe_4a11;
-
-fn is_bpffs(path: &str) -> bool {
-    let Ok(c) = CString::new(path) else {
-        return false;
-    };
-    // SAFETY: zeroed statfs is valid; valid path and out pointer.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as u32 == BPF_FS_MAGIC }
-}
-
-fn mount_bpffs(path: &str) -> Result<()> {
-    std::fs::create_dir_all(path).with_context(|| format!("creating {path}"))?;
-    let target = CString::new(path)?;
-    // SAFETY: valid NUL-terminated strings.
-    let rc = unsafe {
-        libc::mount(
-            c"bpf".as_ptr(),
-            target.as_ptr(),
-            c"bpf".as_ptr(),
-            0,
-            c"mode=0700".as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("mounting a bpf filesystem at {path}"));
-    }
-    Ok(())
-}
-
-/// The directory all of vrrp-agent's pins go under: `/run/vrrp-agent/bpffs/vrrp-agent` if a
-/// bpffs is mounted at [`SHARED_PIN_ROOT`], else `/sys/fs/bpf/vrrp-agent` (mounting bpffs at
-/// `/sys/fs/bpf` if needed).
-pub fn pin_root() -> Result<PathBuf> {
-    if is_bpffs(SHARED_PIN_ROOT) {
-        return Ok(Path::new(SHARED_PIN_ROOT).join("vrrp-agent"));
-    }
-    if !is_bpffs(SYS_PIN_ROOT) {
-        mount_bpffs(SYS_PIN_ROOT)?;
-        log::info!("mounted a bpf filesystem at {SYS_PIN_ROOT}");
-    }
-    Ok(Path::new(SYS_PIN_ROOT).join("vrrp-agent"))
-}
-
-/// Mounts a bpffs at [`SHARED_PIN_ROOT`] (once) and returns it. For test labs and wrappers that
-/// start agents with `ip netns exec` (whose private `/sys` hides `/sys/fs/bpf`): call it in the
-/// parent, before starting them, so their pins land in a bpffs that outlives them.
-pub fn mount_shared_pin_root() -> Result<PathBuf> {
-    if !is_bpffs(SHARED_PIN_ROOT) {
-        mount_bpffs(SHARED_PIN_ROOT)?;
-    }
-    Ok(PathBuf::from(SHARED_PIN_ROOT))
-}
-
-/// Inode of the calling thread's network namespace (unique while the namespace exists).
-pub fn netns_inode() -> Result<u64> {
-    Ok(std::fs::metadata("/proc/thread-self/ns/net")
-        .context("reading /proc/thread-self/ns/net")?
-        .ino())
-}
-
-/// Where the pin of the attachment to `iface` (in the calling thread's network namespace) lives:
-/// `<pin root>/<netns inode>/<ifindex>`.
-pub fn pin_dir_for(iface: &str) -> Result<PathBuf> {
-    Ok(pin_root()?
-        .join(netns_inode()?.to_string())
-        .join(ifindex(iface)?.to_string()))
-}
-
-fn mode_tag(mode: XdpMode) -> &'static str {
+/// The `XDP_FLAGS_*` mode flag of `mode`.
+fn mode_flag(mode: XdpMode) -> u32 {
     match mode {
-        XdpMode::Skb => "skb",
-        XdpMode::Driver => "drv",
-        XdpMode::Hardware => "hw",
-        _ => "default",
+        XdpMode::Skb => XDP_FLAGS_SKB_MODE,
+        XdpMode::Hardware => XDP_FLAGS_HW_MODE,
+        _ => XDP_FLAGS_DRV_MODE,
     }
 }
 
-const LINK_PREFIX: &str = "link-";
+fn mode_of_flag(flag: u32) -> XdpMode {
+    match flag {
+        XDP_FLAGS_SKB_MODE => XdpMode::Skb,
+        XDP_FLAGS_HW_MODE => XdpMode::Hardware,
+        _ => XdpMode::Driver,
+    }
+}
 
-/// The (link type, XDP ifindex, program id) of the bpf_link pinned at `path`. The ifindex is 0
-/// once the link's device is gone (its namespace deleted): the link is then defunct.
-fn pinned_link_info(path: &Path) -> io::Result<(u32, u32, u32)> {
-    use std::os::unix::ffi::OsStrExt as _;
-    const BPF_OBJ_GET: libc::c_long = 7;
-    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    let cpath = CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // union bpf_attr, BPF_OBJ_GET: pathname, bpf_fd, file_flags (+ path_fd); zero-padded.
-    let mut attr = [0u64; 16];
-    attr[0] = cpath.as_ptr() as u64;
-    // SAFETY: attr is a valid, zeroed bpf_attr of sufficient size.
+/// How `ip link` names an XDP mode (`ip link set dev IF <name> off` detaches it).
+fn ip_link_mode(flag: u32) -> &'static str {
+    match flag {
+        XDP_FLAGS_SKB_MODE => "xdpgeneric",
+        XDP_FLAGS_HW_MODE => "xdpoffload",
+        _ => "xdpdrv",
+    }
+}
+
+fn mode_name(flag: u32) -> &'static str {
+    match flag {
+        XDP_FLAGS_SKB_MODE => "generic",
+        XDP_FLAGS_HW_MODE => "offload",
+        _ => "native",
+    }
+}
+
+/// The lock that makes one agent per interface (see the module docs): a listening abstract Unix
+/// socket, closed with the process.
+#[derive(Debug)]
+struct IfaceLock(#[allow(dead_code)] OwnedFd);
+
+/// `sockaddr_un` of the abstract name `name` and its length.
+fn abstract_addr(name: &str) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: zero is a valid sockaddr_un.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // sun_path[0] stays NUL: the abstract namespace.
+    for (d, s) in addr.sun_path[1..].iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + name.len();
+    (addr, len as libc::socklen_t)
+}
+
+fn unix_stream(extra: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket call; the fd is owned below.
     let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(&attr),
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | extra,
+            0,
         )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a fresh fd the kernel just gave us.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    // struct bpf_link_info: type, id, prog_id, then (8-aligned, offset 16) the per-type union;
-    // for XDP its first field is the ifindex.
-    let mut info = [0u32; 32];
-    let mut attr = [0u64; 16];
-    attr[0] = (fd.as_raw_fd() as u32 as u64) | ((std::mem::size_of_val(&info) as u64) << 32);
-    attr[1] = info.as_mut_ptr() as u64;
-    // SAFETY: attr points at a valid info buffer of the size given.
+    // SAFETY: a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+impl IfaceLock {
+    /// The lock's abstract socket name for interface `ifindex`.
+    fn name(ifindex: u32) -> String {
+        format!("vrrp-agent/if/{ifindex}")
+    }
+
+    fn take(iface: &str, ifindex: u32) -> Result<IfaceLock> {
+        let name = Self::name(ifindex);
+        let (addr, len) = abstract_addr(&name);
+        let sock = unix_stream(0).context("creating the interface lock socket")?;
+        // SAFETY: valid address of `len` bytes.
+        let rc = unsafe {
+            libc::bind(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                let holder = match holder_pid(&name) {
+                    Some(pid) => format!("pid {pid}"),
+                    None => "its pid is not visible from here".to_owned(),
+                };
+                bail!(
+                    "{iface} is already run by vrrp-agent ({holder}); stop it first, or put both \
+                     virtual routers in one configuration"
+                );
+            }
+            return Err(e).with_context(|| format!("taking the lock of {iface} (@{name})"));
+        }
+        // SAFETY: a bound socket.
+        if unsafe { libc::listen(sock.as_raw_fd(), 1) } != 0 {
+            return Err(io::Error::last_os_error())
+                .with_context(|| format!("taking the lock of {iface} (@{name})"));
+        }
+        Ok(IfaceLock(sock))
+    }
+}
+
+/// The pid of the process listening on abstract socket `name` (`SO_PEERCRED` of a connection to
+/// it; `None` if it cannot be told, e.g. the holder is in another PID namespace).
+fn holder_pid(name: &str) -> Option<u32> {
+    let (addr, len) = abstract_addr(name);
+    // Non-blocking: the holder never accepts, so a full backlog must not hang us.
+    let sock = unix_stream(libc::SOCK_NONBLOCK).ok()?;
+    // SAFETY: valid address of `len` bytes.
     let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET_INFO_BY_FD,
-            attr.as_mut_ptr(),
-            std::mem::size_of_val(&attr),
+        libc::connect(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
         )
     };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    if rc != 0 {
+        return None;
     }
-    Ok((info[0], info[4], info[2]))
+    // SAFETY: zero is a valid ucred; valid out pointers.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut clen = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut clen,
+        )
+    };
+    (rc == 0 && cred.pid > 0).then_some(cred.pid as u32)
 }
 
-/// An exclusive `flock` on the pin root, held while a process changes the pin tree (creates or
-/// removes directories, pins or unpins), so that concurrent agents never remove a directory
-/// another one is about to pin into. Released on drop.
-struct PinTreeLock(#[allow(dead_code)] std::fs::File);
-
-impl PinTreeLock {
-    fn acquire() -> Result<PinTreeLock> {
-        let root = pin_root()?;
-        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-        let dir =
-            std::fs::File::open(&root).with_context(|| format!("opening {}", root.display()))?;
-        // SAFETY: valid fd; flock has no memory-safety preconditions.
-        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("locking {}", root.display()));
-        }
-        Ok(PinTreeLock(dir))
-    }
+/// The name of loaded program `id`, as the kernel knows it.
+fn prog_name(id: u32) -> Option<String> {
+    aya::programs::loaded_programs()
+        .flatten()
+        .find(|p| p.id() == id)
+        .map(|p| p.name_as_str().unwrap_or("?").to_owned())
 }
 
-/// Removes the pins (under the pin root) of XDP links whose device is gone — left by agents
-/// that were killed in a network namespace that was then deleted; each holds a program and its
-/// maps. Best effort; returns how many were removed. [`FastPath::attach`] calls it.
-pub fn reap_defunct_pins() -> usize {
-    const BPF_LINK_TYPE_XDP: u32 = 6;
-    let Ok(root) = pin_root() else {
-        return 0;
-    };
-    let mut removed = 0;
-    let Ok(netns_dirs) = std::fs::read_dir(&root) else {
-        return 0;
-    };
-    for ns_dir in netns_dirs.flatten() {
-        let Ok(if_dirs) = std::fs::read_dir(ns_dir.path()) else {
-            continue;
-        };
-        for if_dir in if_dirs.flatten() {
-            let Ok(pins) = std::fs::read_dir(if_dir.path()) else {
-                continue;
-            };
-            for pin in pins.flatten() {
-                if !pin.file_name().to_string_lossy().starts_with(LINK_PREFIX) {
-                    continue;
-                }
-                if let Ok((BPF_LINK_TYPE_XDP, 0, _)) = pinned_link_info(&pin.path()) {
-                    if std::fs::remove_file(pin.path()).is_ok() {
-                        log::debug!("removed defunct pin {}", pin.path().display());
-                        removed += 1;
-                    }
-                }
-            }
-            let _ = std::fs::remove_dir(if_dir.path());
-        }
-        let _ = std::fs::remove_dir(ns_dir.path());
-    }
-    removed
+/// An fd of loaded program `id`.
+fn prog_fd(id: u32) -> Result<ProgramFd> {
+    let info = aya::programs::loaded_programs()
+        .flatten()
+        .find(|p| p.id() == id)
+        .ok_or_else(|| anyhow!("XDP program {id} is gone"))?;
+    Ok(info.fd()?)
+}
+
+/// The id of the XDP bpf_link that holds program `id`, if one does.
+fn xdp_link_of(id: u32) -> Option<u32> {
+    aya::programs::loaded_links().flatten().find_map(|l| {
+        (l.program_id() == id && matches!(l.link_type(), Ok(aya::programs::links::LinkType::Xdp)))
+            .then(|| l.id())
+    })
+}
+
+/// What attach does with the interface's current XDP programs.
+enum XdpPlan {
+    /// Nothing attached.
+    Fresh,
+    /// Ours (left by a dead agent) in the wanted mode: replace it atomically.
+    Replace { flag: u32, id: u32, old: ProgramFd },
+    /// Ours, in other modes: detach them, then attach.
+    Switch(Vec<(u32, u32, ProgramFd)>),
 }
 
 /// Counter totals summed over all CPUs, in [`Counter::ALL`] order.
@@ -404,6 +417,9 @@ impl FastPath {
             ebpf,
             attached: None,
             egress: None,
+            failsafe_gap: None,
+            lock: None,
+            owned: Default::default(),
         })
     }
 
@@ -421,254 +437,390 @@ impl FastPath {
         &mut self.ebpf
     }
 
-    /// Attaches XDP to `iface` in the mode `choice` asks for and pins the attachment (see the
-    /// module docs), then the egress classifier ([`FastPath::attach_egress`]); returns the XDP
-    /// mode used. A pinned XDP attachment left by an earlier agent on the same interface is taken
-    /// over.
+    /// [`FastPath::attach_with`] that accepts an egress classifier that dies with the agent.
     pub fn attach(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
-        let mode = self.attach_xdp(iface, choice)?;
+        self.attach_with(iface, choice, false)
+    }
+
+    /// Takes the interface's lock, then attaches the egress classifier and XDP (in the mode
+    /// `choice` asks for), both through netlink, taking over what a dead agent left (see the
+    /// module docs); returns the XDP mode used. With `require_failsafe`, an egress classifier that
+    /// would not outlive the agent is an error.
+    pub fn attach_with(
+        &mut self,
+        iface: &str,
+        choice: ModeChoice,
+        require_failsafe: bool,
+    ) -> Result<XdpMode> {
+        if let Some(a) = &self.attached {
+            bail!("this fast path is already attached to {}", a.iface);
+        }
+        let lock = IfaceLock::take(iface, rtnl::iface_facts(iface)?.index)?;
+        // What is attached, read under the lock.
+        let facts = rtnl::iface_facts(iface)?;
+        let plan = self.plan_xdp(&facts)?;
         let egress = self.attach_egress(iface)?;
-        log::debug!("{iface}: egress classifier attached ({egress:?})");
+        if egress != EgressMode::Netlink && require_failsafe {
+            let gap = self.failsafe_gap.clone().unwrap_or_default();
+            let _ = self.detach_egress();
+            bail!(
+                "{iface}: fail-safe incomplete: {gap}; refusing to start because require_failsafe \
+                 is set"
+            );
+        }
+        match self.attach_xdp(&facts, choice, plan) {
+            Ok(mode) => {
+                self.lock = Some(lock);
+                Ok(mode)
+            }
+            Err(e) => {
+                let _ = self.detach_egress();
+                Err(e)
+            }
+        }
+    }
+
+    /// Why the fail-safe does not hold on the attached interface (the egress classifier dies
+    /// with the agent), or `None` when it holds.
+    pub fn failsafe_gap(&self) -> Option<&str> {
+        self.failsafe_gap.as_deref()
+    }
+
+    /// Looks at the XDP programs on the interface; refuses one that is not ours, or ours held
+    /// by a bpf_link.
+    fn plan_xdp(&self, facts: &IfaceFacts) -> Result<XdpPlan> {
+        let iface = &facts.name;
+        let attached = facts.xdp.attached();
+        let mut ours = Vec::new();
+        for (flag, id) in attached {
+            let name = prog_name(id).unwrap_or_else(|| "?".to_owned());
+            if name != PROGRAM {
+                bail!(
+                    "{iface} already has an XDP program that is not vrrp-agent's: '{name}' (id \
+                     {id}, {} mode); remove it (`ip link set dev {iface} {} off`) or use another \
+                     interface",
+                    mode_name(flag),
+                    ip_link_mode(flag)
+                );
+            }
+            if let Some(link) = xdp_link_of(id) {
+                bail!(
+                    "{iface}: XDP program '{name}' (id {id}) is held by bpf_link {link} (left by \
+                     an older vrrp-agent, whose pin is under /sys/fs/bpf/vrrp-agent, or by a \
+                     running one), which netlink cannot replace: stop that agent or remove its \
+                     pin (`bpftool link show id {link}`), then start again"
+                );
+            }
+            ours.push((flag, id, prog_fd(id)?));
+        }
+        Ok(match ours.len() {
+            0 => XdpPlan::Fresh,
+            _ => XdpPlan::Switch(ours),
+        })
+    }
+
+    fn attach_xdp(
+        &mut self,
+        facts: &IfaceFacts,
+        choice: ModeChoice,
+        plan: XdpPlan,
+    ) -> Result<XdpMode> {
+        let iface = facts.name.as_str();
+        let driver = if facts.is_veth() {
+            Some("veth".to_owned())
+        } else {
+            driver_name(iface)
+        };
+        let (wanted, why) = choose_mode(choice, driver.as_deref());
+        let plan = match plan {
+            XdpPlan::Switch(mut v) if v.len() == 1 && v[0].0 == mode_flag(wanted) => {
+                let (flag, id, old) = v.pop().expect("one");
+                XdpPlan::Replace { flag, id, old }
+            }
+            p => p,
+        };
+        let fd = program(&mut self.ebpf)?.fd()?.as_fd().as_raw_fd();
+        let mode = match plan {
+            XdpPlan::Fresh => self.attach_xdp_fresh(facts, choice, wanted, why, driver)?,
+            XdpPlan::Replace { flag, id, old } => {
+                rtnl::xdp_set(
+                    facts.index,
+                    fd,
+                    flag | XDP_FLAGS_REPLACE,
+                    Some(old.as_fd().as_raw_fd()),
+                )
+                .map_err(|e| explain_xdp_error(&e, iface, flag))?;
+                log::info!(
+                    "{iface}: took over the fast path an earlier vrrp-agent left (XDP program \
+                     {id} replaced in place, {} mode)",
+                    mode_name(flag)
+                );
+                mode_of_flag(flag)
+            }
+            XdpPlan::Switch(old) => {
+                for (flag, id, old) in &old {
+                    match rtnl::xdp_set(
+                        facts.index,
+                        -1,
+                        flag | XDP_FLAGS_REPLACE,
+                        Some(old.as_fd().as_raw_fd()),
+                    ) {
+                        Ok(()) => log::info!(
+                            "{iface}: removed the fast path an earlier vrrp-agent left in {} mode \
+                             (XDP program {id}); attaching in {} mode",
+                            mode_name(*flag),
+                            mode_name(mode_flag(wanted))
+                        ),
+                        Err(e) => return Err(explain_xdp_error(&e, iface, *flag)),
+                    }
+                }
+                self.attach_xdp_fresh(facts, choice, wanted, why, driver)?
+            }
+        };
+        self.attached = Some(Attachment {
+            iface: iface.to_owned(),
+            ifindex: facts.index,
+            mode,
+        });
         Ok(mode)
     }
 
-    /// Attaches the egress classifier to `iface`: a TCX link where the kernel has them (≥ 6.6),
-    /// else a netlink filter (see the module docs). Replaces an earlier attachment of this
-    /// `FastPath`.
-    pub fn attach_egress(&mut self, iface: &str) -> Result<EgressMode> {
-        self.detach_egress()?;
-        let prog = egress_program(&mut self.ebpf)?;
-        match prog.attach_with_options(
-            iface,
-            TcAttachType::Egress,
-            TcAttachOptions::TcxOrder(LinkOrder::default()),
-        ) {
-            Ok(link) => {
-                self.egress = Some(EgressAttachment {
-                    iface: iface.to_owned(),
-                    mode: EgressMode::Tcx,
-                    link,
-                });
-                Ok(EgressMode::Tcx)
-            }
-            Err(e) => {
-                log::info!(
-                    "{iface}: no TCX egress link ({e}; Linux < 6.6?): using a netlink filter on \
-                     clsact"
-                );
-                self.attach_egress_with(iface, EgressMode::Netlink)
-            }
-        }
-    }
-
-    /// Attaches the egress classifier to `iface` in `mode` (tests use it to exercise the netlink
-    /// path on kernels that have TCX). Replaces an earlier attachment of this `FastPath`.
-    pub fn attach_egress_with(&mut self, iface: &str, mode: EgressMode) -> Result<EgressMode> {
-        if mode == EgressMode::Tcx {
-            return self.attach_egress(iface).and_then(|m| {
-                if m == EgressMode::Tcx {
-                    Ok(m)
-                } else {
-                    bail!("{iface}: the kernel has no TCX links")
-                }
-            });
-        }
-        self.detach_egress()?;
-        match tc::qdisc_add_clsact(iface) {
-            Ok(()) => log::debug!("{iface}: added a clsact qdisc"),
-            Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
-            Err(e) => {
-                return Err(anyhow!(e).context(format!("adding a clsact qdisc to {iface}")));
-            }
-        }
-        // A netlink filter outlives the agent that added it: replace one left by a killed agent
-        // instead of stacking ours behind it.
-        match tc::qdisc_detach_program(iface, TcAttachType::Egress, EGRESS_PROGRAM) {
-            Ok(()) => log::info!("{iface}: removed an egress filter left by an earlier agent"),
-            Err(tc::TcError::IoError(e)) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => log::warn!("{iface}: could not look for stale egress filters: {e}"),
-        }
-        let prog = egress_program(&mut self.ebpf)?;
-        let link = prog
-            .attach_with_options(
-                iface,
-                TcAttachType::Egress,
-                TcAttachOptions::Netlink(NlOptions::default()),
+    fn attach_xdp_fresh(
+        &mut self,
+        facts: &IfaceFacts,
+        choice: ModeChoice,
+        wanted: XdpMode,
+        why: Option<&str>,
+        driver: Option<String>,
+    ) -> Result<XdpMode> {
+        let iface = facts.name.as_str();
+        let fd = program(&mut self.ebpf)?.fd()?.as_fd().as_raw_fd();
+        let set = |mode: XdpMode| {
+            rtnl::xdp_set(
+                facts.index,
+                fd,
+                mode_flag(mode) | XDP_FLAGS_UPDATE_IF_NOEXIST,
+                None,
             )
-            .with_context(|| format!("attaching the egress classifier to {iface}"))?;
-        self.egress = Some(EgressAttachment {
-            iface: iface.to_owned(),
-            mode: EgressMode::Netlink,
-            link,
-        });
-        Ok(EgressMode::Netlink)
-    }
-
-    /// How the egress classifier is attached, if it is.
-    pub fn egress_mode(&self) -> Option<EgressMode> {
-        self.egress.as_ref().map(|e| e.mode)
-    }
-
-    /// Detaches the egress classifier (synchronously). No error if it was not attached.
-    pub fn detach_egress(&mut self) -> Result<()> {
-        let Some(e) = self.egress.take() else {
-            return Ok(());
         };
-        egress_program(&mut self.ebpf)?
-            .detach(e.link)
-            .with_context(|| format!("{}: detaching the egress classifier", e.iface))
-    }
-
-    fn attach_xdp(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
-        // Serialised with every other agent's pin-tree changes: another agent's
-        // reap_defunct_pins() or detach removes empty directories, and could remove ours between
-        // create_dir_all and the pin (BPF_OBJ_PIN then fails with ENOENT; seen with parallel
-        // agents).
-        let _lock = PinTreeLock::acquire()?;
-        self.attach_xdp_locked(iface, choice)
-    }
-
-    fn attach_xdp_locked(&mut self, iface: &str, choice: ModeChoice) -> Result<XdpMode> {
-        let ifindex = ifindex(iface)?;
-        let driver = driver_name(iface);
-        let dir = pin_dir_for(iface)?;
-        reap_defunct_pins();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let (wanted, why) = choose_mode(choice, driver.as_deref());
-
-        if let Some(mode) = self.take_over(iface, &dir, wanted)? {
-            return Ok(mode);
-        }
-
-        let prog = program(&mut self.ebpf)?;
-        let (mode, link) = match (wanted, why) {
+        match (wanted, why) {
             (XdpMode::Skb, Some(why)) => {
                 log::info!("{iface}: attaching XDP in generic (skb) mode: {why}");
-                let link = prog
-                    .attach_to_if_index(ifindex, XdpMode::Skb)
-                    .map_err(|e| explain_program_error(e, iface))?;
-                (XdpMode::Skb, link)
+                set(XdpMode::Skb).map_err(|e| explain_xdp_error(&e, iface, XDP_FLAGS_SKB_MODE))?;
+                Ok(XdpMode::Skb)
             }
-            (mode, _) => match prog.attach_to_if_index(ifindex, mode) {
-                Ok(link) => (mode, link),
-                Err(e) if choice == ModeChoice::Auto => {
+            (mode, _) => match set(mode) {
+                Ok(()) => Ok(mode),
+                Err(e)
+                    if choice == ModeChoice::Auto
+                        && !matches!(e.errno, libc::EBUSY | libc::EEXIST | libc::EPERM) =>
+                {
                     log::warn!(
                         "{iface}: driver {} refused native XDP ({e}); using generic (skb) mode, \
                          which is slower",
                         driver.as_deref().unwrap_or("?")
                     );
-                    let link = prog
-                        .attach_to_if_index(ifindex, XdpMode::Skb)
-                        .map_err(|e| explain_program_error(e, iface))?;
-                    (XdpMode::Skb, link)
+                    set(XdpMode::Skb)
+                        .map_err(|e| explain_xdp_error(&e, iface, XDP_FLAGS_SKB_MODE))?;
+                    Ok(XdpMode::Skb)
                 }
-                Err(e) => return Err(explain_program_error(e, iface)),
+                Err(e) => Err(explain_xdp_error(&e, iface, mode_flag(mode))),
             },
+        }
+    }
+
+    /// Attaches the egress classifier to `iface` as a netlink filter on `clsact` (it outlives
+    /// the agent), taking over a filter a dead agent left; where that is impossible, as a TCX
+    /// link, and [`FastPath::failsafe_gap`] says why. Replaces an earlier attachment of this
+    /// `FastPath`.
+    pub fn attach_egress(&mut self, iface: &str) -> Result<EgressMode> {
+        match self.attach_egress_with(iface, EgressMode::Netlink) {
+            Ok(m) => {
+                self.failsafe_gap = None;
+                Ok(m)
+            }
+            Err(netlink_err) => {
+                let m = self
+                    .attach_egress_with(iface, EgressMode::Tcx)
+                    .map_err(|e| {
+                        anyhow!(
+                            "attaching the egress classifier to {iface}: as a netlink filter: \
+                         {netlink_err:#}; as a TCX link: {e:#}"
+                        )
+                    })?;
+                self.failsafe_gap = Some(format!(
+                    "the egress classifier could not be attached as a netlink filter on clsact \
+                     ({netlink_err:#}), so it is a TCX link that dies with the agent: a killed \
+                     agent's kernel may announce its VIPs from the real MAC"
+                ));
+                Ok(m)
+            }
+        }
+    }
+
+    /// Attaches the egress classifier to `iface` in `mode` (tests use it to exercise each
+    /// path). Replaces an earlier attachment of this `FastPath`.
+    pub fn attach_egress_with(&mut self, iface: &str, mode: EgressMode) -> Result<EgressMode> {
+        self.detach_egress()?;
+        let ifindex = ifindex(iface)?;
+        let link = match mode {
+            EgressMode::Tcx => {
+                let id = egress_program(&mut self.ebpf)?
+                    .attach_with_options(
+                        iface,
+                        TcAttachType::Egress,
+                        TcAttachOptions::TcxOrder(LinkOrder::default()),
+                    )
+                    .with_context(|| format!("attaching a TCX egress link to {iface}"))?;
+                EgressLink::Tcx(id)
+            }
+            EgressMode::Netlink => EgressLink::Filter(self.attach_egress_filter(iface, ifindex)?),
         };
-        let (link, pin) = self.pin(iface, &dir, mode, link)?;
-        self.attached = Some(Attachment {
+        self.egress = Some(EgressAttachment {
             iface: iface.to_owned(),
             ifindex,
-            mode,
             link,
-            pin,
         });
         Ok(mode)
     }
 
-    /// Pins a fresh attachment as `<dir>/link-<mode>`.
-    fn pin(
-        &mut self,
-        iface: &str,
-        dir: &Path,
-        mode: XdpMode,
-        id: XdpLinkId,
-    ) -> Result<(FdLink, PathBuf)> {
-        let prog = program(&mut self.ebpf)?;
-        let link = prog.take_link(id)?;
-        // Only a netlink attachment (kernels without XDP bpf_links) is not an fd link; dropping
-        // it here detaches it.
-        let fd = FdLink::try_from(link).map_err(|e| {
-            anyhow!(
-                "{iface}: the kernel attached XDP without a bpf_link ({e}; Linux < 5.9?): \
-                 vrrp-agent needs one to pin the attachment"
-            )
-        })?;
-        let path = dir.join(format!("{LINK_PREFIX}{}", mode_tag(mode)));
-        match fd.pin(&path) {
-            Ok(pinned) => Ok((pinned.into(), path)),
-            Err(e) => Err(anyhow!(e).context(format!(
-                "pinning the XDP link of {iface} at {} (the fast path would not survive the \
-                 agent)",
-                path.display()
-            ))),
+    /// The netlink path: `clsact` (added if missing), then our filter in place of one a dead
+    /// agent left (make-before-break: the kernel swaps the program at the same priority and
+    /// handle), or a new one; then any further leftovers of ours are removed.
+    fn attach_egress_filter(&mut self, iface: &str, ifindex: u32) -> Result<BpfFilter> {
+        match tc::qdisc_add_clsact(iface) {
+            Ok(()) => log::debug!("{iface}: added a clsact qdisc"),
+            Err(tc::TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(anyhow!(e).context("adding a clsact qdisc")),
         }
+        // EEXIST also comes from an `ingress` qdisc in clsact's place, and a filter for the
+        // egress parent would then land on its ingress block.
+        match rtnl::ingress_qdisc_kind(ifindex) {
+            Ok(Some(k)) if k == "clsact" => {}
+            Ok(Some(k)) => bail!(
+                "{iface} has an '{k}' qdisc where clsact goes (`tc qdisc del dev {iface} {k}` \
+                 removes it)"
+            ),
+            Ok(None) => bail!("{iface} has no clsact qdisc after adding one"),
+            Err(e) => bail!("listing the qdiscs of {iface}: {e}"),
+        }
+        let ours = egress_program(&mut self.ebpf)?.info()?.id();
+        let is_vrrp = |f: &BpfFilter| f.name.as_deref() == Some(EGRESS_PROGRAM);
+        let before: Vec<BpfFilter> = rtnl::bpf_filters(ifindex, TC_PARENT_EGRESS)
+            .map_err(|e| anyhow!("listing the egress filters of {iface}: {e}"))?
+            .into_iter()
+            .filter(|f| is_vrrp(f) && f.prog_id != Some(ours))
+            .collect();
+        let prog = egress_program(&mut self.ebpf)?;
+        let mut replaced = None;
+        if let Some(old) = before.first() {
+            let link = SchedClassifierLink::attached(
+                iface,
+                TcAttachType::Egress,
+                old.prio,
+                tc::TcHandle::from(old.handle),
+                None,
+            )?;
+            match prog.attach_to_link(link) {
+                Ok(id) => {
+                    replaced = Some(old.clone());
+                    // We manage the filter's life ourselves (detach checks it is still ours).
+                    std::mem::forget(prog.take_link(id)?);
+                }
+                Err(e) => log::debug!(
+                    "{iface}: could not replace the egress filter left by an earlier agent in \
+                     place ({e}); adding ours first"
+                ),
+            }
+        }
+        if replaced.is_none() {
+            let id = prog
+                .attach_with_options(
+                    iface,
+                    TcAttachType::Egress,
+                    TcAttachOptions::Netlink(NlOptions::default()),
+                )
+                .context("adding the egress filter")?;
+            std::mem::forget(prog.take_link(id)?);
+        }
+        let after = rtnl::bpf_filters(ifindex, TC_PARENT_EGRESS)
+            .map_err(|e| anyhow!("listing the egress filters of {iface}: {e}"))?;
+        let mine = after
+            .iter()
+            .find(|f| f.prog_id == Some(ours))
+            .cloned()
+            .ok_or_else(|| anyhow!("{iface}: our egress filter is not listed after attaching"))?;
+        let mut removed = 0;
+        for f in after
+            .iter()
+            .filter(|f| is_vrrp(f) && f.prog_id != Some(ours))
+        {
+            match rtnl::del_filter(ifindex, TC_PARENT_EGRESS, f) {
+                Ok(()) => removed += 1,
+                Err(e) => log::warn!(
+                    "{iface}: could not remove the egress filter an earlier agent left (pref {} \
+                     handle {:#x}): {e}",
+                    f.prio,
+                    f.handle
+                ),
+            }
+        }
+        if replaced.is_some() || removed > 0 {
+            log::info!(
+                "{iface}: took over the egress filter an earlier vrrp-agent left ({})",
+                match (replaced.is_some(), removed) {
+                    (true, 0) => "replaced in place".to_owned(),
+                    (true, n) => format!("replaced in place, {n} more removed"),
+                    (false, n) => format!("ours added first, then {n} removed"),
+                }
+            );
+        }
+        Ok(mine)
     }
 
-    /// Takes over a pinned attachment left in `dir` by an earlier agent: replaces its program
-    /// atomically if it was attached in `wanted` mode; otherwise removes it (which detaches the
-    /// old program). Returns the mode when taken over.
-    fn take_over(&mut self, iface: &str, dir: &Path, wanted: XdpMode) -> Result<Option<XdpMode>> {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Ok(None);
+    /// How the egress classifier is attached, if it is.
+    pub fn egress_mode(&self) -> Option<EgressMode> {
+        self.egress.as_ref().map(EgressAttachment::mode)
+    }
+
+    /// Detaches the egress classifier (synchronously), if it is still ours. No error if it was
+    /// not attached.
+    pub fn detach_egress(&mut self) -> Result<()> {
+        let Some(e) = self.egress.take() else {
+            return Ok(());
         };
-        let mut found = None;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(tag) = name.strip_prefix(LINK_PREFIX) {
-                let old = match PinnedLink::from_pin(entry.path()) {
-                    Ok(p) => FdLink::from(p),
-                    Err(e) => {
-                        log::warn!(
-                            "{}: unusable pin ({e}); removing it",
-                            entry.path().display()
-                        );
-                        let _ = std::fs::remove_file(entry.path());
-                        continue;
-                    }
+        match e.link {
+            EgressLink::Tcx(id) => egress_program(&mut self.ebpf)?
+                .detach(id)
+                .with_context(|| format!("{}: detaching the egress classifier", e.iface)),
+            EgressLink::Filter(f) => {
+                let ours = egress_program(&mut self.ebpf)?.info()?.id();
+                let still = match rtnl::bpf_filters(e.ifindex, TC_PARENT_EGRESS) {
+                    Ok(now) => now
+                        .into_iter()
+                        .find(|n| n.prio == f.prio && n.handle == f.handle),
+                    Err(err) if err.errno == libc::ENODEV => return Ok(()),
+                    Err(err) => bail!("{}: listing the egress filters: {err}", e.iface),
                 };
-                if tag == mode_tag(wanted) && found.is_none() {
-                    found = Some((entry.path(), old));
-                } else {
-                    log::info!(
-                        "{iface}: removing the fast path pinned by an earlier agent in {tag} mode"
-                    );
-                    let _ = std::fs::remove_file(entry.path());
-                    drop(old);
+                match still {
+                    Some(n) if n.prog_id == Some(ours) => {
+                        match rtnl::del_filter(e.ifindex, TC_PARENT_EGRESS, &n) {
+                            Ok(()) => Ok(()),
+                            Err(err) if matches!(err.errno, libc::ENOENT | libc::ENODEV) => Ok(()),
+                            Err(err) => {
+                                bail!("{}: removing the egress filter: {err}", e.iface)
+                            }
+                        }
+                    }
+                    Some(_) => {
+                        log::info!(
+                            "{}: the egress filter was taken over by another agent; leaving it",
+                            e.iface
+                        );
+                        Ok(())
+                    }
+                    None => Ok(()),
                 }
-            }
-        }
-        let Some((path, old)) = found else {
-            return Ok(None);
-        };
-        let ifindex = ifindex(iface)?;
-        let prog = program(&mut self.ebpf)?;
-        let replaced = XdpLink::try_from(old)
-            .map_err(|e| anyhow!(e))
-            .and_then(|l| prog.attach_to_link(l).map_err(|e| anyhow!(e)))
-            .and_then(|id| Ok(FdLink::try_from(prog.take_link(id)?)?));
-        match replaced {
-            Ok(link) => {
-                log::info!(
-                    "{iface}: took over the fast path pinned by an earlier agent (program \
-                     replaced in place)"
-                );
-                self.attached = Some(Attachment {
-                    iface: iface.to_owned(),
-                    ifindex,
-                    mode: wanted,
-                    link,
-                    pin: path,
-                });
-                Ok(Some(wanted))
-            }
-            Err(e) => {
-                log::warn!(
-                    "{iface}: could not take over the pinned fast path ({e:#}); removing it and \
-                     attaching afresh"
-                );
-                let _ = std::fs::remove_file(&path);
-                Ok(None)
             }
         }
     }
@@ -677,62 +829,39 @@ impl FastPath {
         self.attached.as_ref()
     }
 
-    /// The pin directory of the current attachment (`<pin root>/<netns inode>/<ifindex>`).
-    pub fn pin_dir(&self) -> Option<&Path> {
-        self.attached.as_ref()?.pin.parent()
-    }
-
-    /// Detaches the program: removes the pin and closes the link (synchronously: when this
-    /// returns the interface has no XDP program of ours). Also done when the `FastPath` is
-    /// dropped — but not when the process is killed: then the pinned program stays, see the
-    /// module docs.
+    /// Detaches both programs, each only if it is still ours (synchronously: when this returns,
+    /// the interface runs no program of this `FastPath`), and releases the interface's lock. Also
+    /// done when the `FastPath` is dropped — but not when the process is killed: then both stay,
+    /// see the module docs.
     pub fn detach(&mut self) -> Result<()> {
         // The egress classifier first; a failure there (its device gone) must not keep XDP
         // attached.
         let egress = self.detach_egress();
-        self.detach_xdp()?;
-        egress
+        let xdp = self.detach_xdp();
+        self.lock = None;
+        xdp.and(egress)
     }
 
     fn detach_xdp(&mut self) -> Result<()> {
-        let _lock = PinTreeLock::acquire()?;
-        self.detach_xdp_locked()
-    }
-
-    fn detach_xdp_locked(&mut self) -> Result<()> {
         let Some(a) = self.attached.take() else {
             return Ok(());
         };
-        let Attachment { link, pin, .. } = a;
-        // Another FastPath (a newer agent) may have taken the pinned link over: then the pin is
-        // theirs, and closing our fd leaves their attachment alone.
-        let ours = program(&mut self.ebpf)?.info()?.id();
-        if let Ok((_, _, prog)) = pinned_link_info(&pin) {
-            if prog != ours {
+        let fd = program(&mut self.ebpf)?.fd()?.as_fd().as_raw_fd();
+        let flag = mode_flag(a.mode);
+        match rtnl::xdp_set(a.ifindex, -1, flag | XDP_FLAGS_REPLACE, Some(fd)) {
+            Ok(()) => Ok(()),
+            // Not ours any more: replaced by another agent.
+            Err(e) if e.errno == libc::EEXIST => {
                 log::info!(
-                    "{}: the fast path was taken over by another agent; leaving its pin",
+                    "{}: the XDP program was taken over by another agent; leaving it",
                     a.iface
                 );
-                return Ok(());
+                Ok(())
             }
+            // The device is gone (its namespace deleted), and the program with it.
+            Err(e) if e.errno == libc::ENODEV => Ok(()),
+            Err(e) => Err(anyhow!("{}: detaching XDP: {e}", a.iface)),
         }
-        // Unpin first: the pin's reference is dropped asynchronously, our fd's synchronously
-        // when it is the last one.
-        match std::fs::remove_file(&pin) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("unpinning {}", pin.display())),
-        }
-        drop(link);
-        // Remove <ifindex> and <netns inode> when empty (an error: someone else's pins).
-        if let Some(dir) = pin.parent() {
-            if std::fs::remove_dir(dir).is_ok() {
-                if let Some(ns_dir) = dir.parent() {
-                    let _ = std::fs::remove_dir(ns_dir);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Marks a virtual router's adverts as ours (handed to user space) or not.
@@ -763,6 +892,11 @@ impl FastPath {
         };
         map.set(vrid_slot(family, vrid), state, 0)
             .context("writing the ROUTERS map")?;
+        if owned {
+            self.owned.insert(vrid_slot(family, vrid));
+        } else {
+            self.owned.remove(&vrid_slot(family, vrid));
+        }
         Ok(())
     }
 
@@ -871,8 +1005,21 @@ impl FastPath {
     }
 }
 
+/// Dropped after a clean release (no router owned), the fast path is detached. Dropped while a
+/// router is still owned — the agent is leaving on an error, its VIPs possibly still configured
+/// — it is left attached, as after SIGKILL: the fail-safe takes over once the heartbeat is
+/// stale, and the next start takes it over. [`FastPath::detach`] always detaches.
 impl Drop for FastPath {
     fn drop(&mut self) {
+        if let (Some(a), false) = (&self.attached, self.owned.is_empty()) {
+            log::warn!(
+                "{}: stopping with {} virtual router(s) still owned: leaving the fast path \
+                 attached, so its fail-safe takes over (the next start takes it over)",
+                a.iface,
+                self.owned.len()
+            );
+            return;
+        }
         if let Err(e) = self.detach() {
             log::warn!("{e:#}");
         }
@@ -919,14 +1066,9 @@ pub fn choose_mode(choice: ModeChoice, driver: Option<&str>) -> (XdpMode, Option
     }
 }
 
+/// The index of interface `iface` in the calling thread's network namespace (from netlink).
 pub fn ifindex(iface: &str) -> Result<u32> {
-    let name = CString::new(iface).map_err(|_| anyhow!("interface name {iface:?} contains NUL"))?;
-    // SAFETY: valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if idx == 0 {
-        bail!("no such interface '{iface}' (list them with `ip link`)");
-    }
-    Ok(idx)
+    Ok(rtnl::iface_facts(iface)?.index)
 }
 
 /// The interface's driver name as `ethtool -i` reports it, if the driver answers.
@@ -1058,6 +1200,23 @@ fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into())
+}
+
+fn explain_xdp_error(e: &NlError, iface: &str, flag: u32) -> anyhow::Error {
+    match e.errno {
+        libc::EPERM | libc::EACCES => {
+            anyhow!("permission denied attaching XDP to {iface}: {PERMISSION_HINT} ({e})")
+        }
+        libc::EBUSY | libc::EEXIST => anyhow!(
+            "{iface}: another XDP program was attached meanwhile ({e}); see `ip link show \
+             {iface}`, remove it or use another interface"
+        ),
+        libc::EOPNOTSUPP => anyhow!(
+            "the driver of {iface} does not support {} XDP ({e}); try --xdp-mode generic",
+            mode_name(flag)
+        ),
+        _ => anyhow!("attaching XDP to {iface} in {} mode: {e}", mode_name(flag)),
+    }
 }
 
 #[cfg(test)]

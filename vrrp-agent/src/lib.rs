@@ -15,6 +15,7 @@ pub mod fastpath;
 pub mod fsm;
 pub mod netlink;
 pub mod overflow;
+pub mod rtnl;
 pub mod timer;
 pub mod tx;
 pub mod wire;

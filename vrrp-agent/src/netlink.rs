@@ -95,14 +95,6 @@ pub async fn del_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<bool> {
     }
 }
 
-/// Whether interface `iface` is operationally up (RFC 2863 operstate `up`, or `unknown` for
-/// drivers that do not report it), from sysfs: the same as IFF_RUNNING in link notifications.
-pub fn link_running(iface: &str) -> Result<bool> {
-    let path = format!("/sys/class/net/{iface}/operstate");
-    let s = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    Ok(matches!(s.trim(), "up" | "unknown"))
-}
-
 /// Follows link state changes (RTNLGRP_LINK notifications) and publishes each watched
 /// interface's IFF_RUNNING on its channel. `watch`: ifindex → sender.
 pub fn spawn_link_monitor(

@@ -243,3 +243,37 @@ fn check_config_subcommand_parses() {
     let cli = parse_from(["vrrp-agent", "check-config", "x.toml"]).unwrap();
     assert!(matches!(cli.cmd, Cmd::CheckConfig { .. }));
 }
+
+#[test]
+fn require_failsafe_from_the_flag_or_the_file() {
+    let base = ["--iface", "eth0", "--vrid", "51", "--vip", "10.0.0.100/24"];
+    let RunMode::Election(cfg) = resolve(&base).unwrap() else {
+        panic!("election mode")
+    };
+    assert!(!cfg.require_failsafe, "off by default");
+    let mut strict = base.to_vec();
+    strict.push("--require-failsafe");
+    let RunMode::Election(cfg) = resolve(&strict).unwrap() else {
+        panic!("election mode")
+    };
+    assert!(cfg.require_failsafe);
+    let src = "[global]\nrequire_failsafe = true\n\n[[instance]]\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n";
+    let cfg = vrrp_agent::config::parse_str(src, std::path::Path::new("t.toml")).unwrap();
+    assert!(cfg.require_failsafe, "[global] require_failsafe");
+    let cfg = vrrp_agent::config::parse_str(
+        &src.replace("require_failsafe = true", "require_failsafe = 1"),
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        cfg.starts_with("t.toml:2: global.require_failsafe:"),
+        "{cfg}"
+    );
+    // Monitor mode claims nothing: the switch is for virtual routers.
+    assert!(
+        resolve(&["--iface", "eth0", "--vrid", "51", "--require-failsafe"])
+            .unwrap_err()
+            .starts_with("--require-failsafe configures a virtual router")
+    );
+}

@@ -223,10 +223,11 @@ pub enum Counter {
     EgressMalformed,
     /// Egress outcome: IPv4 / IPv6 / ARP whose source address is not a VIP; untouched.
     EgressSrcNotVip,
-    /// Egress outcome: source address is a VIP of a router we do not own; untouched.
+    /// Egress outcome: an IP packet (not ARP / ND) whose source address is a VIP of a router we
+    /// do not own; untouched.
     EgressVipNotOwned,
-    /// Egress outcome: source address is a VIP of a router we own whose heartbeat is stale;
-    /// untouched.
+    /// Egress outcome: an IP packet (not ARP / ND) whose source address is a VIP of a router we
+    /// own whose heartbeat is stale; untouched.
     EgressVipStale,
     /// Egress outcome: IP packet from a VIP of an owned, fresh router; Ethernet source rewritten
     /// to the VMAC (also Neighbor Discovery messages without a link-layer address option equal to
@@ -244,11 +245,18 @@ pub enum Counter {
     /// Egress, not an outcome: a Neighbor Discovery message from an owned VIP with no
     /// link-layer address option equal to the interface MAC (left alone).
     EgressNdNoLladdr,
+    /// Egress outcome: ARP whose sender IP is a VIP, or ND (RS / NS / NA) whose IPv6 source is
+    /// a VIP (NA: or whose target is one), of a router we do not own; dropped, so the kernel
+    /// cannot announce the VIP with the interface's real MAC.
+    EgressNeighDroppedNotOwned,
+    /// Egress outcome: the same for a router we own whose heartbeat is stale (the fail-safe:
+    /// the agent is gone but the VIPs are still configured); dropped.
+    EgressNeighDroppedStale,
 }
 
 impl Counter {
     /// Number of counters (size of the `COUNTERS` array).
-    pub const COUNT: u32 = 37;
+    pub const COUNT: u32 = 39;
 
     /// All counters in index order.
     pub const ALL: [Counter; Self::COUNT as usize] = [
@@ -289,6 +297,8 @@ impl Counter {
         Counter::EgressArpRewritten,
         Counter::EgressRewriteFailed,
         Counter::EgressNdNoLladdr,
+        Counter::EgressNeighDroppedNotOwned,
+        Counter::EgressNeighDroppedStale,
     ];
 
     /// Stable snake_case name, used in logs and metrics.
@@ -331,6 +341,8 @@ impl Counter {
             Counter::EgressArpRewritten => "egress_arp_rewritten",
             Counter::EgressRewriteFailed => "egress_rewrite_failed",
             Counter::EgressNdNoLladdr => "egress_nd_no_lladdr",
+            Counter::EgressNeighDroppedNotOwned => "egress_neigh_dropped_not_owned",
+            Counter::EgressNeighDroppedStale => "egress_neigh_dropped_stale",
         }
     }
 

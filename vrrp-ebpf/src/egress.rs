@@ -10,7 +10,8 @@
 //! maps (`VIPS_V4`, `VIPS_V6`, `ROUTERS`, `HEARTBEAT`, `IFACE`).
 //!
 //! For a frame (Ethernet, one optional 802.1Q/802.1ad tag in the packet) whose IPv4 / IPv6 source
-//! or ARP sender IP is a VIP of an owned router with a fresh heartbeat ([`owner`]):
+//! or ARP sender IP is a VIP (or, for a Neighbor Advertisement, whose target is one) of an owned
+//! router with a fresh heartbeat ([`owner`]):
 //!
 //! * IPv4 / IPv6: the Ethernet source becomes the VMAC (`EgressIpRewritten`);
 //! * ICMPv6 RS (133), NS (135), NA (136) directly after the IPv6 header: in addition every
@@ -21,15 +22,26 @@
 //! * Ethernet/IPv4 ARP (requests and replies): Ethernet source and ARP sender MAC become the VMAC
 //!   (`EgressArpRewritten`).
 //!
-//! Everything else goes out untouched; every frame bumps `EgressFrames` and exactly one egress
-//! outcome counter. The verdict is always TC_ACT_OK: egress never drops.
+//! ARP and ND (RS, NS, NA) from a VIP (NA: or about one) of a router that is **not** owned with a
+//! fresh heartbeat are dropped (TC_ACT_SHOT; `EgressNeighDroppedNotOwned`,
+//! `EgressNeighDroppedStale`): this is the egress half of the fail-safe. An agent killed while
+//! Master leaves the VIPs configured, and the kernel's own ARP requests and neighbour
+//! solicitations from them would teach the LAN VIP → real MAC while the new Master owns it. The
+//! filter outlives the agent (see `vrrp_agent::fastpath`), so it keeps doing this once the
+//! heartbeat is stale.
+//!
+//! Everything else goes out untouched (TC_ACT_OK); every frame bumps `EgressFrames` and exactly
+//! one egress outcome counter.
 //!
 //! Verifier notes: the frame is read with `bpf_skb_load_bytes` into fixed-size stack arrays and
 //! written with `bpf_skb_store_bytes` — no packet pointers, so no bounds checks for the verifier
 //! to follow, non-linear skbs are handled, and a cloned skb (a packet tap) is un-cloned by the
 //! helper before it is written. The option walk is bounded ([`MAX_ND_OPTIONS`]).
 use aya_ebpf::{
-    bindings::TC_ACT_OK, helpers::bpf_csum_diff, macros::classifier, programs::TcContext,
+    bindings::{TC_ACT_OK, TC_ACT_SHOT},
+    helpers::bpf_csum_diff,
+    macros::classifier,
+    programs::TcContext,
 };
 use vrrp_common::{vmac, Counter, FAMILY_IPV4, FAMILY_IPV6};
 
@@ -53,7 +65,12 @@ pub fn vrrp_tc_egress(ctx: TcContext) -> i32 {
     let outcome = egress(&ctx);
     count(Counter::EgressFrames);
     count(outcome);
-    TC_ACT_OK as i32
+    match outcome {
+        Counter::EgressNeighDroppedNotOwned | Counter::EgressNeighDroppedStale => {
+            TC_ACT_SHOT as i32
+        }
+        _ => TC_ACT_OK as i32,
+    }
 }
 
 #[inline(always)]
@@ -78,13 +95,16 @@ fn egress(ctx: &TcContext) -> Counter {
     }
 }
 
-/// The VMAC to send with when router (`family`, `vrid`) is owned and fresh; else the outcome.
+/// The VMAC to send with when router (`family`, `vrid`) is owned and fresh; else the outcome:
+/// for ARP / ND (`neigh`) a drop, for other packets untouched.
 #[inline(always)]
-fn claim(family: u8, vrid: u8) -> Result<[u8; 6], Counter> {
-    match owner(family, vrid) {
-        Owner::NotOwned => Err(Counter::EgressVipNotOwned),
-        Owner::Stale => Err(Counter::EgressVipStale),
-        Owner::Fresh { .. } => Ok(vmac(family, vrid)),
+fn claim(family: u8, vrid: u8, neigh: bool) -> Result<[u8; 6], Counter> {
+    match (owner(family, vrid), neigh) {
+        (Owner::Fresh { .. }, _) => Ok(vmac(family, vrid)),
+        (Owner::NotOwned, true) => Err(Counter::EgressNeighDroppedNotOwned),
+        (Owner::Stale, true) => Err(Counter::EgressNeighDroppedStale),
+        (Owner::NotOwned, false) => Err(Counter::EgressVipNotOwned),
+        (Owner::Stale, false) => Err(Counter::EgressVipStale),
     }
 }
 
@@ -93,7 +113,8 @@ fn set_eth_src(ctx: &TcContext, mac: &[u8; 6]) -> bool {
     ctx.store(ETH_SRC, mac, 0).is_ok()
 }
 
-/// Ethernet/IPv4 ARP, any operation, from a VIP: Ethernet source and sender MAC to the VMAC.
+/// Ethernet/IPv4 ARP, any operation, from a VIP: Ethernet source and sender MAC to the VMAC
+/// (owned, fresh), else dropped.
 #[inline(always)]
 fn arp(ctx: &TcContext, l3: usize) -> Counter {
     let Ok(a) = ctx.load::<[u8; ARP_LEN]>(l3) else {
@@ -108,7 +129,7 @@ fn arp(ctx: &TcContext, l3: usize) -> Counter {
     let Some(vrid) = (unsafe { VIPS_V4.get(&spa) }).map(|v| v.vrid) else {
         return Counter::EgressSrcNotVip;
     };
-    let mac = match claim(FAMILY_IPV4, vrid) {
+    let mac = match claim(FAMILY_IPV4, vrid, true) {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -131,7 +152,7 @@ fn ipv4(ctx: &TcContext, l3: usize) -> Counter {
     let Some(vrid) = (unsafe { VIPS_V4.get(&src) }).map(|v| v.vrid) else {
         return Counter::EgressSrcNotVip;
     };
-    let mac = match claim(FAMILY_IPV4, vrid) {
+    let mac = match claim(FAMILY_IPV4, vrid, false) {
         Ok(m) => m,
         Err(c) => return c,
     };
@@ -142,7 +163,9 @@ fn ipv4(ctx: &TcContext, l3: usize) -> Counter {
 }
 
 /// IPv6 from a VIP: Ethernet source to the VMAC, and for RS / NS / NA the link-layer address
-/// options that carry the interface MAC (`eth_src`: the frame's Ethernet source as it came).
+/// options that carry the interface MAC (`eth_src`: the frame's Ethernet source as it came). An
+/// NA whose target is a VIP counts as from it, whatever its source. ND of a router not owned
+/// with a fresh heartbeat is dropped.
 #[inline(always)]
 fn ipv6(ctx: &TcContext, l3: usize, eth_src: [u8; 6]) -> Counter {
     let Ok(hdr) = ctx.load::<[u8; IPV6_HLEN]>(l3) else {
@@ -151,28 +174,42 @@ fn ipv6(ctx: &TcContext, l3: usize, eth_src: [u8; 6]) -> Counter {
     if hdr[0] >> 4 != 6 {
         return Counter::EgressMalformed;
     }
+    // Neighbor Discovery directly after the fixed header (the kernel never puts extension
+    // headers in front of ND).
+    let l4 = l3 + IPV6_HLEN;
+    let nd = if hdr[6] == IPPROTO_ICMPV6 {
+        match ctx.load::<[u8; 4]>(l4) {
+            Ok(icmp) if matches!(icmp[0], ICMPV6_RS | ICMPV6_NS | ICMPV6_NA) => icmp[0],
+            _ => 0,
+        }
+    } else {
+        0
+    };
     let src: [u8; 16] = sub(&hdr, 8);
     // SAFETY: plain lookup; the value is copied out at once.
-    let Some(vrid) = (unsafe { VIPS_V6.get(&src) }).map(|v| v.vrid) else {
-        return Counter::EgressSrcNotVip;
+    let vrid = match (unsafe { VIPS_V6.get(&src) }).map(|v| v.vrid) {
+        Some(v) => v,
+        None if nd == ICMPV6_NA => {
+            // The target follows type, code, checksum and flags.
+            let Ok(target) = ctx.load::<[u8; 16]>(l4 + 8) else {
+                return Counter::EgressSrcNotVip;
+            };
+            // SAFETY: as above.
+            match (unsafe { VIPS_V6.get(&target) }).map(|v| v.vrid) {
+                Some(v) => v,
+                None => return Counter::EgressSrcNotVip,
+            }
+        }
+        None => return Counter::EgressSrcNotVip,
     };
-    let mac = match claim(FAMILY_IPV6, vrid) {
+    let mac = match claim(FAMILY_IPV6, vrid, nd != 0) {
         Ok(m) => m,
         Err(c) => return c,
     };
     if !set_eth_src(ctx, &mac) {
         return Counter::EgressRewriteFailed;
     }
-    // Neighbor Discovery directly after the fixed header (the kernel never puts extension
-    // headers in front of ND).
-    if hdr[6] != IPPROTO_ICMPV6 {
-        return Counter::EgressIpRewritten;
-    }
-    let l4 = l3 + IPV6_HLEN;
-    let Ok(icmp) = ctx.load::<[u8; 4]>(l4) else {
-        return Counter::EgressIpRewritten;
-    };
-    let fixed = match icmp[0] {
+    let fixed = match nd {
         ICMPV6_RS => RS_MIN_LEN,
         ICMPV6_NS | ICMPV6_NA => NS_MIN_LEN,
         _ => return Counter::EgressIpRewritten,

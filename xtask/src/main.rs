@@ -24,9 +24,10 @@ struct Cli {
 enum Cmd {
     /// Install what the build and tests need (idempotent): Debian's rustc-web with the prebuilt
     /// BPF core, bpf-linker on LLVM 22, the rustup path toolchain that ties them together, and
-    /// (with --test-peers) keepalived and tshark.
+    /// (with --test-peers) keepalived, tshark, tcpdump and the other programs the tests run.
     Setup {
-        /// Also install the real peers and tools the tests use (keepalived, tshark).
+        /// Also install the real peers and every program the tests and benchmarks run
+        /// (keepalived, tshark, tcpdump, iproute2, iputils-ping, procps, util-linux, mount).
         #[arg(long)]
         test_peers: bool,
     },

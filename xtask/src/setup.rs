@@ -34,8 +34,20 @@ const BUILD_PACKAGES: &[&str] = &[
     "libffi-dev",
 ];
 
-/// Real peers and tools the tests use.
-const TEST_PACKAGES: &[&str] = &["keepalived", "tshark", "iproute2", "iputils-ping"];
+/// Real peers and every program the tests and benchmarks run: keepalived (peer), tshark
+/// (decoding), tcpdump (captures), iproute2 (`ip`, `tc`), iputils-ping (`ping`), procps
+/// (`sysctl`), util-linux (`nsenter`, `unshare`) and mount (`mount`): the fail-safe tests'
+/// launchers.
+const TEST_PACKAGES: &[&str] = &[
+    "keepalived",
+    "tshark",
+    "tcpdump",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "util-linux",
+    "mount",
+];
 
 pub fn run(root: &Path, test_peers: bool) -> Result<()> {
     let mut wanted: Vec<&str> = BUILD_PACKAGES.to_vec();

@@ -1,6 +1,7 @@
 //! Test helper: attaches the XDP fast path to an interface (in the current network namespace),
-//! owns one IPv4 VIP and keeps the heartbeat fresh until killed. Prints `attached pin=<dir>` once
-//! ready. Used by `tests/tests/xdp_responder.rs` to show what a SIGKILLed agent leaves behind.
+//! owns one IPv4 VIP and keeps the heartbeat fresh until killed. Prints `attached xdp_prog=<id>
+//! egress=<mode>` once ready. Used by `tests/tests/xdp_responder.rs` and `tc_egress.rs` to show
+//! what a SIGKILLed agent leaves behind.
 use std::{net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, Result};
@@ -29,6 +30,9 @@ struct Args {
     /// Heartbeat period.
     #[arg(long, default_value_t = 20)]
     beat_ms: u64,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    xdp_mode: ModeChoice,
 }
 
 fn main() -> Result<()> {
@@ -36,7 +40,7 @@ fn main() -> Result<()> {
     let mac = parse_mac(&args.mac).context("--mac")?;
     let mut fp = FastPath::load()?;
     fp.set_iface_mac(mac)?;
-    fp.attach(&args.iface, ModeChoice::Auto)?;
+    fp.attach(&args.iface, args.xdp_mode)?;
     fp.add_vip(args.vip, args.vrid)?;
     fp.set_router(
         FAMILY_IPV4,
@@ -46,8 +50,11 @@ fn main() -> Result<()> {
         Duration::from_millis(args.stale_ms),
     )?;
     fp.heartbeat(monotonic_ns())?;
-    let pin = fp.pin_dir().context("attachment not pinned")?.to_owned();
-    println!("attached pin={}", pin.display());
+    let prog = fp.program()?.info()?.id();
+    println!(
+        "attached xdp_prog={prog} egress={:?}",
+        fp.egress_mode().context("no egress classifier")?
+    );
     loop {
         std::thread::sleep(Duration::from_millis(args.beat_ms));
         fp.heartbeat(monotonic_ns())?;
