@@ -11,6 +11,7 @@
 //! [global]
 //! xdp_mode = "auto"          # auto | native | generic
 //! failsafe_timeout = 0.5     # seconds; default: each instance's Master_Down_Interval
+//! realtime_priority = 10     # SCHED_RR priority 1-99 of the agent, 0 = normal scheduling
 //!
 //! [[instance]]
 //! name = "web"               # default vrid<N> (IPv4) / vrid<N>-v6 (IPv6)
@@ -207,6 +208,8 @@ fn join<T: fmt::Display>(v: &[T]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
     pub xdp_mode: ModeChoice,
+    /// `SCHED_RR` priority of the agent's threads, 0 = normal scheduling ([`crate::sched`]).
+    pub realtime_priority: u8,
     pub instances: Vec<InstanceSpec>,
 }
 
@@ -529,6 +532,20 @@ impl InstanceInput {
     }
 }
 
+/// `realtime_priority` (`--realtime-priority`): 0 (off) or a `SCHED_RR` priority.
+pub fn realtime_priority(key: &str, v: i64) -> Result<u8, FieldError> {
+    match u8::try_from(v) {
+        Ok(p) if p <= crate::sched::MAX_REALTIME_PRIORITY => Ok(p),
+        _ => Err(ferr(
+            key,
+            format!(
+                "{v} is out of range 0-{} (0 = normal scheduling)",
+                crate::sched::MAX_REALTIME_PRIORITY
+            ),
+        )),
+    }
+}
+
 fn failsafe(key: &str, s: f64) -> Result<Duration, FieldError> {
     let d = seconds(key, s, 3600.0)?;
     if d < Duration::from_millis(4) {
@@ -702,6 +719,7 @@ struct RawFile {
 struct RawGlobal {
     xdp_mode: Option<Spanned<String>>,
     failsafe_timeout: Option<Spanned<Num>>,
+    realtime_priority: Option<Spanned<Int>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -881,6 +899,7 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     })?;
     let mut xdp_mode = ModeChoice::Auto;
     let mut global_failsafe = None;
+    let mut realtime = crate::sched::DEFAULT_REALTIME_PRIORITY;
     if let Some(g) = &raw.global {
         let g_ref = g.get_ref();
         if let Some(m) = &g_ref.xdp_mode {
@@ -905,6 +924,12 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
                     e.msg,
                 )
             })?);
+        }
+        if let Some(p) = &g_ref.realtime_priority {
+            let key = "realtime_priority";
+            realtime = int_value(key, *p.get_ref())
+                .and_then(|v| realtime_priority(key, v))
+                .map_err(|e| err(Some(p.span().start), format!("global.{key}"), e.msg))?;
         }
     }
     if raw.instance.is_empty() {
@@ -937,6 +962,7 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     })?;
     Ok(AgentConfig {
         xdp_mode,
+        realtime_priority: realtime,
         instances: specs,
     })
 }

@@ -14,6 +14,7 @@ pub mod driver;
 pub mod fastpath;
 pub mod fsm;
 pub mod netlink;
+pub mod sched;
 pub mod timer;
 pub mod tx;
 pub mod wire;
