@@ -110,6 +110,10 @@ enum Bench {
         /// Extra argument for both agents (repeat), e.g. `--agent-arg=--realtime-priority=0`.
         #[arg(long = "agent-arg", allow_hyphen_values = true)]
         agent_args: Vec<String>,
+        /// Keep every run's capture and router logs (target/bench/starvation.pcaps/), not only
+        /// those of runs with role changes.
+        #[arg(long)]
+        keep: bool,
     },
 }
 
@@ -185,6 +189,7 @@ fn main() -> Result<()> {
                     peer,
                     advert_int,
                     agent_args,
+                    keep,
                 } => {
                     setup::ensure_packages(&["tcpdump"])?;
                     let json = target_dir(&root).join("bench").join("starvation.json");
@@ -210,6 +215,9 @@ fn main() -> Result<()> {
                         .map(|a| format!("--agent-arg={a}"))
                         .collect();
                     args.extend(agent_args.iter().map(String::as_str));
+                    if keep {
+                        args.push("--keep");
+                    }
                     lab(&root, &args, "starvation benchmark")?;
                 }
                 Bench::Latency { count, gap_us } => {

@@ -81,6 +81,10 @@ enum Cmd {
         /// Extra argument for both agents (repeat; e.g. `--agent-arg=--realtime-priority=0`).
         #[arg(long = "agent-arg", allow_hyphen_values = true)]
         agent_args: Vec<String>,
+        /// Keep every run's capture and router logs next to the JSON (`<json>.pcaps/`), not only
+        /// those of runs with role changes.
+        #[arg(long)]
+        keep: bool,
     },
     /// A CPU hog for bench-starvation (internal).
     #[command(hide = true)]
@@ -120,6 +124,7 @@ fn main() -> Result<()> {
             advert_int,
             json,
             agent_args,
+            keep,
         } => starvation::bench(starvation::Opts {
             runs,
             duration: Duration::from_secs(duration),
@@ -128,6 +133,7 @@ fn main() -> Result<()> {
             advert_int,
             json,
             agent_args,
+            keep,
         }),
         Cmd::Hog {
             cpu,

@@ -51,6 +51,8 @@ pub struct Opts {
     /// Extra arguments for both agents (e.g. `--realtime-priority 0` to measure without the
     /// real-time policy).
     pub agent_args: Vec<String>,
+    /// Keep every run's capture and logs (not only those with role changes).
+    pub keep: bool,
 }
 
 fn peer_name(p: Peer) -> &'static str {
@@ -284,8 +286,8 @@ struct RunResult {
     gaps_over_mdi: usize,
     mdi_ms: f64,
     takeovers: Vec<Takeover>,
-    /// The capture of r1's bridge port, kept when a router changed roles (with both routers'
-    /// logs next to it, `.r1.log` / `.r2.log`).
+    /// The capture of r1's bridge port, kept when a router changed roles or with `--keep` (with
+    /// both routers' logs next to it, `.r1.log` / `.r2.log`).
     pcap: Option<PathBuf>,
     /// Scheduling policy of the routers' VRRP processes (all threads), as read from /proc.
     sched_r1: String,
@@ -438,7 +440,7 @@ fn one_run(
     drop((r1, r2));
 
     let wire = read_pcap(&file, lab.r(1).ip4, lab.r(2).ip4)?;
-    let pcap_kept = if tr1.is_empty() && tr2.is_empty() {
+    let pcap_kept = if tr1.is_empty() && tr2.is_empty() && !o.keep {
         None
     } else {
         // Kept for a closer look (tshark -r FILE).
@@ -674,6 +676,9 @@ fn reproduce(o: &Opts) -> String {
     }
     for a in &o.agent_args {
         s.push_str(&format!(" --agent-arg={a}"));
+    }
+    if o.keep {
+        s.push_str(" --keep");
     }
     s
 }
