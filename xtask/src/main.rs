@@ -90,7 +90,7 @@ enum Bench {
         verbose: bool,
     },
     /// False failovers under CPU starvation: vrrp-agent and keepalived side by side, one busy
-    /// process per CPU at each nice level; role changes per router and r1's advert gaps on the
+    /// thread per CPU at each nice level; role changes per router and r1's advert gaps on the
     /// wire per run, a summary table, JSON in target/bench/starvation.json.
     Starvation {
         #[arg(long, default_value_t = 10)]
@@ -101,7 +101,8 @@ enum Bench {
         /// Nice levels of the CPU hogs, comma-separated.
         #[arg(long, default_value = "0,-10", allow_hyphen_values = true)]
         nice: String,
-        /// Implementations, comma-separated: agent, keepalived.
+        /// Implementations, comma-separated: agent, keepalived, agent-normal (vrrp-agent with
+        /// --realtime-priority 0).
         #[arg(long, default_value = "agent,keepalived")]
         peer: String,
         /// Advertisement interval, seconds.

@@ -58,7 +58,7 @@ enum Cmd {
         verbose: bool,
     },
     /// False failovers under CPU starvation: per run a fresh lab (r1 priority 200, r2 priority
-    /// 100), one busy process per CPU at each nice level, role changes and r1's advert gaps on
+    /// 100), one busy thread per CPU at each nice level, role changes and r1's advert gaps on
     /// the wire; implementations interleaved.
     BenchStarvation {
         #[arg(long, default_value_t = 10)]
@@ -70,8 +70,8 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', allow_negative_numbers = true, default_values_t = [0, -10])]
         nice: Vec<i32>,
         /// Implementations (comma-separated), run one after the other within each round.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [failover::Peer::Agent, failover::Peer::Keepalived])]
-        peer: Vec<failover::Peer>,
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [starvation::Peer::Agent, starvation::Peer::Keepalived])]
+        peer: Vec<starvation::Peer>,
         /// Advertisement interval, seconds.
         #[arg(long, default_value = "0.01")]
         advert_int: String,
@@ -85,18 +85,6 @@ enum Cmd {
         /// those of runs with role changes.
         #[arg(long)]
         keep: bool,
-    },
-    /// A CPU hog for bench-starvation (internal).
-    #[command(hide = true)]
-    Hog {
-        #[arg(long)]
-        cpu: usize,
-        #[arg(long, allow_negative_numbers = true)]
-        nice: i32,
-        #[arg(long)]
-        secs: u64,
-        #[arg(long)]
-        parent: i32,
     },
     /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
     Demo {
@@ -135,12 +123,6 @@ fn main() -> Result<()> {
             agent_args,
             keep,
         }),
-        Cmd::Hog {
-            cpu,
-            nice,
-            secs,
-            parent,
-        } => starvation::hog_main(cpu, nice, secs, parent),
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
 }

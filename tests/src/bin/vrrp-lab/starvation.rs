@@ -3,7 +3,7 @@
 //!
 //! Per run: a fresh lab (r1 priority 200 = master, r2 priority 100 = backup, VRRPv3, one VIP),
 //! the two routers converge, tcpdump starts on r1's bridge port (switch namespace, both
-//! directions), then one busy process per CPU (pinned, at the given nice level) runs for the
+//! directions), then one busy thread per CPU (pinned, at the given nice level) runs for the
 //! run's duration. Afterwards:
 //! - role changes per router after convergence, from the logs (vrrp-agent `instance X: state A
 //!   -> B`, keepalived `(X) Entering ... STATE`); r1 never fails, so every r2 `MASTER` is a false
@@ -14,15 +14,17 @@
 //!   r1's adverts before it. Longer than Master_Down_Interval: the master starved (its adverts
 //!   left late, the backup acted by the protocol). Shorter: the backup acted on a stale view.
 //!
-//! The hogs are children of this process: killed when a run ends, on failure and on Ctrl-C
-//! (they also die with this process: `PR_SET_PDEATHSIG`), and they stop by themselves after a
-//! bound.
+//! The hogs are threads of this process (pinned, nice set per thread): stopped when a run
+//! ends, on failure and on Ctrl-C, after a bound, and with this process.
 use std::{
     collections::BTreeMap,
     fs,
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -35,7 +37,19 @@ use vrrp_integration_tests::{
     require_root,
 };
 
-use crate::failover::{check_interrupted, install_interrupt_handler, sleep, Peer};
+use crate::failover::{check_interrupted, install_interrupt_handler, sleep};
+
+/// What runs on both routers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peer {
+    /// vrrp-agent as configured by default (real-time scheduling).
+    Agent,
+    /// vrrp-agent with `--realtime-priority 0` (normal scheduling), for a before/after
+    /// comparison in one invocation.
+    AgentNormal,
+    /// keepalived with its defaults (normal scheduling).
+    Keepalived,
+}
 
 const VRID: u8 = 51;
 const R1_PRIO: u8 = 200;
@@ -58,6 +72,7 @@ pub struct Opts {
 fn peer_name(p: Peer) -> &'static str {
     match p {
         Peer::Agent => "vrrp-agent",
+        Peer::AgentNormal => "vrrp-agent (rt 0)",
         Peer::Keepalived => "keepalived",
     }
 }
@@ -65,6 +80,7 @@ fn peer_name(p: Peer) -> &'static str {
 fn peer_arg(p: Peer) -> &'static str {
     match p {
         Peer::Agent => "agent",
+        Peer::AgentNormal => "agent-normal",
         Peer::Keepalived => "keepalived",
     }
 }
@@ -72,72 +88,64 @@ fn peer_arg(p: Peer) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // CPU hogs.
 
-/// `vrrp-lab hog`: one busy loop pinned to `cpu` at `nice`, for at most `secs` seconds, dying
-/// with its parent.
-pub fn hog_main(cpu: usize, nice: i32, secs: u64, parent: i32) -> Result<()> {
-    // SAFETY: plain prctl/getppid calls.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    // The parent may have died before the prctl took effect.
-    if unsafe { libc::getppid() } != parent {
-        return Ok(());
-    }
-    // SAFETY: plain syscall on this process.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("hog: setpriority({nice})"));
-    }
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays within it (cpu < CPU_SETSIZE).
+/// Pins the calling thread to `cpu` and gives it `nice` (Linux: per thread).
+fn hog_setup(cpu: usize, nice: i32) -> Result<()> {
+    // SAFETY: plain syscalls on the calling thread; a zeroed cpu_set_t is an empty set and
+    // CPU_SET stays within it (cpu < CPU_SETSIZE).
     unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("CPU hog: setpriority({nice})"));
+        }
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
             return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("hog: pinning to CPU {cpu}"));
-        }
-    }
-    let end = Instant::now() + Duration::from_secs(secs);
-    let mut x = 1u64;
-    while Instant::now() < end {
-        for _ in 0..100_000 {
-            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                .with_context(|| format!("CPU hog: pinning to CPU {cpu}"));
         }
     }
     Ok(())
 }
 
-/// One busy process per online CPU; killed on drop.
-struct Hogs(Vec<Child>);
+/// One busy thread per online CPU, pinned, at the given nice level; stopped on drop (so also on
+/// failure and Ctrl-C), after a bound, and with this process.
+struct Hogs {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
 
 impl Hogs {
     fn start(nice: i32, max: Duration) -> Result<Self> {
         // SAFETY: plain sysconf call.
         let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
-        let exe = std::env::current_exe()?;
-        let mut hogs = Hogs(Vec::new());
+        let mut hogs = Hogs {
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+        };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         for cpu in 0..cpus {
-            let child = Command::new(&exe)
-                .args([
-                    "hog",
-                    "--cpu",
-                    &cpu.to_string(),
-                    "--nice",
-                    &nice.to_string(),
-                    "--secs",
-                    &max.as_secs().max(1).to_string(),
-                    "--parent",
-                    &std::process::id().to_string(),
-                ])
-                .stdin(Stdio::null())
-                .spawn()
-                .context("starting a CPU hog")?;
-            hogs.0.push(child);
+            let stop = hogs.stop.clone();
+            let ready = ready_tx.clone();
+            hogs.threads.push(std::thread::spawn(move || {
+                let ok = hog_setup(cpu, nice);
+                let go = ok.is_ok();
+                let _ = ready.send(ok);
+                let end = Instant::now() + max;
+                let mut x = 1u64;
+                while go && !stop.load(Ordering::Relaxed) && Instant::now() < end {
+                    for _ in 0..10_000 {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
+                        );
+                    }
+                }
+            }));
         }
-        // A hog that could not set its nice level or affinity exits at once.
-        std::thread::sleep(Duration::from_millis(50));
-        for c in &mut hogs.0 {
-            if let Some(status) = c.try_wait()? {
-                bail!("a CPU hog exited at start ({status})");
-            }
+        for _ in 0..cpus {
+            ready_rx
+                .recv_timeout(Duration::from_secs(5))
+                .context("a CPU hog did not start")??;
         }
         Ok(hogs)
     }
@@ -145,11 +153,9 @@ impl Hogs {
 
 impl Drop for Hogs {
     fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-        }
-        for c in &mut self.0 {
-            let _ = c.wait();
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
 }
@@ -307,7 +313,7 @@ fn start_router(
 ) -> Result<Vr> {
     let vip = format!("{VIP4}/{PREFIX4}");
     match peer {
-        Peer::Agent => {
+        Peer::Agent | Peer::AgentNormal => {
             let mut args: Vec<String> = [
                 "--vrid",
                 &VRID.to_string(),
@@ -320,6 +326,9 @@ fn start_router(
             ]
             .map(str::to_owned)
             .to_vec();
+            if peer == Peer::AgentNormal {
+                args.extend(["--realtime-priority".to_owned(), "0".to_owned()]);
+            }
             args.extend(o.agent_args.iter().cloned());
             lab.agent(
                 n,
@@ -499,7 +508,7 @@ fn one_run(
 
 fn print_run(r: &RunResult) {
     println!(
-        "nice {:>3} run {:>2} {:<10}: role changes r1 {} r2 {}{}; r1 adverts {}, wire gap max {:.1} ms p99 {:.1} ms, {} over MDI {:.1} ms; sched r1 [{}] r2 [{}]",
+        "nice {:>3} run {:>2} {:<17}: role changes r1 {} r2 {}{}; r1 adverts {}, wire gap max {:.1} ms p99 {:.1} ms, {} over MDI {:.1} ms; sched r1 [{}] r2 [{}]",
         r.nice,
         r.run,
         r.implementation,
@@ -544,7 +553,7 @@ struct Report<'a> {
 pub fn bench(o: Opts) -> Result<()> {
     require_root();
     install_interrupt_handler();
-    let agent = if o.peers.contains(&Peer::Agent) {
+    let agent = if o.peers.iter().any(|p| *p != Peer::Keepalived) {
         Some(sibling_agent_bin()?)
     } else {
         None
@@ -555,7 +564,7 @@ pub fn bench(o: Opts) -> Result<()> {
     let mut failures: Vec<String> = Vec::new();
     println!(
         "starvation benchmark: r1 priority {R1_PRIO} (master), r2 priority {R2_PRIO}, VRRPv3 every {} s (r2's Master_Down_Interval {mdi:.1} ms); \
-         one busy process per CPU for {} s per run",
+         one busy thread per CPU for {} s per run",
         o.advert_int,
         o.duration.as_secs_f64()
     );
@@ -584,7 +593,7 @@ pub fn bench(o: Opts) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "  {:<11} {:>4} {:>5} {:>15} {:>12} {:>12} {:>12} {:>11}",
+        "  {:<17} {:>4} {:>5} {:>15} {:>12} {:>12} {:>12} {:>11}",
         "impl",
         "nice",
         "runs",
@@ -615,7 +624,7 @@ pub fn bench(o: Opts) -> Result<()> {
             .filter(|t| t.cause == "stale view")
             .count();
         println!(
-            "  {:<11} {:>4} {:>5} {:>15} {:>12} {:>12.1} {:>12.1} {:>11}{}",
+            "  {:<17} {:>4} {:>5} {:>15} {:>12} {:>12.1} {:>12.1} {:>11}{}",
             imp,
             -neg_nice,
             rs.len(),
