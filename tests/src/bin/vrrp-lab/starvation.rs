@@ -161,6 +161,102 @@ impl Drop for Hogs {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hypervisor steal time.
+
+/// CPU time the hypervisor took from this VM's CPUs, from /proc/stat (`steal`, in clock
+/// ticks): a stolen CPU runs nothing, whatever its priority. The kernel accounts a stolen
+/// stretch on the tick after the CPU gets back, so a jump between two samples is one burst that
+/// ended near the later sample.
+#[derive(Clone, Debug, Serialize)]
+struct StealBurst {
+    /// CLOCK_REALTIME ns of the sample that saw it.
+    #[serde(skip)]
+    seen_ns: u64,
+    /// Seconds after the hogs started.
+    at_s: f64,
+    cpu: usize,
+    ms: f64,
+}
+
+/// Per-CPU steal counters (ticks), `cpuN` lines of /proc/stat.
+fn steal_ticks() -> Vec<u64> {
+    let Ok(stat) = fs::read_to_string("/proc/stat") else {
+        return Vec::new();
+    };
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .nth(8)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Samples steal every 2 ms on a thread at SCHED_FIFO 1 (below the agents' default 10, above
+/// the hogs) until dropped.
+struct StealSampler {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<StealBurst>>>,
+}
+
+impl StealSampler {
+    fn start(t0: u64, max: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let param = libc::sched_param { sched_priority: 1 };
+            // SAFETY: plain syscall on the calling thread; on failure it samples less exactly.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+            // SAFETY: plain sysconf call.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+            let mut prev = steal_ticks();
+            let mut bursts = Vec::new();
+            let end = Instant::now() + max;
+            while !stop2.load(Ordering::Relaxed) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(2));
+                let now = steal_ticks();
+                let t = realtime_ns();
+                for (cpu, (a, b)) in prev.iter().zip(&now).enumerate() {
+                    if b > a {
+                        bursts.push(StealBurst {
+                            seen_ns: t,
+                            at_s: t.saturating_sub(t0) as f64 / 1e9,
+                            cpu,
+                            ms: (b - a) as f64 * 1000.0 / hz,
+                        });
+                    }
+                }
+                prev = now;
+            }
+            bursts
+        });
+        StealSampler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> Vec<StealBurst> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for StealSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The capture.
 
 /// VRRP adverts seen on r1's bridge port: kernel timestamps (CLOCK_REALTIME ns) by sender.
@@ -212,6 +308,12 @@ struct Takeover {
     /// `master starved` (such a gap exists: the master's adverts left late) or `stale view`
     /// (none: r2 acted while r1's adverts were on the wire).
     cause: &'static str,
+    /// Hypervisor steal seen during that gap (plus 10 ms: it is accounted on the next tick),
+    /// ms, summed over the CPUs.
+    steal_ms: f64,
+    /// CLOCK_REALTIME ns of that gap (start, end), for matching steal bursts.
+    #[serde(skip)]
+    gap_ns: Option<(u64, u64)>,
 }
 
 /// How late r2's first advert as master may leave after the moment it could first have decided
@@ -269,6 +371,8 @@ fn takeovers(wire: &Wire, t0: u64, mdi_ms: f64) -> Vec<Takeover> {
             } else {
                 "stale view"
             },
+            steal_ms: 0.0,
+            gap_ns: cause_gap,
         });
     }
     out
@@ -292,6 +396,11 @@ struct RunResult {
     gaps_over_mdi: usize,
     mdi_ms: f64,
     takeovers: Vec<Takeover>,
+    /// Hypervisor steal during the run, ms summed over the CPUs, and its bursts.
+    steal_ms: f64,
+    steal_bursts: Vec<StealBurst>,
+    /// The largest gap between r1's adverts, and the steal seen during it, ms.
+    max_gap_steal_ms: f64,
     /// The capture of r1's bridge port, kept when a router changed roles or with `--keep` (with
     /// both routers' logs next to it, `.r1.log` / `.r2.log`).
     pcap: Option<PathBuf>,
@@ -434,12 +543,14 @@ fn one_run(
     let n2 = r2.transitions().len();
 
     let t0 = realtime_ns();
+    let sampler = StealSampler::start(t0, o.duration + Duration::from_secs(30));
     let hogs = Hogs::start(nice, o.duration + Duration::from_secs(30))?;
     let window = sleep(o.duration);
     let sched_r1 = sched_of(vrrp_pid(&r1));
     let sched_r2 = sched_of(vrrp_pid(&r2));
     drop(hogs);
     let t1 = realtime_ns();
+    let steal = sampler.finish();
     window?;
     sleep(Duration::from_millis(100))?;
     let file = cap.stop()?;
@@ -478,7 +589,24 @@ fn one_run(
         .map(|w| (w[1].saturating_sub(w[0])) / 1000)
         .collect();
     let gaps_over_mdi = gaps_us.iter().filter(|&&g| g as f64 / 1000.0 > mdi).count();
-    let takeovers = takeovers(&wire, t0, mdi);
+    // Steal seen from the start of a gap to 10 ms (one tick or so) after its end.
+    let steal_in = |a: u64, b: u64| -> f64 {
+        steal
+            .iter()
+            .filter(|x| x.seen_ns > a && x.seen_ns <= b + 10_000_000)
+            .map(|x| x.ms)
+            .fold(0.0, |a, b| a + b)
+    };
+    let mut takeovers = takeovers(&wire, t0, mdi);
+    for t in &mut takeovers {
+        if let Some((a, b)) = t.gap_ns {
+            t.steal_ms = steal_in(a, b);
+        }
+    }
+    let max_gap_steal_ms = in_window
+        .windows(2)
+        .max_by_key(|w| w[1] - w[0])
+        .map_or(0.0, |w| steal_in(w[0], w[1]));
     let false_failovers = tr2.iter().filter(|s| *s == MASTER).count();
     let mut sorted = gaps_us.clone();
     sorted.sort_unstable();
@@ -498,6 +626,9 @@ fn one_run(
         gaps_over_mdi,
         mdi_ms: mdi,
         takeovers,
+        steal_ms: steal.iter().map(|b| b.ms).fold(0.0, |a, b| a + b),
+        steal_bursts: steal,
+        max_gap_steal_ms,
         pcap: pcap_kept,
         sched_r1,
         sched_r2,
@@ -508,7 +639,7 @@ fn one_run(
 
 fn print_run(r: &RunResult) {
     println!(
-        "nice {:>3} run {:>2} {:<17}: role changes r1 {} r2 {}{}; r1 adverts {}, wire gap max {:.1} ms p99 {:.1} ms, {} over MDI {:.1} ms; sched r1 [{}] r2 [{}]",
+        "nice {:>3} run {:>2} {:<17}: role changes r1 {} r2 {}{}; r1 adverts {}, wire gap max {:.1} ms p99 {:.1} ms, {} over MDI {:.1} ms; hypervisor steal {:.0} ms ({:.0} ms during the max gap); sched r1 [{}] r2 [{}]",
         r.nice,
         r.run,
         r.implementation,
@@ -524,6 +655,8 @@ fn print_run(r: &RunResult) {
         r.p99_gap_ms,
         r.gaps_over_mdi,
         r.mdi_ms,
+        r.steal_ms,
+        r.max_gap_steal_ms,
         r.sched_r1,
         r.sched_r2,
     );
@@ -533,8 +666,10 @@ fn print_run(r: &RunResult) {
             t.at_s,
             t.wire_silent_ms,
             match (t.cause_gap_ms, t.lag_ms) {
-                (Some(g), Some(l)) =>
-                    format!("r1 gap of {g:.1} ms, r2's advert {l:.1} ms after it passed the MDI"),
+                (Some(g), Some(l)) => format!(
+                    "r1 gap of {g:.1} ms ({:.0} ms hypervisor steal in it), r2's advert {l:.1} ms after it passed the MDI",
+                    t.steal_ms
+                ),
                 _ => "no r1 gap over the MDI within 100 ms before".to_owned(),
             },
             t.cause
@@ -636,7 +771,14 @@ pub fn bench(o: Opts) -> Result<()> {
             percentile(&all, 99.0) as f64 / 1000.0,
             rs.iter().map(|r| r.gaps_over_mdi).sum::<usize>(),
             if starved + stale > 0 {
-                format!("   takeovers: {starved} master starved, {stale} stale view")
+                let stolen = rs
+                    .iter()
+                    .flat_map(|r| &r.takeovers)
+                    .filter(|t| t.steal_ms >= 10.0)
+                    .count();
+                format!(
+                    "   takeovers: {starved} master starved ({stolen} with >= 10 ms hypervisor steal in the gap), {stale} stale view"
+                )
             } else {
                 String::new()
             }
