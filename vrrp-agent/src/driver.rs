@@ -415,16 +415,16 @@ impl Driver {
     }
 
     /// One advert from the ring buffer.
+    ///
+    /// Time order: timers that ran out before the advert arrived fire first, with one
+    /// exception. A backup whose Master_Down_Timer ran out before this advert arrived, but
+    /// which only gets to act now (it was not scheduled at the deadline, or its host stalled and
+    /// the kernel stamped the advert late), reads the advert first: it is what the backup knows
+    /// when it acts. If the advert restarts the timer (the master is alive), there is no
+    /// takeover; taking over only to step down at once would be a false failover. If it does
+    /// not (priority 0, or a lower priority that preempt discards), the timer fires as before.
     pub fn on_event(&mut self, ev: &AdvertEvent) -> Vec<Command> {
         let at = Instant::from_nanos(ev.rx_time_ns);
-        // Time order: timers that ran out before this advert arrived fire first.
-        let mut out = Vec::new();
-        for i in 0..self.instances.len() {
-            if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
-                self.feed(i, Input::Timer, at, &mut out);
-            }
-            self.garp_due(i, at, &mut out);
-        }
         let (src_ip, dst_ip) = event_ips(ev);
         let parts = RxParts {
             src_mac: MacAddr(ev.src_mac),
@@ -434,9 +434,29 @@ impl Driver {
             vlan: (ev.flags & vrrp_common::EVENT_FLAG_VLAN != 0).then_some(ev.vlan_id),
             payload: event_payload(ev),
         };
-        match wire::validate_parts(&parts, &self.rx_cfgs) {
+        let valid = wire::validate_parts(&parts, &self.rx_cfgs);
+        let mut deferred = None;
+        let mut out = Vec::new();
+        for i in 0..self.instances.len() {
+            if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
+                let backup_reads_first = matches!(&valid, Ok(v) if v.instance == i)
+                    && self.instances[i].vr.state() == State::Backup;
+                if backup_reads_first {
+                    deferred = Some(i);
+                } else {
+                    self.feed(i, Input::Timer, at, &mut out);
+                }
+            }
+            self.garp_due(i, at, &mut out);
+        }
+        match valid {
             Ok(valid) => self.on_valid(valid, at, &mut out),
             Err(e) => self.count_error(&parts, &e),
+        }
+        if let Some(i) = deferred {
+            if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
+                self.feed(i, Input::Timer, at, &mut out);
+            }
         }
         out
     }
