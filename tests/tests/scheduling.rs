@@ -1,10 +1,11 @@
 //! The agent runs at real-time priority by default (`vrrp_agent::sched`): every thread of a
 //! running agent is SCHED_RR at the configured priority, its memory is locked, and
-//! `--realtime-priority 0` leaves it at normal scheduling. Why: `cargo xtask bench starvation`.
+//! `--realtime-priority 0` leaves it at normal scheduling (why: `cargo xtask bench starvation`);
+//! and a backup that does not run for a while does not take over from a healthy master.
 use std::{fs, path::Path, time::Duration};
 
 use vrrp_integration_tests::{
-    lab::{vr_args, Lab, Vr, MASTER, PREFIX4, VIP4},
+    lab::{vr_args, Lab, Vr, BACKUP, MASTER, PREFIX4, VIP4},
     require_root,
 };
 
@@ -84,4 +85,41 @@ fn realtime_priority_0_leaves_normal_scheduling() {
         .proc
         .output()
         .contains("scheduling: normal (realtime_priority = 0)"));
+}
+
+/// A backup that does not run at all for far longer than Master_Down_Interval (SIGSTOP) must
+/// not take over from a healthy master when it runs again: the adverts it missed carry their
+/// kernel receive times (issue 7 item 10: the backup's decision must not depend on its own
+/// scheduling lag).
+#[test]
+fn backup_stopped_longer_than_master_down_interval_does_not_take_over() {
+    require_root();
+    let lab = Lab::new("sched-stop", 2).unwrap();
+    let args = |prio: u8| vr_args(51, prio, &format!("{VIP4}/{PREFIX4}"), "0.01");
+    let mut r1 = lab
+        .agent(1, Path::new(AGENT), &args(200), "vrid51")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    r1.wait_state(MASTER, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut r2 = lab
+        .agent(2, Path::new(AGENT), &args(100), "vrid51")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    r2.wait_state(BACKUP, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let before = r2.transitions().len();
+    for _ in 0..5 {
+        // 200 ms stopped: more than five Master_Down_Intervals (36 ms) at 10 ms adverts.
+        r2.signal(libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(200));
+        r2.signal(libc::SIGCONT);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = r2.transitions();
+    assert_eq!(
+        after[before..].to_vec(),
+        Vec::<String>::new(),
+        "the backup changed state after being stopped:\n{}",
+        r2.proc.output()
+    );
+    assert_eq!(r1.state().as_deref(), Some(MASTER));
 }
