@@ -115,6 +115,9 @@ enum Bench {
         /// those of runs with role changes.
         #[arg(long)]
         keep: bool,
+        /// Busy threads per CPU (default 1; more gives heavier contention).
+        #[arg(long, default_value_t = 1)]
+        hogs_per_cpu: u32,
     },
 }
 
@@ -191,6 +194,7 @@ fn main() -> Result<()> {
                     advert_int,
                     agent_args,
                     keep,
+                    hogs_per_cpu,
                 } => {
                     setup::ensure_packages(&["tcpdump"])?;
                     let json = target_dir(&root).join("bench").join("starvation.json");
@@ -219,6 +223,8 @@ fn main() -> Result<()> {
                     if keep {
                         args.push("--keep");
                     }
+                    let hogs = format!("--hogs-per-cpu={hogs_per_cpu}");
+                    args.push(&hogs);
                     lab(&root, &args, "starvation benchmark")?;
                 }
                 Bench::Latency { count, gap_us } => {

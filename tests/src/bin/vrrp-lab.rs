@@ -85,6 +85,9 @@ enum Cmd {
         /// those of runs with role changes.
         #[arg(long)]
         keep: bool,
+        /// Busy threads per CPU (default 1; more gives heavier contention).
+        #[arg(long, default_value_t = 1)]
+        hogs_per_cpu: u32,
     },
     /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
     Demo {
@@ -113,6 +116,7 @@ fn main() -> Result<()> {
             json,
             agent_args,
             keep,
+            hogs_per_cpu,
         } => starvation::bench(starvation::Opts {
             runs,
             duration: Duration::from_secs(duration),
@@ -122,6 +126,7 @@ fn main() -> Result<()> {
             json,
             agent_args,
             keep,
+            hogs_per_cpu,
         }),
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }

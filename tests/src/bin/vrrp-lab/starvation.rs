@@ -67,6 +67,8 @@ pub struct Opts {
     pub agent_args: Vec<String>,
     /// Keep every run's capture and logs (not only those with role changes).
     pub keep: bool,
+    /// Busy threads per CPU (1: the issue's setup; more: heavier contention).
+    pub hogs_per_cpu: u32,
 }
 
 fn peer_name(p: Peer) -> &'static str {
@@ -116,7 +118,7 @@ struct Hogs {
 }
 
 impl Hogs {
-    fn start(nice: i32, max: Duration) -> Result<Self> {
+    fn start(nice: i32, per_cpu: u32, max: Duration) -> Result<Self> {
         // SAFETY: plain sysconf call.
         let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
         let mut hogs = Hogs {
@@ -124,7 +126,9 @@ impl Hogs {
             threads: Vec::new(),
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        for cpu in 0..cpus {
+        let n = cpus * per_cpu.max(1) as usize;
+        for k in 0..n {
+            let cpu = k % cpus;
             let stop = hogs.stop.clone();
             let ready = ready_tx.clone();
             hogs.threads.push(std::thread::spawn(move || {
@@ -142,7 +146,7 @@ impl Hogs {
                 }
             }));
         }
-        for _ in 0..cpus {
+        for _ in 0..n {
             ready_rx
                 .recv_timeout(Duration::from_secs(5))
                 .context("a CPU hog did not start")??;
@@ -544,7 +548,7 @@ fn one_run(
 
     let t0 = realtime_ns();
     let sampler = StealSampler::start(t0, o.duration + Duration::from_secs(30));
-    let hogs = Hogs::start(nice, o.duration + Duration::from_secs(30))?;
+    let hogs = Hogs::start(nice, o.hogs_per_cpu, o.duration + Duration::from_secs(30))?;
     let window = sleep(o.duration);
     let sched_r1 = sched_of(vrrp_pid(&r1));
     let sched_r2 = sched_of(vrrp_pid(&r2));
@@ -699,8 +703,9 @@ pub fn bench(o: Opts) -> Result<()> {
     let mut failures: Vec<String> = Vec::new();
     println!(
         "starvation benchmark: r1 priority {R1_PRIO} (master), r2 priority {R2_PRIO}, VRRPv3 every {} s (r2's Master_Down_Interval {mdi:.1} ms); \
-         one busy thread per CPU for {} s per run",
+         {} busy thread(s) per CPU for {} s per run",
         o.advert_int,
+        o.hogs_per_cpu,
         o.duration.as_secs_f64()
     );
     for &nice in &o.nices {
@@ -830,6 +835,9 @@ fn reproduce(o: &Opts) -> String {
     }
     if o.keep {
         s.push_str(" --keep");
+    }
+    if o.hogs_per_cpu != 1 {
+        s.push_str(&format!(" --hogs-per-cpu {}", o.hogs_per_cpu));
     }
     s
 }
