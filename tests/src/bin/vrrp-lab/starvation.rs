@@ -543,6 +543,8 @@ fn one_run(
     let dir = tempfile::tempdir()?;
     let pcap = dir.path().join("r1-port.pcap");
     let cap = lab.capture(&lab.r(1).port, None, "ip proto 112", &pcap)?;
+    // Adverts before the hogs start, so that a gap across the start is measured whole.
+    sleep(Duration::from_millis(200))?;
     let n1 = r1.transitions().len();
     let n2 = r2.transitions().len();
 
@@ -579,11 +581,12 @@ fn one_run(
         Some(dst)
     };
     let mdi = mdi_ms(&o.advert_int)?;
-    let in_window: Vec<u64> = wire
-        .r1
-        .iter()
-        .copied()
-        .filter(|&t| t >= t0 && t <= t1)
+    // r1's adverts while the hogs ran, with the last one before they started (a gap across the
+    // start is theirs too).
+    let before = wire.r1.iter().copied().filter(|&t| t < t0).max();
+    let in_window: Vec<u64> = before
+        .into_iter()
+        .chain(wire.r1.iter().copied().filter(|&t| t >= t0 && t <= t1))
         .collect();
     if in_window.len() < 2 {
         bail!("r1 sent {} adverts during the run", in_window.len());
