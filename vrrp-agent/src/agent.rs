@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub vrids: Vec<u8>,
     pub family: Family,
     pub xdp_mode: ModeChoice,
+    /// `SCHED_RR` priority, 0 = normal scheduling ([`crate::sched`]).
+    pub realtime_priority: u8,
 }
 
 /// A received advert as the agent sees it: the kernel's metadata plus the VRRP bytes.

@@ -12,6 +12,7 @@ use crate::{
     agent::{self, RunConfig},
     config::{self, AgentConfig, InstanceInput},
     fastpath::{Family, ModeChoice},
+    sched,
 };
 use clap::{Parser, Subcommand};
 
@@ -60,6 +61,10 @@ pub struct RunArgs {
     /// egress classifier); same as [global] require_failsafe = true.
     #[arg(long)]
     pub require_failsafe: bool,
+    /// Real-time (SCHED_RR) priority of the agent, 1-99; 0 = normal scheduling (default 10;
+    /// overrides [global] realtime_priority of --config).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub realtime_priority: Option<i64>,
     /// Instance name in logs (default vrid<N>, vrid<N>-v6 for IPv6).
     #[arg(long)]
     pub name: Option<String>,
@@ -162,14 +167,23 @@ impl RunArgs {
 
     /// Turns the flags into what to run; errors are one line.
     pub fn resolve(self) -> Result<RunMode, String> {
+        let realtime = self
+            .realtime_priority
+            .map(|v| config::realtime_priority("realtime_priority", v))
+            .transpose()
+            .map_err(|e| format!("{}: {}", config::flag_of(&e.key), e.msg))?;
         if let Some(path) = &self.config {
             let mut cfg = config::load(path).map_err(|e| e.to_string())?;
             if let Some(m) = self.xdp_mode {
                 cfg.xdp_mode = m;
             }
             cfg.require_failsafe |= self.require_failsafe;
+            if let Some(p) = realtime {
+                cfg.realtime_priority = p;
+            }
             return Ok(RunMode::Election(cfg));
         }
+        let realtime = realtime.unwrap_or(crate::sched::DEFAULT_REALTIME_PRIORITY);
         let iface = self.iface.clone().unwrap_or_default();
         if self.vips.is_empty() {
             if let Some(flag) = self.election_flag() {
@@ -186,6 +200,7 @@ impl RunArgs {
                 vrids: self.vrids,
                 family: self.family.unwrap_or(Family::Both),
                 xdp_mode: self.xdp_mode.unwrap_or(ModeChoice::Auto),
+                realtime_priority: realtime,
             }));
         }
         if self.family.is_some() {
@@ -231,6 +246,7 @@ impl RunArgs {
         Ok(RunMode::Election(AgentConfig {
             xdp_mode: self.xdp_mode.unwrap_or(ModeChoice::Auto),
             require_failsafe: self.require_failsafe,
+            realtime_priority: realtime,
             instances: vec![spec],
         }))
     }
@@ -292,10 +308,11 @@ pub fn main() -> ExitCode {
             return match config::load(&file) {
                 Ok(cfg) => {
                     println!(
-                        "{}: {} instance(s), xdp_mode {:?}",
+                        "{}: {} instance(s), xdp_mode {:?}, realtime_priority {}",
                         file.display(),
                         cfg.instances.len(),
-                        cfg.xdp_mode
+                        cfg.xdp_mode,
+                        cfg.realtime_priority
                     );
                     for i in &cfg.instances {
                         println!("{}", i.describe());
@@ -313,9 +330,19 @@ pub fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            Ok(RunMode::Monitor(cfg)) => runtime().and_then(|rt| rt.block_on(agent::run(cfg))),
-            Ok(RunMode::Election(cfg)) => {
-                runtime().and_then(|rt| rt.block_on(agent::run_election(cfg)))
+            Ok(mode) => {
+                // Before the runtime exists: every thread it creates inherits the policy.
+                let prio = match &mode {
+                    RunMode::Monitor(c) => c.realtime_priority,
+                    RunMode::Election(c) => c.realtime_priority,
+                };
+                sched::log(prio, &sched::apply(prio));
+                match mode {
+                    RunMode::Monitor(cfg) => runtime().and_then(|rt| rt.block_on(agent::run(cfg))),
+                    RunMode::Election(cfg) => {
+                        runtime().and_then(|rt| rt.block_on(agent::run_election(cfg)))
+                    }
+                }
             }
         },
     };

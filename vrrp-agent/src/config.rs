@@ -12,6 +12,7 @@
 //! xdp_mode = "auto"          # auto | native | generic
 //! failsafe_timeout = 0.5     # seconds; default: each instance's Master_Down_Interval
 //! require_failsafe = false   # true: refuse to start where the fail-safe cannot outlive the agent
+//! realtime_priority = 10     # SCHED_RR priority 1-99 of the agent, 0 = normal scheduling
 //!
 //! [[instance]]
 //! name = "web"               # default vrid<N> (IPv4) / vrid<N>-v6 (IPv6)
@@ -217,6 +218,8 @@ pub struct AgentConfig {
     /// `[global] require_failsafe`: refuse to start where the fail-safe would not outlive the
     /// agent (see `fastpath`).
     pub require_failsafe: bool,
+    /// `SCHED_RR` priority of the agent's threads, 0 = normal scheduling ([`crate::sched`]).
+    pub realtime_priority: u8,
     pub instances: Vec<InstanceSpec>,
 }
 
@@ -541,6 +544,20 @@ impl InstanceInput {
     }
 }
 
+/// `realtime_priority` (`--realtime-priority`): 0 (off) or a `SCHED_RR` priority.
+pub fn realtime_priority(key: &str, v: i64) -> Result<u8, FieldError> {
+    match u8::try_from(v) {
+        Ok(p) if p <= crate::sched::MAX_REALTIME_PRIORITY => Ok(p),
+        _ => Err(ferr(
+            key,
+            format!(
+                "{v} is out of range 0-{} (0 = normal scheduling)",
+                crate::sched::MAX_REALTIME_PRIORITY
+            ),
+        )),
+    }
+}
+
 fn failsafe(key: &str, s: f64) -> Result<Duration, FieldError> {
     let d = seconds(key, s, 3600.0)?;
     if d < Duration::from_millis(4) {
@@ -747,6 +764,7 @@ struct RawGlobal {
     xdp_mode: Option<Spanned<String>>,
     failsafe_timeout: Option<Spanned<Num>>,
     require_failsafe: Option<Spanned<bool>>,
+    realtime_priority: Option<Spanned<Int>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -929,6 +947,7 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     let mut xdp_mode = ModeChoice::Auto;
     let mut global_failsafe = None;
     let mut require_failsafe = false;
+    let mut realtime = crate::sched::DEFAULT_REALTIME_PRIORITY;
     if let Some(g) = &raw.global {
         let g_ref = g.get_ref();
         if let Some(r) = &g_ref.require_failsafe {
@@ -956,6 +975,12 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
                     e.msg,
                 )
             })?);
+        }
+        if let Some(p) = &g_ref.realtime_priority {
+            let key = "realtime_priority";
+            realtime = int_value(key, *p.get_ref())
+                .and_then(|v| realtime_priority(key, v))
+                .map_err(|e| err(Some(p.span().start), format!("global.{key}"), e.msg))?;
         }
     }
     if raw.instance.is_empty() {
@@ -989,6 +1014,7 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     Ok(AgentConfig {
         xdp_mode,
         require_failsafe,
+        realtime_priority: realtime,
         instances: specs,
     })
 }

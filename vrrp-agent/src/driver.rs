@@ -11,9 +11,11 @@
 //!   each send, so a late advert never makes the next one early.
 //! - An advert's receive time is the kernel's (`AdvertEvent::rx_time_ns`, from
 //!   `bpf_ktime_get_ns`), not the time the agent got round to reading it. A Backup's
-//!   Master_Down_Timer runs from it, so the Backup's decision does not depend on its own
-//!   scheduling lag: an advert received before the deadline resets it even if read late, one
-//!   received after it does not prevent the takeover that was due.
+//!   Master_Down_Timer runs from it, so a late wake-up of the Backup never makes the master
+//!   look late: an advert received before the deadline resets it even if read late. A Backup
+//!   that only gets to act after its deadline reads the adverts that arrived meanwhile first:
+//!   one from a live master means no takeover (taking over to step down at once would be a
+//!   false failover), see [`Driver::on_event`].
 //!
 //! Inputs are fed in receive order: before an advert received at `t`, timers due before `t`
 //! fire (handled at `now`); and when a timer expires, the executor first drains the ring buffer
@@ -938,19 +940,19 @@ impl Driver {
     }
 
     /// One advert from the ring buffer, handled at `now` (received at its `rx_time_ns`).
+    ///
+    /// Receive order: timers that ran out before the advert arrived fire first (what they send
+    /// leaves now), with one exception. A backup whose Master_Down_Timer ran out before this
+    /// advert arrived, but which only gets to act now (it was not scheduled at the deadline, or
+    /// its host stalled and the kernel stamped the advert late), reads the advert first: it is
+    /// what the backup knows when it acts. If the advert restarts the timer (the master is
+    /// alive), there is no takeover; taking over only to step down at once would be a false
+    /// failover. If it does not (priority 0, or a lower priority that preempt discards), the
+    /// timer fires as before.
     pub fn on_event(&mut self, ev: &AdvertEvent, now: Instant) -> Vec<Command> {
         let at = Instant::from_nanos(ev.rx_time_ns);
         // Nothing is handled before it happened.
         let now = now.max(at);
-        // Receive order: timers that ran out before this advert arrived fire first; what they
-        // send leaves now.
-        let mut out = Vec::new();
-        for i in 0..self.instances.len() {
-            if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
-                self.feed(i, Input::Timer, now, &mut out);
-            }
-            self.garp_due(i, at, &mut out);
-        }
         let (src_ip, dst_ip) = event_ips(ev);
         let parts = RxParts {
             src_mac: MacAddr(ev.src_mac),
@@ -960,9 +962,29 @@ impl Driver {
             vlan: (ev.flags & vrrp_common::EVENT_FLAG_VLAN != 0).then_some(ev.vlan_id),
             payload: event_payload(ev),
         };
-        match wire::validate_parts(&parts, &self.rx_cfgs) {
+        let valid = wire::validate_parts(&parts, &self.rx_cfgs);
+        let mut deferred = None;
+        let mut out = Vec::new();
+        for i in 0..self.instances.len() {
+            if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
+                let backup_reads_first = matches!(&valid, Ok(v) if v.instance == i)
+                    && self.instances[i].vr.state() == State::Backup;
+                if backup_reads_first {
+                    deferred = Some(i);
+                } else {
+                    self.feed(i, Input::Timer, now, &mut out);
+                }
+            }
+            self.garp_due(i, at, &mut out);
+        }
+        match valid {
             Ok(valid) => self.on_valid(valid, at, now, &mut out),
             Err(e) => self.count_error(&parts, &e),
+        }
+        if let Some(i) = deferred {
+            if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
+                self.feed(i, Input::Timer, now, &mut out);
+            }
         }
         out
     }

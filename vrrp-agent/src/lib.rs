@@ -16,6 +16,7 @@ pub mod fsm;
 pub mod netlink;
 pub mod overflow;
 pub mod rtnl;
+pub mod sched;
 pub mod timer;
 pub mod tx;
 pub mod wire;

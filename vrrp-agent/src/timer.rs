@@ -14,6 +14,9 @@ use std::{
 use anyhow::{Context as _, Result};
 use tokio::io::{unix::AsyncFd, Interest};
 
+/// Wake-ups later than this are logged at debug level.
+const LATE_NS: u64 = 1_000_000;
+
 pub struct DeadlineTimer {
     fd: AsyncFd<OwnedFd>,
     armed: Option<u64>,
@@ -93,7 +96,13 @@ impl DeadlineTimer {
                 )
             };
             if n == 8 {
-                self.armed = None;
+                if let Some(at) = self.armed.take() {
+                    let late = crate::clock::monotonic_ns().saturating_sub(at);
+                    if late > LATE_NS {
+                        // The process waited for a CPU (see crate::sched).
+                        log::debug!("timer fired {} µs after its deadline", late / 1000);
+                    }
+                }
                 return Ok(());
             }
             let err = io::Error::last_os_error();

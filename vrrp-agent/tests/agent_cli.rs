@@ -277,3 +277,48 @@ fn require_failsafe_from_the_flag_or_the_file() {
             .starts_with("--require-failsafe configures a virtual router")
     );
 }
+
+#[test]
+fn realtime_priority_flag_defaults_validates_and_overrides_the_file() {
+    let election = |args: &[&str]| match resolve(args) {
+        Ok(RunMode::Election(c)) => c.realtime_priority,
+        other => panic!("{other:?}"),
+    };
+    let vr = ["--iface", "eth0", "--vrid", "7", "--vip", "10.0.0.1/24"];
+    assert_eq!(election(&vr), 10);
+    assert_eq!(
+        election(&[&vr[..], &["--realtime-priority", "0"]].concat()),
+        0
+    );
+    assert_eq!(
+        election(&[&vr[..], &["--realtime-priority", "42"]].concat()),
+        42
+    );
+    assert_eq!(
+        resolve(&[&vr[..], &["--realtime-priority", "100"]].concat()).unwrap_err(),
+        "--realtime-priority: 100 is out of range 0-99 (0 = normal scheduling)"
+    );
+    match resolve(&["--iface", "eth0", "--vrid", "7", "--realtime-priority", "5"]).unwrap() {
+        RunMode::Monitor(c) => assert_eq!(c.realtime_priority, 5),
+        other => panic!("{other:?}"),
+    }
+    // With --config the flag overrides [global] realtime_priority (it is not an instance flag).
+    let dir = tempfile_dir();
+    let file = dir.join("rt.toml");
+    std::fs::write(
+        &file,
+        "[global]\nrealtime_priority = 20\n[[instance]]\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    assert_eq!(election(&["--config", f]), 20);
+    assert_eq!(election(&["--config", f, "--realtime-priority", "0"]), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A fresh directory under the system temp dir (removed by the caller).
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vrrp-agent-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -231,28 +231,81 @@ fn drain_before_timer_advert_pending_at_expiry_prevents_takeover() {
 }
 
 #[test]
-fn advert_received_after_the_deadline_is_late_timer_fires_first() {
+fn late_backup_reads_a_master_advert_that_arrived_after_its_deadline_no_takeover() {
+    // The master's advert arrived 1 ms after the Master_Down deadline; the backup gets to act
+    // only 2 ms after it (it was not scheduled, or its host stalled and the kernel stamped the
+    // advert late). It knows the master is alive: taking over only to step down at once would
+    // be a false failover (issue 7 item 10).
+    let (mut d, deadline) = backup();
+    let rx = deadline.as_nanos() + MS;
+    let ev = event(advert(7, 200, 100, &[v4(100)]), v4(2), rx);
+    let cmds = d.expire(deadline + Duration::from_millis(2), [ev]);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(
+        d.next_wakeup(),
+        Some(Instant::from_nanos(rx + 3_609_375_000)),
+        "Master_Down_Timer restarts at the advert's receive time"
+    );
+    // The same on the ring path (the agent woke for the advert, not for the timer).
+    let (mut d, deadline) = backup();
+    let cmds = d.on_event(
+        &event(
+            advert(7, 200, 100, &[v4(100)]),
+            v4(2),
+            deadline.as_nanos() + MS,
+        ),
+        deadline + Duration::from_millis(2),
+    );
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+}
+
+#[test]
+fn late_backup_takes_over_when_the_late_advert_does_not_keep_the_master() {
+    // A lower-priority master: preempt discards its adverts, so the overdue timer fires.
     let (mut d, deadline) = backup();
     let ev = event(
-        advert(7, 200, 100, &[v4(100)]),
+        advert(7, 50, 100, &[v4(100)]),
         v4(2),
         deadline.as_nanos() + MS,
     );
     let cmds = d.expire(deadline + Duration::from_millis(2), [ev]);
-    // Time order: Master_Down_Timer at the deadline (master), then the higher-priority advert
-    // (back to backup).
-    let kinds: Vec<&str> = cmds
+    assert_eq!(claims(&cmds), 1, "{cmds:?}");
+    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    // Priority 0 (the master is leaving): take over Skew_Time after that advert.
+    let (mut d, deadline) = backup();
+    let rx = deadline.as_nanos() + MS;
+    let cmds = d.expire(
+        deadline + Duration::from_millis(2),
+        [event(advert(7, 0, 100, &[v4(100)]), v4(2), rx)],
+    );
+    assert_eq!(claims(&cmds), 0, "{cmds:?}");
+    let skew = Instant::from_nanos(rx + 609_375_000);
+    assert_eq!(d.next_wakeup(), Some(skew));
+    assert_eq!(claims(&d.on_timers(skew)), 1);
+}
+
+#[test]
+fn late_master_still_sends_its_overdue_advert_first() {
+    let (mut d, deadline) = backup();
+    d.expire(deadline, []);
+    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    let due = d.next_wakeup().unwrap();
+    // A lower-priority advert received 1 ms after our advert was due: ours goes out first
+    // (Adver_Timer), then the answer to the lower-priority one.
+    let cmds = d.on_event(
+        &event(advert(7, 50, 100, &[v4(100)]), v4(2), due.as_nanos() + MS),
+        due + Duration::from_millis(2),
+    );
+    let adverts: Vec<u8> = cmds
         .iter()
-        .map(|c| match c {
-            Command::Claim { .. } => "claim",
-            Command::Release { .. } => "release",
-            c if is_garp(c) => "garp",
-            _ => "advert",
-        })
-        .filter(|k| *k != "garp")
+        .filter(|c| !is_garp(c))
+        .map(|c| sent_advert(c).priority)
         .collect();
-    assert_eq!(kinds, ["claim", "advert", "release"]);
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert!(!adverts.is_empty(), "{cmds:?}");
+    assert_eq!(adverts[0], 100);
+    assert_eq!(d.instances()[0].vr.state(), State::Master);
 }
 
 #[test]

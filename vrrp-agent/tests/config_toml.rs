@@ -565,3 +565,25 @@ fn check_config_description_lists_every_setting() {
     }
     let _: IpAddr = cfg.instances[0].vips[0].addr;
 }
+
+#[test]
+fn realtime_priority_defaults_to_10_and_0_turns_it_off() {
+    let one = "[[instance]]\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n";
+    assert_eq!(parse(one).unwrap().realtime_priority, 10);
+    for (v, want) in [(0, 0), (1, 1), (99, 99)] {
+        let src = format!("[global]\nrealtime_priority = {v}\n{one}");
+        assert_eq!(parse(&src).unwrap().realtime_priority, want);
+    }
+    assert_eq!(
+        err(&format!("[global]\nrealtime_priority = 100\n{one}")),
+        "config.toml:2: global.realtime_priority: 100 is out of range 0-99 (0 = normal scheduling)"
+    );
+    assert_eq!(
+        err(&format!("[global]\nrealtime_priority = -1\n{one}")),
+        "config.toml:2: global.realtime_priority: -1 is out of range 0-99 (0 = normal scheduling)"
+    );
+    assert_eq!(
+        err(&format!("[global]\nrealtime_priority = 1.5\n{one}")),
+        "config.toml:2: global.realtime_priority: 1.5 is not a whole number"
+    );
+}

@@ -401,6 +401,8 @@ fn a_new_master_is_logged_with_address_priority_and_previous_rate_limited() {
     // A minute later (the master fell silent meanwhile, so this router took over) the next
     // change is logged again, with what was left out.
     t += LOG_EVERY.as_nanos() as u64;
+    d.on_timers(Instant::from_nanos(t - 1000 * MS));
+    assert_eq!(d.instances()[0].vr.state(), State::Master);
     rx(&mut d, &event(advert(7, 250, &vip), v4(66), t));
     let last = logged(log::Level::Info, "newm").pop().unwrap();
     assert_eq!(

@@ -49,7 +49,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Benchmarks. `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`.
+    /// Benchmarks. `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`,
+    /// `cargo xtask bench starvation [--runs N] [--duration S] [--nice 0,-10] [--peer agent,keepalived]`.
     Bench {
         #[command(subcommand)]
         which: Bench,
@@ -88,6 +89,36 @@ enum Bench {
         /// One line per run.
         #[arg(long)]
         verbose: bool,
+    },
+    /// False failovers under CPU starvation: vrrp-agent and keepalived side by side, one busy
+    /// thread per CPU at each nice level; role changes per router and r1's advert gaps on the
+    /// wire per run, a summary table, JSON in target/bench/starvation.json.
+    Starvation {
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+        /// Seconds of CPU hogs per run.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Nice levels of the CPU hogs, comma-separated.
+        #[arg(long, default_value = "0,-10", allow_hyphen_values = true)]
+        nice: String,
+        /// Implementations, comma-separated: agent, keepalived, agent-normal (vrrp-agent with
+        /// --realtime-priority 0).
+        #[arg(long, default_value = "agent,keepalived")]
+        peer: String,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+        /// Extra argument for both agents (repeat), e.g. `--agent-arg=--realtime-priority=0`.
+        #[arg(long = "agent-arg", allow_hyphen_values = true)]
+        agent_args: Vec<String>,
+        /// Keep every run's capture and router logs (target/bench/starvation.pcaps/), not only
+        /// those of runs with role changes.
+        #[arg(long)]
+        keep: bool,
+        /// Busy threads per CPU (default 1; more gives heavier contention).
+        #[arg(long, default_value_t = 1)]
+        hogs_per_cpu: u32,
     },
 }
 
@@ -130,7 +161,10 @@ fn main() -> Result<()> {
             lab(&root, &["demo", "--advert-int", &advert_int], "demo")?;
         }
         Cmd::Bench { which } => {
-            setup::run(&root, matches!(which, Bench::Failover { .. }))?;
+            setup::run(
+                &root,
+                matches!(which, Bench::Failover { .. } | Bench::Starvation { .. }),
+            )?;
             match which {
                 Bench::Failover {
                     runs,
@@ -152,6 +186,47 @@ fn main() -> Result<()> {
                         args.push("--verbose");
                     }
                     lab(&root, &args, "failover benchmark")?;
+                }
+                Bench::Starvation {
+                    runs,
+                    duration,
+                    nice,
+                    peer,
+                    advert_int,
+                    agent_args,
+                    keep,
+                    hogs_per_cpu,
+                } => {
+                    setup::ensure_packages(&["tcpdump"])?;
+                    let json = target_dir(&root).join("bench").join("starvation.json");
+                    let (runs, duration) = (runs.to_string(), duration.to_string());
+                    let nice = format!("--nice={nice}");
+                    let json = json.to_string_lossy().into_owned();
+                    let mut args = vec![
+                        "bench-starvation",
+                        "--runs",
+                        &runs,
+                        "--duration",
+                        &duration,
+                        &nice,
+                        "--peer",
+                        &peer,
+                        "--advert-int",
+                        &advert_int,
+                        "--json",
+                        &json,
+                    ];
+                    let agent_args: Vec<String> = agent_args
+                        .iter()
+                        .map(|a| format!("--agent-arg={a}"))
+                        .collect();
+                    args.extend(agent_args.iter().map(String::as_str));
+                    if keep {
+                        args.push("--keep");
+                    }
+                    let hogs = format!("--hogs-per-cpu={hogs_per_cpu}");
+                    args.push(&hogs);
+                    lab(&root, &args, "starvation benchmark")?;
                 }
                 Bench::Latency { count, gap_us } => {
                     cargo(&root)
@@ -191,11 +266,7 @@ fn lab(root: &Path, args: &[&str], what: &str) -> Result<()> {
         ])
         .status_ok("cargo build")?;
     eprintln!("build: done in {:.1} s", t.elapsed().as_secs_f64());
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("release").join("vrrp-lab");
+    let bin = target_dir(root).join("release").join("vrrp-lab");
     let mut child = Command::new(&bin)
         .args(args)
         .spawn()
@@ -209,6 +280,14 @@ fn lab(root: &Path, args: &[&str], what: &str) -> Result<()> {
         bail!("{what} failed ({status})");
     }
     Ok(())
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"))
 }
 
 fn build(root: &Path, release: bool) -> Result<()> {

@@ -60,6 +60,11 @@ pub fn run(root: &Path, test_peers: bool) -> Result<()> {
     Ok(())
 }
 
+/// Installs `pkgs` (Debian packages) that are missing; for tools only a benchmark runs.
+pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
+    apt_install_missing(pkgs)
+}
+
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", pkg])

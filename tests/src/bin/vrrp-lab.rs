@@ -2,6 +2,8 @@
 //! and the live demo (`cargo xtask demo`).
 #[path = "vrrp-lab/failover.rs"]
 mod failover;
+#[path = "vrrp-lab/starvation.rs"]
+mod starvation;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -55,6 +57,38 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// False failovers under CPU starvation: per run a fresh lab (r1 priority 200, r2 priority
+    /// 100), one busy thread per CPU at each nice level, role changes and r1's advert gaps on
+    /// the wire; implementations interleaved.
+    BenchStarvation {
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+        /// Seconds of CPU hogs per run.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Nice levels of the CPU hogs (comma-separated).
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true, default_values_t = [0, -10])]
+        nice: Vec<i32>,
+        /// Implementations (comma-separated), run one after the other within each round.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [starvation::Peer::Agent, starvation::Peer::Keepalived])]
+        peer: Vec<starvation::Peer>,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+        /// Where the per-run results go (JSON).
+        #[arg(long, default_value = "target/bench/starvation.json")]
+        json: std::path::PathBuf,
+        /// Extra argument for both agents (repeat; e.g. `--agent-arg=--realtime-priority=0`).
+        #[arg(long = "agent-arg", allow_hyphen_values = true)]
+        agent_args: Vec<String>,
+        /// Keep every run's capture and router logs next to the JSON (`<json>.pcaps/`), not only
+        /// those of runs with role changes.
+        #[arg(long)]
+        keep: bool,
+        /// Busy threads per CPU (default 1; more gives heavier contention).
+        #[arg(long, default_value_t = 1)]
+        hogs_per_cpu: u32,
+    },
     /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
     Demo {
         /// Advertisement interval, seconds.
@@ -73,6 +107,27 @@ fn main() -> Result<()> {
             probe_us,
             verbose,
         } => failover::bench(runs, peer, &advert_int, probe_us, verbose),
+        Cmd::BenchStarvation {
+            runs,
+            duration,
+            nice,
+            peer,
+            advert_int,
+            json,
+            agent_args,
+            keep,
+            hogs_per_cpu,
+        } => starvation::bench(starvation::Opts {
+            runs,
+            duration: Duration::from_secs(duration),
+            nices: nice,
+            peers: peer,
+            advert_int,
+            json,
+            agent_args,
+            keep,
+            hogs_per_cpu,
+        }),
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
 }

@@ -32,7 +32,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// SIGINT/SIGTERM set a flag that every step checks, so the lab is dropped (namespaces and
 /// processes removed) instead of the process dying with it in place.
-fn install_interrupt_handler() {
+pub fn install_interrupt_handler() {
     // SAFETY: the handler only stores to an atomic (async-signal-safe).
     unsafe {
         libc::signal(
@@ -46,14 +46,14 @@ fn install_interrupt_handler() {
     }
 }
 
-fn check_interrupted() -> Result<()> {
+pub fn check_interrupted() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!("interrupted");
     }
     Ok(())
 }
 
-fn sleep(d: Duration) -> Result<()> {
+pub fn sleep(d: Duration) -> Result<()> {
     let end = Instant::now() + d;
     while Instant::now() < end {
         check_interrupted()?;
