@@ -18,17 +18,13 @@ use vrrp_agent::{
     },
     fsm::{Instant, Reason, State},
     wire::{
-        self, AdvertFrame, ArpFrame, Auth, ChecksumOpts, MacAddr, NdpFrame, RxFrame, VrrpPacket,
-        VrrpRepr,
+        self, AdvertFrame, ArpFrame, ChecksumOpts, MacAddr, NdpFrame, RxFrame, VrrpPacket, VrrpRepr,
     },
 };
-use vrrp_common::{AdvertEvent, FAMILY_IPV4, FAMILY_IPV6};
+use vrrp_common::AdvertEvent;
 
-const MS: u64 = 1_000_000;
-
-fn v4(d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, d))
-}
+mod driver_support;
+use driver_support::{advert, event, rx, v4, MS};
 
 fn input(vrid: i64, priority: i64, vips: &[&str]) -> InstanceInput {
     InstanceInput {
@@ -46,52 +42,6 @@ fn spec(i: InstanceInput) -> InstanceSpec {
 
 fn driver(specs: Vec<InstanceSpec>, primaries: &[IpAddr]) -> Driver {
     Driver::new("eth0", specs, primaries).expect("driver")
-}
-
-/// A ring-buffer event carrying `repr` from `src` (to the VRRP group), received at `t_ns`.
-fn event(repr: VrrpRepr, src: IpAddr, t_ns: u64) -> AdvertEvent {
-    let frame = AdvertFrame::multicast(repr, src)
-        .to_bytes(ChecksumOpts::default())
-        .unwrap();
-    let rx = RxFrame::parse(&frame).unwrap();
-    let mut ev: AdvertEvent = bytemuck::Zeroable::zeroed();
-    ev.rx_time_ns = t_ns;
-    ev.ifindex = 2;
-    ev.payload_len = rx.payload.len() as u16;
-    ev.captured_len = rx.payload.len() as u16;
-    ev.src_mac = rx.eth.src.0;
-    ev.ttl = rx.hop_limit;
-    match (rx.src_ip, rx.dst_ip) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            ev.family = FAMILY_IPV4;
-            ev.src_ip[..4].copy_from_slice(&s.octets());
-            ev.dst_ip[..4].copy_from_slice(&d.octets());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            ev.family = FAMILY_IPV6;
-            ev.src_ip = s.octets();
-            ev.dst_ip = d.octets();
-        }
-        _ => unreachable!(),
-    }
-    ev.payload[..rx.payload.len()].copy_from_slice(rx.payload);
-    ev
-}
-
-fn advert(vrid: u8, priority: u8, interval_cs: u16, addrs: &[IpAddr]) -> VrrpRepr {
-    VrrpRepr {
-        version: wire::Version::V3,
-        vrid,
-        priority,
-        max_advert_int: interval_cs,
-        auth: Auth::None,
-        addrs: addrs.to_vec(),
-    }
-}
-
-/// Hands `ev` to the driver when it arrives (handled at its receive time).
-fn rx(d: &mut Driver, ev: &AdvertEvent) -> Vec<Command> {
-    d.on_event(ev, Instant::from_nanos(ev.rx_time_ns))
 }
 
 /// The VRRP message inside a sent advert frame.

@@ -15,11 +15,12 @@ use vrrp_agent::{
     config::{InstanceInput, InstanceSpec},
     driver::{Command, Driver, LogLimit, LOG_EVERY, LOG_PEERS},
     fsm::{Instant, State},
-    wire::{self, AdvertFrame, Auth, ChecksumOpts, MacAddr, RxFrame, VrrpRepr},
+    wire::VrrpRepr,
 };
-use vrrp_common::{AdvertEvent, FAMILY_IPV4, FAMILY_IPV6};
+use vrrp_common::AdvertEvent;
 
-const MS: u64 = 1_000_000;
+mod driver_support;
+use driver_support::{rx, v4, MS};
 
 // ------------------------------------------------------------------ log capture
 
@@ -59,10 +60,6 @@ fn logged(level: log::Level, name: &str) -> Vec<String> {
 
 // ------------------------------------------------------------------ helpers
 
-fn v4(d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, d))
-}
-
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -99,57 +96,29 @@ fn master(s: InstanceSpec, primary: IpAddr) -> (Driver, Instant) {
     (d, t)
 }
 
+/// Every advert here has a 1 s interval.
 fn advert(vrid: u8, priority: u8, addrs: &[IpAddr]) -> VrrpRepr {
-    VrrpRepr {
-        version: wire::Version::V3,
-        vrid,
-        priority,
-        max_advert_int: 100,
-        auth: Auth::None,
-        addrs: addrs.to_vec(),
-    }
+    driver_support::advert(vrid, priority, 100, addrs)
 }
+
+/// The adverts here come from a host's MAC, not from a virtual router MAC (only logs show it).
+const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x66];
 
 /// A ring-buffer event: `repr` from `src` to `dst` (checksum over that pair), received at
 /// `t_ns`.
 fn event_to(repr: VrrpRepr, src: IpAddr, dst: IpAddr, t_ns: u64) -> AdvertEvent {
-    let mut f = AdvertFrame::multicast(repr, src);
-    f.ip.dst = dst;
-    let frame = f.to_bytes(ChecksumOpts::default()).unwrap();
-    let rx = RxFrame::parse(&frame).unwrap();
-    let mut ev: AdvertEvent = bytemuck::Zeroable::zeroed();
-    ev.rx_time_ns = t_ns;
-    ev.ifindex = 2;
-    ev.payload_len = rx.payload.len() as u16;
-    ev.captured_len = rx.payload.len() as u16;
-    ev.src_mac = MacAddr([2, 0, 0, 0, 0, 0x66]).0;
-    ev.ttl = rx.hop_limit;
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            ev.family = FAMILY_IPV4;
-            ev.src_ip[..4].copy_from_slice(&s.octets());
-            ev.dst_ip[..4].copy_from_slice(&d.octets());
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            ev.family = FAMILY_IPV6;
-            ev.src_ip = s.octets();
-            ev.dst_ip = d.octets();
-        }
-        _ => unreachable!(),
+    AdvertEvent {
+        src_mac: HOST_MAC,
+        ..driver_support::event_to(repr, src, dst, t_ns)
     }
-    ev.payload[..rx.payload.len()].copy_from_slice(rx.payload);
-    ev
 }
 
 /// To the VRRP group of the family.
 fn event(repr: VrrpRepr, src: IpAddr, t_ns: u64) -> AdvertEvent {
-    let dst = wire::vrrp_group(wire::Family::of(src));
-    event_to(repr, src, dst, t_ns)
-}
-
-/// Hands `ev` to the driver when it arrives.
-fn rx(d: &mut Driver, ev: &AdvertEvent) -> Vec<Command> {
-    d.on_event(ev, Instant::from_nanos(ev.rx_time_ns))
+    AdvertEvent {
+        src_mac: HOST_MAC,
+        ..driver_support::event(repr, src, t_ns)
+    }
 }
 
 /// Feeds every event to a Master at priority 100 and checks that it stays Master, claims and
