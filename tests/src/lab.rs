@@ -251,6 +251,13 @@ impl Lab {
         Ok(lab)
     }
 
+    /// [`Lab::new`] for a test: fails unless run as root ([`crate::require_root`]), panics with
+    /// the reason when the lab cannot be built.
+    pub fn for_test(tag: &str, n_routers: usize) -> Self {
+        crate::require_root();
+        Self::new(tag, n_routers).unwrap_or_else(|e| panic!("lab: {e:#}"))
+    }
+
     /// Router `n`, 1-based (`r(1)` is r1).
     pub fn r(&self, n: usize) -> &Node {
         &self.routers[n - 1]
@@ -696,6 +703,83 @@ pub fn vr_args(vrid: u8, priority: u8, vip: &str, advert_int: &str) -> Vec<Strin
     .to_vec()
 }
 
+/// The lab's VIP of a family: [`VIP6`] when `v6`, else [`VIP4`].
+pub fn vip(v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(VIP6)
+    } else {
+        IpAddr::V4(VIP4)
+    }
+}
+
+/// The lab's VIP of a family in CIDR notation (`--vip`): `VIP6/PREFIX6` when `v6`, else
+/// `VIP4/PREFIX4`.
+pub fn vip_cidr(v6: bool) -> String {
+    if v6 {
+        format!("{VIP6}/{PREFIX6}")
+    } else {
+        format!("{VIP4}/{PREFIX4}")
+    }
+}
+
+/// The name the agent's state lines give the instance of `vrid` started with command-line
+/// arguments: `vrid<N>`, or `vrid<N>-v6` for an IPv6 VIP.
+pub fn instance_name(vrid: u8, v6: bool) -> String {
+    if v6 {
+        format!("vrid{vrid}-v6")
+    } else {
+        format!("vrid{vrid}")
+    }
+}
+
+/// Our agent as a test file starts it on the lab's routers: one virtual router with the lab's
+/// VIP. The fields are what a file keeps the same; [`LabAgent::start`] takes what differs from
+/// one router to the next. Vary a field with struct update syntax:
+/// `LabAgent { extra: &["--no-preempt"], ..AGENT }.start(&lab, 1, 200, false)`.
+#[derive(Clone, Debug)]
+pub struct LabAgent<'a> {
+    /// The agent binary: `env!("CARGO_BIN_EXE_vrrp-agent-dut")` in a test.
+    pub bin: &'a str,
+    pub vrid: u8,
+    /// `--advert-int`, seconds.
+    pub advert_int: &'a str,
+    /// Arguments after [`vr_args`].
+    pub extra: &'a [&'a str],
+    /// How it is started (see [`Lab::agent_with`]).
+    pub launch: Launch,
+}
+
+impl<'a> LabAgent<'a> {
+    /// `bin` for VRID `vrid` with adverts every `advert_int` s, no extra arguments, started with
+    /// `ip netns exec`.
+    pub const fn new(bin: &'a str, vrid: u8, advert_int: &'a str) -> Self {
+        Self {
+            bin,
+            vrid,
+            advert_int,
+            extra: &[],
+            launch: Launch::IpNetnsExec,
+        }
+    }
+
+    /// Starts it on router `n` at `priority` with the lab's VIP of the family ([`vip_cidr`]),
+    /// and returns once it attached ([`Lab::agent_with`]); its instance is
+    /// [`instance_name`]`(vrid, v6)`. Panics with the reason when it does not start (for
+    /// tests).
+    pub fn start(&self, lab: &Lab, n: usize, priority: u8, v6: bool) -> Vr {
+        let mut args = vr_args(self.vrid, priority, &vip_cidr(v6), self.advert_int);
+        args.extend(self.extra.iter().map(|a| a.to_string()));
+        lab.agent_with(
+            n,
+            Path::new(self.bin),
+            &args,
+            &instance_name(self.vrid, v6),
+            &self.launch,
+        )
+        .unwrap_or_else(|e| panic!("starting the agent on r{n} ({:?}): {e:#}", self.launch))
+    }
+}
+
 /// The keepalived configuration of one VRRPv3 instance named `name` on `eth0`.
 pub fn keepalived_conf(
     name: &str,
@@ -762,5 +846,9 @@ mod tests {
         assert_eq!(c[1], ("arp_replied".into(), 3));
         assert_eq!(vmac4(51), "00:00:5e:00:01:33");
         assert_eq!(vmac6(10), "00:00:5e:00:02:0a");
+        assert_eq!(instance_name(51, false), "vrid51");
+        assert_eq!(instance_name(51, true), "vrid51-v6");
+        assert_eq!(vip_cidr(false), "10.210.0.100/24");
+        assert_eq!(vip_cidr(true), "fd00:210::100/64");
     }
 }

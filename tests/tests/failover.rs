@@ -12,49 +12,22 @@ use std::{
 
 use vrrp_integration_tests::{
     lab::{
-        pcap_summary, tail, tshark_fields, vmac4, vmac6, vr_args, Capture, Lab, Vr, BACKUP, MASTER,
-        PREFIX4, PREFIX6, VIP4, VIP6,
+        pcap_summary, tail, tshark_fields, vmac4, vmac6, Capture, Lab, LabAgent, Vr, BACKUP,
+        MASTER, VIP4, VIP6,
     },
     prober::{parse_mac, realtime_ns, Prober, ProberConfig},
-    require_root,
 };
 
-const AGENT: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
 const VRID: u8 = 51;
 /// Advert interval of most tests (s): Master_Down_Interval = 3 × 0.1 + Skew_Time ≈ 0.36 s.
 const ADV: &str = "0.1";
+/// The agent on r1/r2 (the lab's VIP; `advert_int` and `extra` vary per test).
+const AGENT: LabAgent = LabAgent::new(env!("CARGO_BIN_EXE_vrrp-agent-dut"), VRID, ADV);
 /// Fast-path counter of ARP requests answered in XDP (vrrp-common `Counter::name()`).
 const ARP_REPLIED: &str = "arp_replied";
 /// Fast-path counter of neighbour solicitations answered in XDP.
 const NS_REPLIED: &str = "ns_replied";
 const T: Duration = Duration::from_secs(10);
-
-fn lab(tag: &str) -> Lab {
-    require_root();
-    Lab::new(tag, 2).unwrap_or_else(|e| panic!("lab: {e:#}"))
-}
-
-fn vip4() -> String {
-    format!("{VIP4}/{PREFIX4}")
-}
-
-fn vip6() -> String {
-    format!("{VIP6}/{PREFIX6}")
-}
-
-/// Starts the agent on router `n` with the VIP (`v6`: the IPv6 one) and `extra` arguments.
-fn agent(lab: &Lab, n: usize, prio: u8, v6: bool, adv: &str, extra: &[&str]) -> Vr {
-    let vip = if v6 { vip6() } else { vip4() };
-    let mut args = vr_args(VRID, prio, &vip, adv);
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let name = if v6 {
-        format!("vrid{VRID}-v6")
-    } else {
-        format!("vrid{VRID}")
-    };
-    lab.agent(n, Path::new(AGENT), &args, &name)
-        .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"))
-}
 
 #[track_caller]
 fn wait(vr: &mut Vr, state: &str, timeout: Duration) -> Duration {
@@ -64,8 +37,12 @@ fn wait(vr: &mut Vr, state: &str, timeout: Duration) -> Duration {
 
 /// r1 (priority 200) MASTER, r2 (100) BACKUP.
 fn elect(lab: &Lab, v6: bool, adv: &str) -> (Vr, Vr) {
-    let mut r1 = agent(lab, 1, 200, v6, adv, &[]);
-    let mut r2 = agent(lab, 2, 100, v6, adv, &[]);
+    let agent = LabAgent {
+        advert_int: adv,
+        ..AGENT
+    };
+    let mut r1 = agent.start(lab, 1, 200, v6);
+    let mut r2 = agent.start(lab, 2, 100, v6);
     wait(&mut r1, MASTER, T);
     wait(&mut r2, BACKUP, T);
     (r1, r2)
@@ -109,7 +86,7 @@ fn frames(pcap: &Path, filter: &str) -> usize {
 
 #[test]
 fn election_by_priority_vmac_arp_from_xdp_and_icmp_through_master() {
-    let lab = lab("elect");
+    let lab = Lab::for_test("elect", 2);
     let (mut r1, r2) = elect(&lab, false, ADV);
     // Stable: a few Master_Down_Intervals later nothing changed.
     std::thread::sleep(Duration::from_millis(1500));
@@ -185,7 +162,7 @@ fn election_by_priority_vmac_arp_from_xdp_and_icmp_through_master() {
 
 #[test]
 fn master_link_cut_backup_takes_over_and_traffic_resumes() {
-    let lab = lab("cut");
+    let lab = Lab::for_test("cut", 2);
     let (mut r1, mut r2) = elect(&lab, false, ADV);
     let c = &lab.client;
     let p = Prober::start(
@@ -231,7 +208,7 @@ fn master_link_cut_backup_takes_over_and_traffic_resumes() {
 
 #[test]
 fn graceful_stop_priority_zero_takeover_in_about_skew_time() {
-    let lab = lab("grace");
+    let lab = Lab::for_test("grace", 2);
     // 1 s adverts make the difference visible: Skew_Time(100) ≈ 0.61 s, Master_Down ≈ 3.61 s.
     let (mut r1, mut r2) = elect(&lab, false, "1");
     let dir = pcap_dir();
@@ -268,10 +245,10 @@ fn graceful_stop_priority_zero_takeover_in_about_skew_time() {
 
 #[test]
 fn higher_priority_returns_and_preempts() {
-    let lab = lab("preempt");
-    let mut r2 = agent(&lab, 2, 100, false, ADV, &[]);
+    let lab = Lab::for_test("preempt", 2);
+    let mut r2 = AGENT.start(&lab, 2, 100, false);
     wait(&mut r2, MASTER, T);
-    let mut r1 = agent(&lab, 1, 200, false, ADV, &[]);
+    let mut r1 = AGENT.start(&lab, 1, 200, false);
     let took = wait(&mut r1, MASTER, T);
     wait(&mut r2, BACKUP, T);
     println!("preempt: r1 MASTER {} ms after start", took.as_millis());
@@ -280,10 +257,14 @@ fn higher_priority_returns_and_preempts() {
 
 #[test]
 fn no_preempt_keeps_the_lower_priority_master() {
-    let lab = lab("nopre");
-    let mut r2 = agent(&lab, 2, 100, false, ADV, &[]);
+    let lab = Lab::for_test("nopre", 2);
+    let mut r2 = AGENT.start(&lab, 2, 100, false);
     wait(&mut r2, MASTER, T);
-    let mut r1 = agent(&lab, 1, 200, false, ADV, &["--no-preempt"]);
+    let mut r1 = LabAgent {
+        extra: &["--no-preempt"],
+        ..AGENT
+    }
+    .start(&lab, 1, 200, false);
     wait(&mut r1, BACKUP, T);
     // Many Master_Down_Intervals (0.32 s for priority 200).
     std::thread::sleep(Duration::from_secs(3));
@@ -311,11 +292,15 @@ fn no_preempt_keeps_the_lower_priority_master() {
 
 #[test]
 fn preempt_delay_is_honoured() {
-    let lab = lab("pdelay");
-    let mut r2 = agent(&lab, 2, 100, false, ADV, &[]);
+    let lab = Lab::for_test("pdelay", 2);
+    let mut r2 = AGENT.start(&lab, 2, 100, false);
     wait(&mut r2, MASTER, T);
     let started = Instant::now();
-    let mut r1 = agent(&lab, 1, 200, false, ADV, &["--preempt-delay", "2"]);
+    let mut r1 = LabAgent {
+        extra: &["--preempt-delay", "2"],
+        ..AGENT
+    }
+    .start(&lab, 1, 200, false);
     wait(&mut r1, BACKUP, T);
     let took = started.elapsed() + wait(&mut r1, MASTER, Duration::from_secs(15));
     wait(&mut r2, BACKUP, T);
@@ -331,7 +316,7 @@ fn preempt_delay_is_honoured() {
 
 #[test]
 fn master_sigkill_dead_node_stops_answering_arp_backup_owns_vip() {
-    let lab = lab("kill");
+    let lab = Lab::for_test("kill", 2);
     let (mut r1, mut r2) = elect(&lab, false, ADV);
     assert_eq!(lab.client_arp(VIP4, 3).unwrap(), vec![vmac4(VRID)]);
     r1.signal(libc::SIGKILL);
@@ -374,7 +359,7 @@ fn master_sigkill_dead_node_stops_answering_arp_backup_owns_vip() {
 
 #[test]
 fn ipv6_ns_answered_with_vmac_and_unsolicited_na_on_takeover() {
-    let lab = lab("v6");
+    let lab = Lab::for_test("v6", 2);
     let (mut r1, mut r2) = elect(&lab, true, ADV);
     // A fresh client the master has not resolved yet (see the IPv4 test).
     lab.client_neigh_flush(IpAddr::V6(VIP6)).unwrap();

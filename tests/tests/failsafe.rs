@@ -26,57 +26,21 @@ use std::{
 
 use vrrp_integration_tests::{
     lab::{
-        pcap_summary, tail, tshark_fields, vmac4, vmac6, vr_args, BpffsMount, Capture, Lab, Launch,
-        Vr, BACKUP, MASTER, PREFIX4, PREFIX6, VIP4, VIP6,
+        pcap_summary, tail, tshark_fields, vip, vip_cidr, vmac4, vmac6, vr_args, BpffsMount,
+        Capture, Lab, LabAgent, Launch, Vr, BACKUP, MASTER, VIP4, VIP6,
     },
     prober::{fmt_mac, ns_query, parse_mac},
-    require_root, Proc,
+    Proc,
 };
 
-const AGENT: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
 const VRID: u8 = 51;
 const ADV: &str = "0.1";
+/// The agent on r1/r2 (the lab's VIP; r1's `launch` varies per test).
+const AGENT: LabAgent = LabAgent::new(env!("CARGO_BIN_EXE_vrrp-agent-dut"), VRID, ADV);
 const T: Duration = Duration::from_secs(10);
 /// r1's fail-safe bound — its Master_Down_Interval at priority 200 and 0.1 s adverts,
 /// 3 × 0.1 + (256 − 200) / 256 × 0.1 ≈ 0.322 s — plus a generous margin.
 const PAST_BOUND: Duration = Duration::from_millis(322 + 1000);
-
-fn lab(tag: &str) -> Lab {
-    require_root();
-    Lab::new(tag, 2).unwrap_or_else(|e| panic!("lab: {e:#}"))
-}
-
-fn instance(v6: bool) -> String {
-    if v6 {
-        format!("vrid{VRID}-v6")
-    } else {
-        format!("vrid{VRID}")
-    }
-}
-
-fn vip(v6: bool) -> IpAddr {
-    if v6 {
-        IpAddr::V6(VIP6)
-    } else {
-        IpAddr::V4(VIP4)
-    }
-}
-
-fn agent(lab: &Lab, n: usize, prio: u8, v6: bool, launch: &Launch) -> Vr {
-    let cidr = if v6 {
-        format!("{VIP6}/{PREFIX6}")
-    } else {
-        format!("{VIP4}/{PREFIX4}")
-    };
-    lab.agent_with(
-        n,
-        Path::new(AGENT),
-        &vr_args(VRID, prio, &cidr, ADV),
-        &instance(v6),
-        launch,
-    )
-    .unwrap_or_else(|e| panic!("starting the agent on r{n} ({launch:?}): {e:#}"))
-}
 
 #[track_caller]
 fn wait(vr: &mut Vr, state: &str) {
@@ -140,10 +104,14 @@ fn filters(v6: bool) -> (String, String, String) {
 
 /// r1 (started `launch`) master over r2, SIGKILLed; the assertions of the module docs.
 fn sigkill_master(tag: &str, launch: Launch, v6: bool) {
-    let lab = lab(tag);
+    let lab = Lab::for_test(tag, 2);
     let vmac = if v6 { vmac6(VRID) } else { vmac4(VRID) };
-    let mut r1 = agent(&lab, 1, 200, v6, &launch);
-    let mut r2 = agent(&lab, 2, 100, v6, &Launch::IpNetnsExec);
+    let mut r1 = LabAgent {
+        launch: launch.clone(),
+        ..AGENT
+    }
+    .start(&lab, 1, 200, v6);
+    let mut r2 = AGENT.start(&lab, 2, 100, v6);
     wait(&mut r1, MASTER);
     wait(&mut r2, BACKUP);
     let out = r1.proc.output();
@@ -275,7 +243,7 @@ fn sigkill_master_in_a_container_with_a_host_bpffs() {
 /// its exit code and output.
 fn run_to_exit(lab: &Lab, n: usize, args: &[&str]) -> (Option<i32>, String) {
     let node = lab.r(n);
-    let mut cmd = Launch::IpNetnsExec.command(&node.ns, Path::new(AGENT));
+    let mut cmd = Launch::IpNetnsExec.command(&node.ns, Path::new(AGENT.bin));
     cmd.args(["run", "--iface", &node.iface])
         .args(args)
         .env("RUST_LOG", "info");
@@ -300,9 +268,9 @@ fn error_lines(out: &str) -> Vec<&str> {
 
 #[test]
 fn a_second_agent_on_a_live_agents_interface_refuses_and_the_first_keeps_running() {
-    let lab = lab("fs-two");
-    let mut r1 = agent(&lab, 1, 200, false, &Launch::IpNetnsExec);
-    let mut r2 = agent(&lab, 2, 100, false, &Launch::IpNetnsExec);
+    let lab = Lab::for_test("fs-two", 2);
+    let mut r1 = AGENT.start(&lab, 1, 200, false);
+    let mut r2 = AGENT.start(&lab, 2, 100, false);
     wait(&mut r1, MASTER);
     wait(&mut r2, BACKUP);
     let r1_prog = lab
@@ -362,7 +330,7 @@ fn a_second_agent_on_a_live_agents_interface_refuses_and_the_first_keeps_running
 
 #[test]
 fn require_failsafe_refuses_to_start_where_the_egress_classifier_would_die_with_the_agent() {
-    let lab = lab("fs-req");
+    let lab = Lab::for_test("fs-req", 2);
     // An ingress qdisc where clsact goes: no egress filter can be added (as on a kernel without
     // sch_clsact), only a TCX link.
     vrrp_integration_tests::run(
@@ -372,7 +340,7 @@ fn require_failsafe_refuses_to_start_where_the_egress_classifier_would_die_with_
             .args(["qdisc", "add", "dev", "eth0", "ingress"]),
     )
     .unwrap();
-    let args = vr_args(VRID, 200, &format!("{VIP4}/{PREFIX4}"), ADV);
+    let args = vr_args(VRID, 200, &vip_cidr(false), ADV);
     let mut strict: Vec<&str> = args.iter().map(String::as_str).collect();
     strict.push("--require-failsafe");
     let (code, out) = run_to_exit(&lab, 1, &strict);
@@ -394,7 +362,7 @@ fn require_failsafe_refuses_to_start_where_the_egress_classifier_would_die_with_
         "nothing left attached"
     );
     // Without the switch it runs, and says so in one line at start.
-    let mut r1 = agent(&lab, 1, 200, false, &Launch::IpNetnsExec);
+    let mut r1 = AGENT.start(&lab, 1, 200, false);
     wait(&mut r1, MASTER);
     let out = r1.proc.output();
     assert_eq!(

@@ -17,7 +17,6 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::Path,
     time::Duration,
 };
 
@@ -25,50 +24,27 @@ use vrrp_agent::wire::{
     self, AdvertFrame, Auth, ChecksumOpts, IpPair, MacAddr, RxFrame, VrrpPacket, VrrpRepr,
 };
 use vrrp_integration_tests::{
-    lab::{
-        tail, tshark_fields, vr_args, Lab, Node, Vr, BACKUP, MASTER, PREFIX4, PREFIX6, VIP4, VIP6,
-    },
+    lab::{tail, tshark_fields, Lab, LabAgent, Node, Vr, BACKUP, MASTER, VIP4, VIP6},
     prober::parse_mac,
-    require_root, send_frames,
+    send_frames,
 };
 
-const AGENT: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
 const VRID: u8 = 51;
 /// Advert interval (s) of the routers.
 const ADV: &str = "0.1";
+/// The agent on r1/r2 (the lab's VIP).
+const AGENT: LabAgent = LabAgent::new(env!("CARGO_BIN_EXE_vrrp-agent-dut"), VRID, ADV);
 const ADV_INTERVAL: Duration = Duration::from_millis(100);
 const T: Duration = Duration::from_secs(10);
 
-fn lab(tag: &str) -> Lab {
-    require_root();
-    Lab::new(tag, 2).unwrap_or_else(|e| panic!("lab: {e:#}"))
-}
-
-fn instance(v6: bool) -> String {
-    if v6 {
-        format!("vrid{VRID}-v6")
-    } else {
-        format!("vrid{VRID}")
-    }
-}
-
-/// Starts the agent on router `n` with the lab's VIP of the family and `extra` arguments.
-fn agent(lab: &Lab, n: usize, prio: u8, v6: bool, extra: &[&str]) -> Vr {
-    let vip = if v6 {
-        format!("{VIP6}/{PREFIX6}")
-    } else {
-        format!("{VIP4}/{PREFIX4}")
-    };
-    let mut args = vr_args(VRID, prio, &vip, ADV);
-    args.extend(extra.iter().map(|a| a.to_string()));
-    lab.agent(n, Path::new(AGENT), &args, &instance(v6))
-        .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"))
-}
-
 /// r1 (priority 200, `r1_extra` arguments) MASTER, r2 (100) BACKUP.
 fn elect(lab: &Lab, v6: bool, r1_extra: &[&str]) -> (Vr, Vr) {
-    let mut r1 = agent(lab, 1, 200, v6, r1_extra);
-    let mut r2 = agent(lab, 2, 100, v6, &[]);
+    let mut r1 = LabAgent {
+        extra: r1_extra,
+        ..AGENT
+    }
+    .start(lab, 1, 200, v6);
+    let mut r2 = AGENT.start(lab, 2, 100, v6);
     r1.wait_state(MASTER, T).unwrap_or_else(|e| panic!("{e:#}"));
     r2.wait_state(BACKUP, T).unwrap_or_else(|e| panic!("{e:#}"));
     (r1, r2)
@@ -180,7 +156,7 @@ fn at_least(who: &str, counters: &HashMap<String, u64>, name: &str, min: u64) {
 
 #[test]
 fn interval_zero_flood_moves_no_state() {
-    let lab = lab("hzero");
+    let lab = Lab::for_test("hzero", 2);
     let (mut r1, mut r2) = elect(&lab, false, &[]);
     let (t1, t2) = (r1.transitions(), r2.transitions());
     // What one host did to every router: priority 254, Max Adver Int 0; here every 20 ms for
@@ -211,7 +187,7 @@ fn interval_zero_flood_moves_no_state() {
 /// unicast address without peers configured (and, for IPv6, from a global address): none
 /// demotes r1, and each is counted under its own name.
 fn spoofed_adverts_do_not_demote_the_master(v6: bool) {
-    let lab = lab(if v6 { "hspoof6" } else { "hspoof4" });
+    let lab = Lab::for_test(if v6 { "hspoof6" } else { "hspoof4" }, 2);
     let (mut r1, mut r2) = elect(&lab, v6, &[]);
     let (t1, t2) = (r1.transitions(), r2.transitions());
     let r1_mac = mac(lab.r(1));
@@ -293,7 +269,7 @@ fn spoofed_adverts_do_not_demote_the_master_v6() {
 /// A 1 kpps flood of priority-50 adverts from the client while r1 is master. Returns the
 /// wire times of r1's adverts during the flood and r1's receive counters.
 fn flood_and_capture(r1_extra: &[&str], tag: &str) -> (Vec<Duration>, HashMap<String, u64>) {
-    let lab = lab(tag);
+    let lab = Lab::for_test(tag, 2);
     let (mut r1, mut r2) = elect(&lab, false, r1_extra);
     let dir = tempfile::tempdir().unwrap();
     let cap = lab

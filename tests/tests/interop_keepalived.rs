@@ -8,25 +8,25 @@ use std::{net::IpAddr, path::Path, time::Duration};
 
 use vrrp_integration_tests::{
     lab::{
-        keepalived_conf, pcap_summary, tail, tshark_fields, vmac4, vr_args, Lab, Vr, BACKUP,
-        MASTER, PREFIX4, VIP4,
+        keepalived_conf, pcap_summary, tail, tshark_fields, vip_cidr, vmac4, Lab, LabAgent, Launch,
+        Vr, BACKUP, MASTER, VIP4,
     },
-    require_root, run,
+    run,
 };
 
-const AGENT: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
 const VRID: u8 = 52;
+/// Our agent (the lab's IPv4 VIP, VRRPv3, adverts every 100 ms).
+const AGENT: LabAgent = LabAgent {
+    bin: env!("CARGO_BIN_EXE_vrrp-agent-dut"),
+    vrid: VRID,
+    advert_int: "0.1",
+    extra: &["--version", "3"],
+    launch: Launch::IpNetnsExec,
+};
 const T: Duration = Duration::from_secs(10);
 
-fn agent(lab: &Lab, n: usize, prio: u8) -> Vr {
-    let mut args = vr_args(VRID, prio, &format!("{VIP4}/{PREFIX4}"), "0.1");
-    args.extend(["--version".to_owned(), "3".to_owned()]);
-    lab.agent(n, Path::new(AGENT), &args, &format!("vrid{VRID}"))
-        .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"))
-}
-
 fn keepalived(lab: &Lab, n: usize, prio: u8) -> Vr {
-    let vip = format!("{VIP4}/{PREFIX4}");
+    let vip = vip_cidr(false);
     lab.keepalived(
         n,
         &keepalived_conf("KA", VRID, prio, "0.1", &[&vip], ""),
@@ -95,13 +95,12 @@ fn check_decodes(pcap: &Path) -> usize {
 
 #[test]
 fn agent_master_keepalived_backup() {
-    require_root();
-    let lab = Lab::new("ia", 2).unwrap();
+    let lab = Lab::for_test("ia", 2);
     let dir = tempfile::tempdir().unwrap();
     let cap = lab
         .capture_sent(1, "", &dir.path().join("ours.pcap"))
         .unwrap();
-    let mut ours = agent(&lab, 1, 200);
+    let mut ours = AGENT.start(&lab, 1, 200, false);
     let mut ka = keepalived(&lab, 2, 100);
     wait(&mut ours, MASTER);
     wait(&mut ka, BACKUP);
@@ -147,15 +146,14 @@ fn agent_master_keepalived_backup() {
 
 #[test]
 fn keepalived_master_agent_backup() {
-    require_root();
-    let lab = Lab::new("ib", 2).unwrap();
+    let lab = Lab::for_test("ib", 2);
     let dir = tempfile::tempdir().unwrap();
     let cap = lab
         .capture_sent(2, "", &dir.path().join("ours.pcap"))
         .unwrap();
     let mut ka = keepalived(&lab, 1, 200);
     wait(&mut ka, MASTER);
-    let mut ours = agent(&lab, 2, 100);
+    let mut ours = AGENT.start(&lab, 2, 100, false);
     wait(&mut ours, BACKUP);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(ka.state().as_deref(), Some(MASTER));

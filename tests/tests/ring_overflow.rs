@@ -8,18 +8,18 @@
 //! that finds the ring full is counted in the kernel (`ringbuf_full`).
 use std::{
     net::IpAddr,
-    path::Path,
     time::{Duration, Instant},
 };
 
 use vrrp_agent::wire::{self, AdvertFrame, Auth, ChecksumOpts, VrrpRepr};
 use vrrp_integration_tests::{
-    lab::{tail, vr_args, Lab, BACKUP, IFACE, PREFIX4, VIP4},
-    require_root, send_frames,
+    lab::{tail, Lab, LabAgent, BACKUP, IFACE, VIP4},
+    send_frames,
 };
 
-const AGENT: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
 const VRID: u8 = 51;
+/// The agent on r1 (the lab's IPv4 VIP, 1 s adverts).
+const AGENT: LabAgent = LabAgent::new(env!("CARGO_BIN_EXE_vrrp-agent-dut"), VRID, "1");
 const T: Duration = Duration::from_secs(10);
 /// Adverts per flood burst (the ring holds about two thousand).
 const BURST: u32 = 20_000;
@@ -43,17 +43,8 @@ fn lost_lines(out: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn advert_flood_gives_a_few_counted_warnings_not_one_per_advert() {
-    require_root();
-    let lab = Lab::new("ovf", 1).unwrap_or_else(|e| panic!("lab: {e:#}"));
-    let vip = format!("{VIP4}/{PREFIX4}");
-    let mut r1 = lab
-        .agent(
-            1,
-            Path::new(AGENT),
-            &vr_args(VRID, 100, &vip, "1"),
-            "vrid51",
-        )
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let lab = Lab::for_test("ovf", 1);
+    let mut r1 = AGENT.start(&lab, 1, 100, false);
     r1.wait_state(BACKUP, T).unwrap_or_else(|e| panic!("{e:#}"));
 
     let repr = VrrpRepr {

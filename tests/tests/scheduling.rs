@@ -2,14 +2,12 @@
 //! running agent is SCHED_RR at the configured priority, its memory is locked, and
 //! `--realtime-priority 0` leaves it at normal scheduling (why: `cargo xtask bench starvation`);
 //! and a backup that does not run for a while does not take over from a healthy master.
-use std::{fs, path::Path, time::Duration};
+use std::{fs, time::Duration};
 
-use vrrp_integration_tests::{
-    lab::{vr_args, Lab, Vr, BACKUP, MASTER, PREFIX4, VIP4},
-    require_root,
-};
+use vrrp_integration_tests::lab::{Lab, LabAgent, Vr, BACKUP, MASTER};
 
-const AGENT: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
+/// The agent on r1 (and r2): VRID 51, the lab's IPv4 VIP, adverts every 100 ms.
+const AGENT: LabAgent = LabAgent::new(env!("CARGO_BIN_EXE_vrrp-agent-dut"), 51, "0.1");
 
 /// (policy, rt_priority) of every thread of `pid`, from /proc/PID/task/*/stat.
 fn thread_policies(pid: u32) -> Vec<(u32, u32)> {
@@ -38,11 +36,7 @@ fn vm_lck_kb(pid: u32) -> u64 {
 }
 
 fn start(lab: &Lab, extra: &[&str]) -> Vr {
-    let mut args = vr_args(51, 150, &format!("{VIP4}/{PREFIX4}"), "0.1");
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let mut vr = lab
-        .agent(1, Path::new(AGENT), &args, "vrid51")
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut vr = LabAgent { extra, ..AGENT }.start(lab, 1, 150, false);
     vr.wait_state(MASTER, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e:#}"));
     vr
@@ -50,8 +44,7 @@ fn start(lab: &Lab, extra: &[&str]) -> Vr {
 
 #[test]
 fn agent_threads_run_sched_rr_with_locked_memory_by_default() {
-    require_root();
-    let lab = Lab::new("sched", 1).unwrap();
+    let lab = Lab::for_test("sched", 1);
     let vr = start(&lab, &[]);
     let pid = vr.proc.child.id();
     let policies = thread_policies(pid);
@@ -71,8 +64,7 @@ fn agent_threads_run_sched_rr_with_locked_memory_by_default() {
 
 #[test]
 fn realtime_priority_0_leaves_normal_scheduling() {
-    require_root();
-    let lab = Lab::new("sched0", 1).unwrap();
+    let lab = Lab::for_test("sched0", 1);
     let vr = start(&lab, &["--realtime-priority", "0"]);
     let pid = vr.proc.child.id();
     let policies = thread_policies(pid);
@@ -93,17 +85,15 @@ fn realtime_priority_0_leaves_normal_scheduling() {
 /// scheduling lag).
 #[test]
 fn backup_stopped_longer_than_master_down_interval_does_not_take_over() {
-    require_root();
-    let lab = Lab::new("sched-stop", 2).unwrap();
-    let args = |prio: u8| vr_args(51, prio, &format!("{VIP4}/{PREFIX4}"), "0.01");
-    let mut r1 = lab
-        .agent(1, Path::new(AGENT), &args(200), "vrid51")
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let lab = Lab::for_test("sched-stop", 2);
+    let agent = LabAgent {
+        advert_int: "0.01",
+        ..AGENT
+    };
+    let mut r1 = agent.start(&lab, 1, 200, false);
     r1.wait_state(MASTER, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let mut r2 = lab
-        .agent(2, Path::new(AGENT), &args(100), "vrid51")
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut r2 = agent.start(&lab, 2, 100, false);
     r2.wait_state(BACKUP, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e:#}"));
     let before = r2.transitions().len();

@@ -14,34 +14,16 @@
 //! Lab: `vrrp_integration_tests::lab`, r1 priority 200, r2 priority 100, adverts every 100 ms.
 use std::{
     net::IpAddr,
-    path::Path,
     time::{Duration, Instant},
 };
 
-use vrrp_integration_tests::{
-    lab::{tail, vr_args, Lab, Node, Vr, BACKUP, FAULT, MASTER, PREFIX4, PREFIX6, VIP4, VIP6},
-    require_root,
+use vrrp_integration_tests::lab::{
+    tail, Lab, LabAgent, Node, Vr, BACKUP, FAULT, MASTER, PREFIX4, VIP4, VIP6,
 };
 
-const AGENT: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
-const VRID: u8 = 51;
-const ADV: &str = "0.1";
+/// The agent on r1/r2 (the lab's VIP), VRID 51, adverts every 100 ms.
+const AGENT: LabAgent = LabAgent::new(env!("CARGO_BIN_EXE_vrrp-agent-dut"), 51, "0.1");
 const T: Duration = Duration::from_secs(10);
-
-fn lab(tag: &str) -> Lab {
-    require_root();
-    Lab::new(tag, 2).unwrap_or_else(|e| panic!("lab: {e:#}"))
-}
-
-fn agent(lab: &Lab, n: usize, prio: u8, v6: bool) -> Vr {
-    let (vip, name) = if v6 {
-        (format!("{VIP6}/{PREFIX6}"), format!("vrid{VRID}-v6"))
-    } else {
-        (format!("{VIP4}/{PREFIX4}"), format!("vrid{VRID}"))
-    };
-    lab.agent(n, Path::new(AGENT), &vr_args(VRID, prio, &vip, ADV), &name)
-        .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"))
-}
 
 #[track_caller]
 fn wait(vr: &mut Vr, state: &str, timeout: Duration) {
@@ -95,9 +77,9 @@ fn stop_vip_counter(vr: &mut Vr, name: &str) -> u64 {
 
 #[test]
 fn vip_removed_behind_the_masters_back_is_put_back_and_counted() {
-    let lab = lab("vgdel");
-    let mut r1 = agent(&lab, 1, 200, false);
-    let mut r2 = agent(&lab, 2, 100, false);
+    let lab = Lab::for_test("vgdel", 2);
+    let mut r1 = AGENT.start(&lab, 1, 200, false);
+    let mut r2 = AGENT.start(&lab, 2, 100, false);
     wait(&mut r1, MASTER, T);
     wait(&mut r2, BACKUP, T);
     let vip = IpAddr::V4(VIP4);
@@ -156,9 +138,9 @@ fn vip_removed_behind_the_masters_back_is_put_back_and_counted() {
 
 #[test]
 fn vip_added_behind_a_backups_back_is_removed() {
-    let lab = lab("vgadd");
-    let mut r1 = agent(&lab, 1, 200, false);
-    let mut r2 = agent(&lab, 2, 100, false);
+    let lab = Lab::for_test("vgadd", 2);
+    let mut r1 = AGENT.start(&lab, 1, 200, false);
+    let mut r2 = AGENT.start(&lab, 2, 100, false);
     wait(&mut r1, MASTER, T);
     wait(&mut r2, BACKUP, T);
     let vip = IpAddr::V4(VIP4);
@@ -185,9 +167,9 @@ fn vip_added_behind_a_backups_back_is_removed() {
 
 #[test]
 fn claim_failure_goes_fault_backup_takes_over_and_the_retry_takes_the_vip_back() {
-    let lab = lab("vgfail");
-    let mut r1 = agent(&lab, 1, 200, true);
-    let mut r2 = agent(&lab, 2, 100, true);
+    let lab = Lab::for_test("vgfail", 2);
+    let mut r1 = AGENT.start(&lab, 1, 200, true);
+    let mut r2 = AGENT.start(&lab, 2, 100, true);
     wait(&mut r1, MASTER, T);
     wait(&mut r2, BACKUP, T);
     let vip = IpAddr::V6(VIP6);

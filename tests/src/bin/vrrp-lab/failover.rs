@@ -8,7 +8,10 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use vrrp_integration_tests::{
-    lab::{keepalived_conf, sibling_agent_bin, vmac4, Lab, Vr, BACKUP, MASTER, PREFIX4, VIP4},
+    lab::{
+        instance_name, keepalived_conf, sibling_agent_bin, vip_cidr, vmac4, vr_args, Lab, Vr,
+        BACKUP, MASTER, VIP4,
+    },
     percentile,
     prober::{fmt_mac, parse_mac, realtime_ns, Prober, ProberConfig, Trace},
     require_root,
@@ -73,23 +76,14 @@ fn start_routers(
     advert_int: &str,
     agent: &Option<PathBuf>,
 ) -> Result<Routers> {
-    let vip = format!("{VIP4}/{PREFIX4}");
+    let vip = vip_cidr(false);
     let start = |n: usize, prio: u8| -> Result<Vr> {
         match peer {
             Peer::Agent => lab.agent(
                 n,
                 agent.as_ref().expect("agent binary"),
-                &[
-                    "--vrid",
-                    &VRID.to_string(),
-                    "--priority",
-                    &prio.to_string(),
-                    "--vip",
-                    &vip,
-                    "--advert-int",
-                    advert_int,
-                ],
-                &format!("vrid{VRID}"),
+                &vr_args(VRID, prio, &vip, advert_int),
+                &instance_name(VRID, false),
             ),
             Peer::Keepalived => lab.keepalived(
                 n,

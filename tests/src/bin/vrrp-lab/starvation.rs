@@ -31,7 +31,10 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 use vrrp_integration_tests::{
-    lab::{keepalived_conf, sibling_agent_bin, Lab, Vr, VrKind, BACKUP, MASTER, PREFIX4, VIP4},
+    lab::{
+        instance_name, keepalived_conf, sibling_agent_bin, vip_cidr, vr_args, Lab, Vr, VrKind,
+        BACKUP, MASTER,
+    },
     percentile,
     prober::realtime_ns,
     require_root,
@@ -424,21 +427,10 @@ fn start_router(
     o: &Opts,
     agent: &Option<PathBuf>,
 ) -> Result<Vr> {
-    let vip = format!("{VIP4}/{PREFIX4}");
+    let vip = vip_cidr(false);
     match peer {
         Peer::Agent | Peer::AgentNormal => {
-            let mut args: Vec<String> = [
-                "--vrid",
-                &VRID.to_string(),
-                "--priority",
-                &prio.to_string(),
-                "--vip",
-                &vip,
-                "--advert-int",
-                &o.advert_int,
-            ]
-            .map(str::to_owned)
-            .to_vec();
+            let mut args = vr_args(VRID, prio, &vip, &o.advert_int);
             if peer == Peer::AgentNormal {
                 args.extend(["--realtime-priority".to_owned(), "0".to_owned()]);
             }
@@ -447,7 +439,7 @@ fn start_router(
                 n,
                 agent.as_ref().expect("agent binary"),
                 &args,
-                &format!("vrid{VRID}"),
+                &instance_name(VRID, false),
             )
         }
         Peer::Keepalived => lab.keepalived(
