@@ -26,8 +26,11 @@ pub struct Lost {
 #[derive(Debug, Clone, Default)]
 pub struct OverflowReport {
     last_read: Option<Instant>,
-    /// Counter total at the last read (the baseline).
-    last_total: Option<u64>,
+    /// Counter total at the last read. It starts at zero: every agent loads its own program
+    /// with its own maps, so nothing an earlier agent counted is seen, and whatever the kernel
+    /// counts before the first read (an agent stopped or starved right after attaching) is
+    /// reported too.
+    last_total: u64,
     /// Lost since the last warning, not reported yet.
     unreported: u64,
     last_warn: Option<Instant>,
@@ -44,13 +47,12 @@ impl OverflowReport {
             .is_none_or(|t| now.saturating_duration_since(t) >= READ_EVERY)
     }
 
-    /// The counter's total, read at `now`. The first reading is the baseline (a program taken
-    /// over from an earlier agent keeps its counts); a total below the previous one (counters
-    /// reset) counts from zero. Returns what to report when a warning is due: something was
-    /// lost and the last warning is at least [`WARN_EVERY`] old.
+    /// The counter's total, read at `now`; a total below the previous one (counters reset)
+    /// counts from zero. Returns what to report when a warning is due: something was lost and
+    /// the last warning is at least [`WARN_EVERY`] old.
     pub fn observe(&mut self, total: u64, now: Instant) -> Option<Lost> {
         self.last_read = Some(now);
-        let prev = self.last_total.replace(total)?;
+        let prev = std::mem::replace(&mut self.last_total, total);
         self.unreported += if total >= prev { total - prev } else { total };
         if self.unreported == 0 {
             return None;
@@ -106,17 +108,17 @@ mod tests {
     }
 
     #[test]
-    fn first_reading_is_the_baseline() {
+    fn losses_before_the_first_read_are_reported() {
+        // The agent was stopped (or starved) between attaching and its first read.
         let mut r = OverflowReport::new();
-        assert_eq!(r.observe(5000, at(0)), None, "counts of an earlier agent");
-        assert_eq!(r.observe(5000, at(1000)), None, "nothing new");
         assert_eq!(
-            r.observe(5007, at(2000)),
+            r.observe(5000, at(0)),
             Some(Lost {
-                adverts: 7,
+                adverts: 5000,
                 since_last: None
             })
         );
+        assert_eq!(r.observe(5000, at(1000)), None, "nothing new");
     }
 
     #[test]
@@ -158,8 +160,8 @@ mod tests {
     #[test]
     fn counter_reset_counts_from_zero() {
         let mut r = OverflowReport::new();
-        r.observe(100, at(0));
-        assert_eq!(r.observe(3, at(1000)).unwrap().adverts, 3);
+        assert_eq!(r.observe(100, at(0)).unwrap().adverts, 100);
+        assert_eq!(r.observe(3, at(11_000)).unwrap().adverts, 3);
     }
 
     #[test]
