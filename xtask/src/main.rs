@@ -23,11 +23,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Install what the build and tests need (idempotent): Debian's rustc-web with the prebuilt
-    /// BPF core, bpf-linker on LLVM 22, the rustup path toolchain that ties them together, and
-    /// (with --test-peers) keepalived, tshark, tcpdump and the other programs the tests run.
+    /// BPF core, bpf-linker on LLVM 22, the rustup path toolchain that ties them together, the
+    /// programs every namespace lab runs (iproute2, iputils-ping, procps, util-linux, mount) and
+    /// (with --test-peers) keepalived, tshark and tcpdump.
     Setup {
-        /// Also install the real peers and every program the tests and benchmarks run
-        /// (keepalived, tshark, tcpdump, iproute2, iputils-ping, procps, util-linux, mount).
+        /// Also install the real peers and tools of the tests and the side-by-side benchmarks
+        /// (keepalived, tshark, tcpdump).
         #[arg(long)]
         test_peers: bool,
     },

@@ -34,23 +34,17 @@ const BUILD_PACKAGES: &[&str] = &[
     "libffi-dev",
 ];
 
-/// Real peers and every program the tests and benchmarks run: keepalived (peer), tshark
-/// (decoding), tcpdump (captures), iproute2 (`ip`, `tc`), iputils-ping (`ping`), procps
-/// (`sysctl`), util-linux (`nsenter`, `unshare`) and mount (`mount`): the fail-safe tests'
-/// launchers.
-const TEST_PACKAGES: &[&str] = &[
-    "keepalived",
-    "tshark",
-    "tcpdump",
-    "iproute2",
-    "iputils-ping",
-    "procps",
-    "util-linux",
-    "mount",
-];
+/// What every namespace lab runs (the demo, the benchmarks and the tests): iproute2 (`ip`,
+/// `tc`), iputils-ping (`ping`), procps (`sysctl`), util-linux (`nsenter`, `unshare`) and mount
+/// (`mount`: the fail-safe tests' launchers). Small and usually present; always installed.
+const LAB_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "procps", "util-linux", "mount"];
+
+/// Real peers and tools of the tests and the side-by-side benchmarks: keepalived (peer), tshark
+/// (decoding), tcpdump (captures).
+const TEST_PACKAGES: &[&str] = &["keepalived", "tshark", "tcpdump"];
 
 pub fn run(root: &Path, test_peers: bool) -> Result<()> {
-    let mut wanted: Vec<&str> = BUILD_PACKAGES.to_vec();
+    let mut wanted: Vec<&str> = [BUILD_PACKAGES, LAB_PACKAGES].concat();
     if test_peers {
         wanted.extend_from_slice(TEST_PACKAGES);
     }
