@@ -146,6 +146,17 @@ fn stop_rx(vr: &mut Vr) -> HashMap<String, u64> {
 
 /// `counters[name]` is at least `min` (the spoofed adverts reached the agent and were counted).
 #[track_caller]
+/// Asserts that `vr` logged no transition beyond `before`.
+fn unmoved(vr: &Vr, before: &[String]) {
+    assert_eq!(
+        vr.transitions(),
+        before,
+        "{} moved:\n{}",
+        vr.node,
+        tail(&vr.proc.output(), 20)
+    );
+}
+
 fn at_least(who: &str, counters: &HashMap<String, u64>, name: &str, min: u64) {
     let n = counters.get(name).copied().unwrap_or(0);
     assert!(
@@ -166,18 +177,8 @@ fn interval_zero_flood_moves_no_state() {
     let sent = 125;
     spoof(&lab, &frame, sent, Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        r1.transitions(),
-        t1,
-        "r1 moved:\n{}",
-        tail(&r1.proc.output(), 20)
-    );
-    assert_eq!(
-        r2.transitions(),
-        t2,
-        "r2 moved:\n{}",
-        tail(&r2.proc.output(), 20)
-    );
+    unmoved(&r1, &t1);
+    unmoved(&r2, &t2);
     let (c1, c2) = (stop_rx(&mut r1), stop_rx(&mut r2));
     at_least("r1", &c1, "zero_advert_interval", u64::from(sent) / 2);
     at_least("r2", &c2, "zero_advert_interval", u64::from(sent) / 2);
@@ -237,18 +238,8 @@ fn spoofed_adverts_do_not_demote_the_master(v6: bool) {
         );
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        r1.transitions(),
-        t1,
-        "r1 moved:\n{}",
-        tail(&r1.proc.output(), 20)
-    );
-    assert_eq!(
-        r2.transitions(),
-        t2,
-        "r2 moved:\n{}",
-        tail(&r2.proc.output(), 20)
-    );
+    unmoved(&r1, &t1);
+    unmoved(&r2, &t2);
     let c1 = stop_rx(&mut r1);
     stop_rx(&mut r2);
     for (name, _) in &cases {
