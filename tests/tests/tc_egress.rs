@@ -21,7 +21,8 @@ use anyhow::{bail, Context as _, Result};
 use common::*;
 use vrrp_agent::{
     clock::monotonic_ns,
-    fastpath::{EgressMode, FastPath, ModeChoice},
+    config::XdpMode,
+    fastpath::{EgressMode, FastPath},
     rtnl,
     wire::{checksum, ArpFrame, ArpOp, ArpRepr, MacAddr, NdpFrame, NdpMessage},
 };
@@ -699,7 +700,7 @@ fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Res
             Netns::enter_path(&a_path)?;
             let mut fp = FastPath::load()?;
             fp.set_iface_mac(a_mac.0)?;
-            let attached = fp.attach("a0", ModeChoice::Auto).map(|_| ());
+            let attached = fp.attach("a0", XdpMode::Auto).map(|_| ());
             let _ = tx.send(attached.map(|()| fp.egress_mode().expect("egress attached")));
             fp.add_vip(IpAddr::V6(vip), VRID)?;
             fp.set_vrid(FAMILY_IPV6, VRID, true)?;
@@ -886,7 +887,7 @@ fn a_killed_agents_egress_filter_stays_drops_arp_from_the_vip_and_is_replaced_in
     // removes it on a clean stop.
     let (mine, seen) = a.run_in(|| -> Result<_> {
         let mut fp = FastPath::load()?;
-        fp.attach("a0", ModeChoice::Auto)?;
+        fp.attach("a0", XdpMode::Auto)?;
         assert_eq!(fp.egress_mode(), Some(EgressMode::Netlink));
         assert_eq!(fp.failsafe_gap(), None);
         let mine = fp.egress_program()?.info()?.id();
@@ -921,7 +922,7 @@ fn without_clsact_the_classifier_falls_back_to_tcx_and_require_failsafe_refuses(
     run(a.cmd("tc").args(["qdisc", "add", "dev", "a0", "ingress"]))?;
     a.run_in(|| -> Result<()> {
         let mut fp = FastPath::load()?;
-        fp.attach("a0", ModeChoice::Auto)?;
+        fp.attach("a0", XdpMode::Auto)?;
         assert_eq!(fp.egress_mode(), Some(EgressMode::Tcx));
         let gap = fp.failsafe_gap().expect("the gap is reported").to_owned();
         assert!(gap.contains("TCX link that dies with the agent"), "{gap}");
@@ -936,7 +937,7 @@ fn without_clsact_the_classifier_falls_back_to_tcx_and_require_failsafe_refuses(
         fp.detach()?;
         let mut fp = FastPath::load()?;
         let e = fp
-            .attach_with("a0", ModeChoice::Auto, true)
+            .attach_with("a0", XdpMode::Auto, true)
             .expect_err("require_failsafe refuses")
             .to_string();
         assert!(

@@ -24,7 +24,8 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use vrrp_agent::{
     clock::monotonic_ns,
-    fastpath::{FastPath, ModeChoice},
+    config::XdpMode,
+    fastpath::FastPath,
     rtnl,
     wire::{ArpFrame, ArpOp, ArpRepr, MacAddr},
 };
@@ -98,7 +99,7 @@ fn xdp_prog(ns: &Netns, iface: &str) -> Option<u32> {
 fn attach_once_free(fp: &mut FastPath, iface: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        match fp.attach(iface, ModeChoice::Auto) {
+        match fp.attach(iface, XdpMode::Auto) {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() < deadline && e.to_string().contains("already run") => {
                 std::thread::sleep(Duration::from_millis(10));
@@ -137,7 +138,7 @@ fn xdp_answers_arp_for_an_owned_vip_the_kernel_does_not_have() -> Result<()> {
             Netns::enter_path(&a_path)?;
             let mut fp = FastPath::load()?;
             fp.set_iface_mac(a_mac.0)?;
-            let mode = fp.attach("a0", ModeChoice::Auto)?;
+            let mode = fp.attach("a0", XdpMode::Auto)?;
             assert_eq!(
                 mode,
                 aya::programs::XdpMode::Skb,
@@ -291,7 +292,7 @@ fn after_sigkill_the_attached_program_drops_arp_for_the_vip_and_is_taken_over() 
     let refused = a.run_in(|| {
         let mut fp = FastPath::load()?;
         Ok(fp
-            .attach("a0", ModeChoice::Auto)
+            .attach("a0", XdpMode::Auto)
             .map(drop)
             .map_err(|e| e.to_string()))
     })?;
@@ -333,7 +334,7 @@ fn after_sigkill_the_attached_program_drops_arp_for_the_vip_and_is_taken_over() 
     // no longer referenced, is freed); then it stops cleanly and detaches.
     let (new_prog, seen) = a.run_in(|| -> Result<_> {
         let mut fp = FastPath::load()?;
-        fp.attach("a0", ModeChoice::Auto)?;
+        fp.attach("a0", XdpMode::Auto)?;
         let new_prog = fp.program()?.info()?.id();
         let seen = rtnl::iface_facts("a0")?.xdp.skb;
         fp.detach()?;
@@ -373,7 +374,7 @@ fn a_second_fastpath_on_a_live_ones_interface_is_refused() -> Result<()> {
         s.spawn(|| -> Result<()> {
             Netns::enter_path(&a_path)?;
             let mut first = FastPath::load()?;
-            first.attach("a0", ModeChoice::Auto)?;
+            first.attach("a0", XdpMode::Auto)?;
             let first_prog = first.program()?.info()?.id();
             let a_index = rtnl::iface_facts("a0")?.index;
             let other = std::thread::spawn({
@@ -382,7 +383,7 @@ fn a_second_fastpath_on_a_live_ones_interface_is_refused() -> Result<()> {
                     Netns::enter_path(&b_path)?;
                     let b_index = rtnl::iface_facts("b0")?.index;
                     let mut fp = FastPath::load()?;
-                    fp.attach("b0", ModeChoice::Auto)?;
+                    fp.attach("b0", XdpMode::Auto)?;
                     fp.detach()?;
                     Ok(b_index)
                 }
@@ -395,7 +396,7 @@ fn a_second_fastpath_on_a_live_ones_interface_is_refused() -> Result<()> {
             );
             let mut second = FastPath::load()?;
             let e = second
-                .attach("a0", ModeChoice::Auto)
+                .attach("a0", XdpMode::Auto)
                 .expect_err("a second FastPath on a0 must be refused")
                 .to_string();
             assert_eq!(
@@ -473,7 +474,7 @@ fn a_foreign_xdp_program_is_refused_with_one_line_and_left_alone() -> Result<()>
         let id = rtnl::iface_facts("a0")?.xdp.skb.context("attached")?;
         let mut fp = FastPath::load()?;
         let e = fp
-            .attach("a0", ModeChoice::Auto)
+            .attach("a0", XdpMode::Auto)
             .expect_err("a foreign program must not be replaced")
             .to_string();
         assert_eq!(
@@ -515,7 +516,7 @@ fn our_program_held_by_a_bpf_link_is_refused_with_one_line() -> Result<()> {
         let id = old.program()?.info()?.id();
         let mut fp = FastPath::load()?;
         let e = fp
-            .attach("a0", ModeChoice::Auto)
+            .attach("a0", XdpMode::Auto)
             .expect_err("a bpf_link attachment cannot be replaced")
             .to_string();
         assert!(
@@ -541,7 +542,7 @@ fn a_killed_agents_program_in_another_mode_gives_way_to_one_in_the_wanted_mode()
     holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
     let (new, facts) = a.run_in(|| -> Result<_> {
         let mut fp = FastPath::load()?;
-        let mode = fp.attach("a0", ModeChoice::Auto)?;
+        let mode = fp.attach("a0", XdpMode::Auto)?;
         assert_eq!(mode, aya::programs::XdpMode::Skb);
         let new = fp.program()?.info()?.id();
         let facts = rtnl::iface_facts("a0")?;

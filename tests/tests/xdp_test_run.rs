@@ -304,7 +304,7 @@ fn owner_harness(accept: bool) -> Harness {
 }
 
 fn vmac4() -> MacAddr {
-    let m = vrrp_agent::wire::vmac(Family::Ipv4, VRID);
+    let m = vrrp_agent::wire::vmac(Family::V4, VRID);
     assert_eq!(
         m.0,
         vmac(FAMILY_IPV4, VRID),
@@ -314,7 +314,7 @@ fn vmac4() -> MacAddr {
 }
 
 fn vmac6() -> MacAddr {
-    let m = vrrp_agent::wire::vmac(Family::Ipv6, VRID);
+    let m = vrrp_agent::wire::vmac(Family::V6, VRID);
     assert_eq!(
         m.0,
         vmac(FAMILY_IPV6, VRID),

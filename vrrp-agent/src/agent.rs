@@ -25,9 +25,10 @@ use tokio::{
 use vrrp_common::{AdvertEvent, Counter, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
 
 use crate::{
+    config::XdpMode,
     config::{AgentConfig, InstanceSpec, Vip},
     driver::{Command, Driver, IfaceEnv, Report},
-    fastpath::{parse_event, Family, FastPath, ModeChoice},
+    fastpath::{parse_event, Family, FastPath},
     fsm,
     netlink::{self, AddrEvent},
     overflow::OverflowReport,
@@ -42,7 +43,7 @@ pub struct RunConfig {
     pub iface: String,
     pub vrids: Vec<u8>,
     pub family: Family,
-    pub xdp_mode: ModeChoice,
+    pub xdp_mode: XdpMode,
     /// `SCHED_RR` priority, 0 = normal scheduling ([`crate::sched`]).
     pub realtime_priority: u8,
 }
@@ -423,7 +424,7 @@ impl IfaceRun {
     async fn setup(
         iface: &str,
         specs: Vec<InstanceSpec>,
-        mode: ModeChoice,
+        mode: XdpMode,
         require_failsafe: bool,
         nl: rtnetlink::Handle,
     ) -> Result<IfaceRun> {

@@ -10,8 +10,9 @@ use std::{path::PathBuf, process::ExitCode};
 
 use crate::{
     agent::{self, RunConfig},
+    config::XdpMode,
     config::{self, AgentConfig, InstanceInput},
-    fastpath::{Family, ModeChoice},
+    fastpath::Family,
     sched,
 };
 use clap::{Parser, Subcommand};
@@ -55,8 +56,8 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub family: Option<Family>,
     /// XDP attach mode (overrides [global] xdp_mode of --config).
-    #[arg(long, value_enum)]
-    pub xdp_mode: Option<ModeChoice>,
+    #[arg(long, value_name = "auto|native|generic", value_parser = parse_xdp_mode)]
+    pub xdp_mode: Option<XdpMode>,
     /// Refuse to start where the fail-safe would not outlive the agent (no clsact qdisc for the
     /// egress classifier); same as [global] require_failsafe = true.
     #[arg(long)]
@@ -125,6 +126,10 @@ pub struct RunArgs {
     /// VIPs (default: the Master_Down_Interval).
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub failsafe_timeout: Option<f64>,
+}
+
+fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
+    XdpMode::parse(s).ok_or_else(|| format!("{s:?} is not one of auto, native, generic"))
 }
 
 /// What `run` was asked to do.
@@ -199,7 +204,7 @@ impl RunArgs {
                 iface,
                 vrids: self.vrids,
                 family: self.family.unwrap_or(Family::Both),
-                xdp_mode: self.xdp_mode.unwrap_or(ModeChoice::Auto),
+                xdp_mode: self.xdp_mode.unwrap_or(XdpMode::Auto),
                 realtime_priority: realtime,
             }));
         }
@@ -244,7 +249,7 @@ impl RunArgs {
             .build(None)
             .map_err(|e| format!("{}: {}", config::flag_of(&e.key), e.msg))?;
         Ok(RunMode::Election(AgentConfig {
-            xdp_mode: self.xdp_mode.unwrap_or(ModeChoice::Auto),
+            xdp_mode: self.xdp_mode.unwrap_or(XdpMode::Auto),
             require_failsafe: self.require_failsafe,
             realtime_priority: realtime,
             instances: vec![spec],

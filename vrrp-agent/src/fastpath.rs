@@ -117,17 +117,8 @@ impl EgressAttachment {
     }
 }
 
-/// How to attach the program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModeChoice {
-    /// Native (driver) mode, falling back to generic if the driver refuses it; generic on veth,
-    /// where native XDP_TX is lost unless the peer also runs XDP.
-    Auto,
-    /// Native (driver) mode only.
-    Native,
-    /// Generic (skb) mode only.
-    Generic,
-}
+/// How to attach the program (the configuration's `xdp_mode`); `XdpMode` here is aya's.
+use vrrp_core::config::XdpMode as ModeChoice;
 
 /// Which address families an instance listens on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -12,11 +12,12 @@ pub mod clock;
 pub mod config;
 pub mod driver;
 pub mod fastpath;
-pub mod fsm;
 pub mod netlink;
 pub mod overflow;
 pub mod rtnl;
 pub mod sched;
 pub mod timer;
 pub mod tx;
-pub mod wire;
+
+// The protocol lives in the core crate; these paths stay for the agent's own modules.
+pub use vrrp_core::{fsm, wire};

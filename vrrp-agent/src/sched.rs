@@ -26,10 +26,10 @@ use std::io;
 /// `threadirqs` carry the network receive path that brings the adverts, and far below the
 /// kernel's per-CPU watchdog and migration threads (99). keepalived's `vrrp_rt_priority` is
 /// the same knob (it has no default there).
-pub const DEFAULT_REALTIME_PRIORITY: u8 = 10;
+pub use vrrp_core::config::DEFAULT_REALTIME_PRIORITY;
 
 /// Highest `SCHED_RR` priority.
-pub const MAX_REALTIME_PRIORITY: u8 = 99;
+pub use vrrp_core::config::MAX_REALTIME_PRIORITY;
 
 /// CPU time a real-time thread may use without blocking before SIGXCPU. The event loop blocks
 /// in epoll between events and handles each in microseconds; the longest legitimate burst is

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use vrrp_agent::{
     cli::{one_line, parse_from, Cmd, RunArgs, RunMode},
-    fastpath::ModeChoice,
+    config::XdpMode,
     fsm::Version,
     wire::Auth,
 };
@@ -79,7 +79,7 @@ fn one_instance_from_flags() {
     let RunMode::Election(cfg) = m else {
         panic!("{m:?}")
     };
-    assert_eq!(cfg.xdp_mode, ModeChoice::Generic);
+    assert_eq!(cfg.xdp_mode, XdpMode::Generic);
     let i = &cfg.instances[0];
     assert_eq!(i.name, "web");
     assert_eq!(i.interface, "eth0");
@@ -176,7 +176,7 @@ fn config_and_instance_flags_are_mutually_exclusive() {
     }
     // --xdp-mode may override the file's.
     let a = run_args(&["--config", "a.toml", "--xdp-mode", "native"]);
-    assert_eq!(a.xdp_mode, Some(ModeChoice::Native));
+    assert_eq!(a.xdp_mode, Some(XdpMode::Native));
 }
 
 #[test]

@@ -3,9 +3,9 @@
 use std::{net::IpAddr, path::Path, time::Duration};
 
 use vrrp_agent::{
+    config::XdpMode,
     config::{self, parse_str, ConfigFileError, InstanceInput, InstanceSpec, Vip},
     driver::IfaceEnv,
-    fastpath::ModeChoice,
     fsm::{Family, Version},
     wire::{Auth, MacAddr},
 };
@@ -60,7 +60,7 @@ vips = ["192.0.2.9/24"]
 #[test]
 fn full_example_parses_with_keepalived_meanings() {
     let cfg = parse(FULL).unwrap();
-    assert_eq!(cfg.xdp_mode, ModeChoice::Generic);
+    assert_eq!(cfg.xdp_mode, XdpMode::Generic);
     assert_eq!(cfg.instances.len(), 3);
     let web = &cfg.instances[0];
     assert_eq!(web.name, "web");
@@ -122,7 +122,7 @@ vips = ["10.0.0.100/24"]
 "#,
     )
     .unwrap();
-    assert_eq!(cfg.xdp_mode, ModeChoice::Auto);
+    assert_eq!(cfg.xdp_mode, XdpMode::Auto);
     let i = &cfg.instances[0];
     assert_eq!(i.name, "vrid7");
     assert_eq!(i.priority, 100);

@@ -6,10 +6,7 @@ use std::{net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
-use vrrp_agent::{
-    clock::monotonic_ns,
-    fastpath::{FastPath, ModeChoice},
-};
+use vrrp_agent::{clock::monotonic_ns, config::XdpMode, fastpath::FastPath};
 use vrrp_common::FAMILY_IPV4;
 use vrrp_integration_tests::prober::parse_mac;
 
@@ -31,8 +28,8 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     beat_ms: u64,
     /// XDP attach mode.
-    #[arg(long, value_enum, default_value = "auto")]
-    xdp_mode: ModeChoice,
+    #[arg(long, default_value = "auto")]
+    xdp_mode: XdpMode,
 }
 
 fn main() -> Result<()> {

@@ -16,7 +16,8 @@ use clap::{Parser, Subcommand};
 use vrrp_agent::{
     agent::{drain_adverts, register},
     clock::monotonic_ns,
-    fastpath::{FastPath, ModeChoice},
+    config::XdpMode,
+    fastpath::FastPath,
     wire::{AdvertFrame, Auth, ChecksumOpts, Version, VrrpRepr},
 };
 use vrrp_common::{Counter, FAMILY_IPV4};
@@ -166,7 +167,7 @@ fn bench_latency(count: u32, gap_us: u64) -> Result<()> {
             Netns::enter_path(&rx_path)?;
             let mut fp = FastPath::load()?;
             fp.set_vrid(FAMILY_IPV4, VRID, true)?;
-            fp.attach("rx0", ModeChoice::Auto)?;
+            fp.attach("rx0", XdpMode::Auto)?;
             Ok(fp)
         };
         let mut fp = match setup() {

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
-//! use vrrp_agent::fsm::{Action, Config, Input, Instant, State, VirtualRouter};
+//! use vrrp_core::fsm::{Action, Config, Input, Instant, State, VirtualRouter};
 //!
 //! let ip = |d| IpAddr::V4(Ipv4Addr::new(192, 0, 2, d));
 //! let mut vr = VirtualRouter::new(Config::new(7, 100, ip(2), vec![ip(254)])).unwrap();

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vrrp_agent::fsm::{
+use vrrp_core::fsm::{
     centis, Action, Config, Input, Instant, RxAdvert, State, Version, VirtualRouter,
 };
 

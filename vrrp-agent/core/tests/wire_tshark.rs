@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapPacket, PcapWriter};
-use vrrp_agent::wire::*;
+use vrrp_core::wire::*;
 use wire_support::{compare, our_fields, parse_tshark};
 
 fn ip(s: &str) -> IpAddr {
@@ -41,8 +41,8 @@ fn emitted_frames() -> Vec<(&'static str, Vec<u8>)> {
     let src6 = ip("fe80::1");
     let mut tagged = AdvertFrame::multicast(v3.clone(), src4);
     tagged.vlan = Some(100);
-    let vm4 = vmac(Family::Ipv4, 7);
-    let vm6 = vmac(Family::Ipv6, 8);
+    let vm4 = vmac(Family::V4, 7);
+    let vm6 = vmac(Family::V6, 8);
     let vip4 = Ipv4Addr::new(192, 0, 2, 10);
     let vip6: Ipv6Addr = "2001:db8::10".parse().unwrap();
     let asker = MacAddr([0x02, 0, 0, 0, 0, 0x42]);

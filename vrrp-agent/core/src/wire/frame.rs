@@ -57,11 +57,7 @@ pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
 /// The virtual router MAC: `00:00:5e:00:01:VRID` (IPv4) / `00:00:5e:00:02:VRID` (IPv6),
 /// RFC 9568 §7.3.
 pub fn vmac(family: Family, vrid: u8) -> MacAddr {
-    let f = match family {
-        Family::Ipv4 => 0x01,
-        Family::Ipv6 => 0x02,
-    };
-    MacAddr([0x00, 0x00, 0x5e, 0x00, f, vrid])
+    MacAddr(vrrp_common::vmac(family.tag(), vrid))
 }
 
 /// The Ethernet group address an IP multicast address maps to (RFC 1112 §6.4 / RFC 2464 §7).
@@ -83,8 +79,8 @@ pub fn multicast_mac(ip: IpAddr) -> Option<MacAddr> {
 /// The VRRP multicast group of a family.
 pub fn vrrp_group(family: Family) -> IpAddr {
     match family {
-        Family::Ipv4 => IpAddr::V4(VRRP_GROUP_V4),
-        Family::Ipv6 => IpAddr::V6(VRRP_GROUP_V6),
+        Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
+        Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
     }
 }
 
@@ -400,15 +396,15 @@ impl AdvertFrame {
 
     fn ip_header_len(&self) -> usize {
         match self.family() {
-            Family::Ipv4 => smoltcp::wire::IPV4_HEADER_LEN,
-            Family::Ipv6 => smoltcp::wire::IPV6_HEADER_LEN,
+            Family::V4 => smoltcp::wire::IPV4_HEADER_LEN,
+            Family::V6 => smoltcp::wire::IPV6_HEADER_LEN,
         }
     }
 
     fn eth_header(&self) -> EthHeader {
         let ethertype = match self.family() {
-            Family::Ipv4 => u16::from(EthernetProtocol::Ipv4),
-            Family::Ipv6 => u16::from(EthernetProtocol::Ipv6),
+            Family::V4 => u16::from(EthernetProtocol::Ipv4),
+            Family::V6 => u16::from(EthernetProtocol::Ipv6),
         };
         EthHeader {
             dst: self.eth_dst,

@@ -6,7 +6,7 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IP protocol number / IPv6 next header of VRRP.
-pub const IPPROTO_VRRP: u8 = 112;
+pub use crate::vocab::IPPROTO_VRRP;
 
 /// Add `data` to a running 32-bit one's complement accumulator, big-endian 16-bit words,
 /// an odd trailing byte padded with zero (RFC 1071 §4.1).

@@ -3,7 +3,7 @@
 //! give the same verdict whenever the frame still parses.
 use std::net::{IpAddr, Ipv4Addr};
 
-use vrrp_agent::wire::{
+use vrrp_core::wire::{
     validate, validate_parts, AdvertFrame, Auth, ChecksumOpts, Family, InstanceCfg, RxFrame,
     RxParts, Version, VrrpRepr,
 };
@@ -21,7 +21,7 @@ fn parts_and_frame_validation_agree() {
     };
     let cfg = [InstanceCfg {
         vrid: 7,
-        family: Family::Ipv4,
+        family: Family::V4,
         version: Version::V3,
         priority: 100,
         advert_int: 100,

@@ -25,7 +25,9 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::checksum::{self, IPPROTO_VRRP};
+use super::checksum;
+use crate::vocab::IPPROTO_VRRP;
+pub use crate::vocab::{Family, Version};
 
 /// Length of the fixed VRRP header (both versions).
 pub const HEADER_LEN: usize = 8;
@@ -44,49 +46,6 @@ mod field {
     /// v3: reserved nibble + 12-bit Max Adver Int; v2: Auth Type, Adver Int.
     pub const INTERVAL: core::ops::Range<usize> = 4..6;
     pub const CHECKSUM: core::ops::Range<usize> = 6..8;
-}
-
-/// VRRP protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Version {
-    /// RFC 3768, IPv4 only, interval in seconds, optional simple password.
-    V2,
-    /// RFC 9568, IPv4 and IPv6, interval in centiseconds, no authentication.
-    V3,
-}
-
-impl Version {
-    /// The value of the 4-bit version field.
-    pub fn number(self) -> u8 {
-        match self {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        }
-    }
-}
-
-/// Address family of a virtual router (RFC 9568: IPv4 and IPv6 instances are independent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-impl Family {
-    pub fn of(addr: IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        }
-    }
-
-    /// Bytes per address in the VRRP address list.
-    pub fn addr_len(self) -> usize {
-        match self {
-            Family::Ipv4 => 4,
-            Family::Ipv6 => 16,
-        }
-    }
 }
 
 /// v2 authentication (RFC 3768 §5.3.6; RFC 2338 for type 1). v3 has none.
@@ -301,7 +260,7 @@ impl<T: AsRef<[u8]>> VrrpPacket<T> {
                 return true;
             }
             opts.v3_checksum_as_v2
-                && ip.family() == Some(Family::Ipv4)
+                && ip.family() == Some(Family::V4)
                 && checksum::checksum(data) == 0
         } else {
             checksum::checksum(data) == 0
@@ -312,7 +271,7 @@ impl<T: AsRef<[u8]>> VrrpPacket<T> {
     pub fn expected_checksum(&self, ip: &IpPair, opts: ChecksumOpts) -> u16 {
         let data = self.buffer.as_ref();
         let mut acc = 0;
-        if self.version() == 3 && !(opts.v3_checksum_as_v2 && ip.family() == Some(Family::Ipv4)) {
+        if self.version() == 3 && !(opts.v3_checksum_as_v2 && ip.family() == Some(Family::V4)) {
             if let Some(ph) = checksum::pseudo_header(ip.src, ip.dst, IPPROTO_VRRP, data.len()) {
                 acc = ph;
             }
@@ -401,7 +360,7 @@ impl VrrpRepr {
             return Err(VrrpError::BadType(packet.msg_type()));
         }
         let family = ip.family().ok_or(VrrpError::MixedFamily)?;
-        if version == Version::V2 && family == Family::Ipv6 {
+        if version == Version::V2 && family == Family::V6 {
             return Err(VrrpError::V2OverIpv6);
         }
         let count = packet.count();
@@ -429,11 +388,11 @@ impl VrrpRepr {
         let payload = packet.payload();
         let (list, auth_data) = payload.split_at(addrs_len.min(payload.len()));
         let addrs = match family {
-            Family::Ipv4 => list
+            Family::V4 => list
                 .chunks_exact(4)
                 .map(|c| IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])))
                 .collect(),
-            Family::Ipv6 => list
+            Family::V6 => list
                 .chunks_exact(16)
                 .map(|c| {
                     let mut o = [0u8; 16];
@@ -509,7 +468,7 @@ impl VrrpRepr {
                 }
             }
             Version::V2 => {
-                if family == Family::Ipv6 {
+                if family == Family::V6 {
                     return Err(EmitError::V2OverIpv6);
                 }
                 // Whole seconds only (`is_multiple_of` needs Rust 1.87; MSRV is 1.85).
@@ -844,10 +803,10 @@ mod tests {
     }
 
     fn arb_repr_for(family: Family) -> impl Strategy<Value = (VrrpRepr, IpPair)> {
-        let v2_allowed = family == Family::Ipv4;
+        let v2_allowed = family == Family::V4;
         let addr = match family {
-            Family::Ipv4 => any::<[u8; 4]>().prop_map(|o| IpAddr::V4(o.into())).boxed(),
-            Family::Ipv6 => any::<[u8; 16]>().prop_map(|o| IpAddr::V6(o.into())).boxed(),
+            Family::V4 => any::<[u8; 4]>().prop_map(|o| IpAddr::V4(o.into())).boxed(),
+            Family::V6 => any::<[u8; 16]>().prop_map(|o| IpAddr::V6(o.into())).boxed(),
         };
         let pair = (addr.clone(), addr.clone()).prop_map(|(s, d)| IpPair { src: s, dst: d });
         (
@@ -887,7 +846,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn roundtrip_v4((repr, ip) in arb_repr_for(Family::Ipv4), as_v2 in any::<bool>()) {
+        fn roundtrip_v4((repr, ip) in arb_repr_for(Family::V4), as_v2 in any::<bool>()) {
             let o = ChecksumOpts { v3_checksum_as_v2: as_v2 };
             let bytes = repr.to_bytes(&ip, o).unwrap();
             prop_assert_eq!(bytes.len(), repr.buffer_len());
@@ -895,14 +854,14 @@ mod tests {
         }
 
         #[test]
-        fn roundtrip_v6((repr, ip) in arb_repr_for(Family::Ipv6)) {
+        fn roundtrip_v6((repr, ip) in arb_repr_for(Family::V6)) {
             let o = ChecksumOpts::default();
             let bytes = repr.to_bytes(&ip, o).unwrap();
             prop_assert_eq!(VrrpRepr::from_bytes(&bytes, &ip, o).unwrap(), repr);
         }
 
         #[test]
-        fn any_single_bit_flip_is_detected((repr, ip) in arb_repr_for(Family::Ipv4), bit in any::<usize>()) {
+        fn any_single_bit_flip_is_detected((repr, ip) in arb_repr_for(Family::V4), bit in any::<usize>()) {
             let o = ChecksumOpts::default();
             let mut bytes = repr.to_bytes(&ip, o).unwrap();
             let bit = bit % (bytes.len() * 8);

@@ -10,7 +10,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use vrrp_agent::fsm::{Action, Config, Input, Instant, RxAdvert, State, Version, VirtualRouter};
+use vrrp_core::fsm::{Action, Config, Input, Instant, RxAdvert, State, Version, VirtualRouter};
 
 const VRID: u8 = 51;
 const MS: u64 = 1_000_000;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use vrrp_agent::wire::*;
+use vrrp_core::wire::*;
 
 pub type Fields = BTreeMap<&'static str, Vec<String>>;
 
@@ -262,7 +262,7 @@ pub fn our_fields(frame: &[u8]) -> Result<Fields, String> {
     add(&mut f, "ip.ttl", rx.hop_limit.to_string());
     add(&mut f, "ip.proto", rx.protocol.to_string());
     add(&mut f, "ip.tos", format!("0x{:02x}", rx.tos));
-    if rx.family() == Family::Ipv4 {
+    if rx.family() == Family::V4 {
         let off = eth.header_len();
         let c = u16::from_be_bytes([frame[off + 10], frame[off + 11]]);
         add(&mut f, "ip.checksum", format!("0x{c:04x}"));

@@ -34,7 +34,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use vrrp_agent::fsm::{
+use vrrp_core::fsm::{
     centis, Action, Config, ConfigError, Input, Instant, Reason, RxAdvert, State, Version,
     VirtualRouter,
 };

@@ -366,7 +366,7 @@ impl VirtualRouter {
         // Defensive: the wire layer should already have dropped these.
         if adv.vrid != self.cfg.vrid
             || adv.version != self.cfg.version
-            || Family::of(&adv.src) != self.cfg.family()
+            || Family::of(adv.src) != self.cfg.family()
         {
             return;
         }

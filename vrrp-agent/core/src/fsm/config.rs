@@ -2,31 +2,7 @@
 use core::time::Duration;
 use std::net::IpAddr;
 
-/// Protocol version run by a virtual router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Version {
-    /// RFC 3768 (IPv4 only, advert interval in whole seconds, no interval learning).
-    V2,
-    /// RFC 9568 (IPv4 and IPv6, advert interval in centiseconds).
-    V3,
-}
-
-/// Address family of a virtual router (all its addresses share it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    /// The family of `addr`.
-    pub fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
+pub use crate::vocab::{Family, Version};
 
 /// keepalived's upper bound for `preempt_delay` (seconds).
 pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
@@ -82,7 +58,7 @@ impl Config {
 
     /// The address family (that of `primary_addr`).
     pub fn family(&self) -> Family {
-        Family::of(&self.primary_addr)
+        Family::of(self.primary_addr)
     }
 
     /// Whether this router is configured as the address owner (priority 255).
@@ -136,7 +112,7 @@ impl Config {
             return Err(ConfigError::TooManyVips(self.vips.len()));
         }
         for (i, vip) in self.vips.iter().enumerate() {
-            if Family::of(vip) != self.family() {
+            if Family::of(*vip) != self.family() {
                 return Err(ConfigError::VipFamilyMismatch(*vip));
             }
             if vip.is_unspecified() || vip.is_multicast() {

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
-use vrrp_agent::wire::checksum;
-use vrrp_agent::wire::*;
+use vrrp_core::wire::checksum;
+use vrrp_core::wire::*;
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -48,7 +48,7 @@ fn v3_repr() -> VrrpRepr {
 #[test]
 fn advert_frame_parses_frr_capture() {
     let f = AdvertFrame::parse(&hex(FRR_V3), ChecksumOpts::default()).unwrap();
-    assert_eq!(f.eth_src, vmac(Family::Ipv4, 51));
+    assert_eq!(f.eth_src, vmac(Family::V4, 51));
     assert_eq!(f.eth_dst, MacAddr([0x01, 0x00, 0x5e, 0, 0, 0x12]));
     assert_eq!(
         f.ip,
@@ -206,11 +206,11 @@ fn arp_parses_frr_garp() {
     let f = ArpFrame::parse(&hex(FRR_GARP)).unwrap();
     assert_eq!(f.eth_dst, MacAddr([0xff; 6]));
     assert_eq!(f.arp.op, ArpOp::Request);
-    assert_eq!(f.arp.sender_mac, vmac(Family::Ipv4, 51));
+    assert_eq!(f.arp.sender_mac, vmac(Family::V4, 51));
     assert_eq!(f.arp.sender_ip, Ipv4Addr::new(10, 250, 0, 100));
     assert!(f.arp.is_gratuitous());
     // FRR (like keepalived) puts ff:ff:.. in the target MAC; we emit zero (RFC 5227), else equal.
-    let ours = ArpFrame::gratuitous(vmac(Family::Ipv4, 51), Ipv4Addr::new(10, 250, 0, 100));
+    let ours = ArpFrame::gratuitous(vmac(Family::V4, 51), Ipv4Addr::new(10, 250, 0, 100));
     let mut expected = hex(FRR_GARP);
     expected[32..38].fill(0);
     assert_eq!(ours.to_bytes(), expected);
@@ -229,7 +229,7 @@ fn arp_reply_layout() {
             Ipv4Addr::new(10, 0, 0, 100),
         ),
     };
-    let vm = vmac(Family::Ipv4, 7);
+    let vm = vmac(Family::V4, 7);
     let rep = ArpFrame::reply_to(&ArpFrame::parse(&req.to_bytes()).unwrap(), vm);
     let b = rep.to_bytes();
     assert_eq!(b.len(), 42);
@@ -275,7 +275,7 @@ fn ndp_unsolicited_na_matches_keepalived_capture() {
 
 #[test]
 fn ndp_na_layout_and_router_flag() {
-    let vm = vmac(Family::Ipv6, 3);
+    let vm = vmac(Family::V6, 3);
     let vip: Ipv6Addr = "2001:db8::3".parse().unwrap();
     let b = NdpFrame::unsolicited_na(vm, vip, true).to_bytes();
     assert_eq!(b.len(), 86);
@@ -309,7 +309,7 @@ fn ndp_solicit_and_answer() {
     );
     let parsed = NdpFrame::parse(&b).unwrap();
     assert_eq!(parsed, ns);
-    let vm = vmac(Family::Ipv6, 9);
+    let vm = vmac(Family::V6, 9);
     let na = NdpFrame::answer(&parsed, vm, false);
     assert_eq!((na.eth_dst, na.dst_ip, na.src_ip), (asker, asker_ip, vip));
     let nb = na.to_bytes();
@@ -377,7 +377,7 @@ fn ndp_errors() {
 fn cfg_v3() -> InstanceCfg {
     InstanceCfg {
         vrid: 51,
-        family: Family::Ipv4,
+        family: Family::V4,
         version: Version::V3,
         priority: 100,
         advert_int: 100,
@@ -534,13 +534,13 @@ fn validate_every_failure_variant() {
     expect(
         &good_b,
         &[InstanceCfg {
-            family: Family::Ipv6,
+            family: Family::V6,
             ..v3.clone()
         }],
         |e| {
             *e == RxError::AddressFamilyMismatch {
                 vrid: 51,
-                got: Family::Ipv4,
+                got: Family::V4,
             }
         },
     );
@@ -633,7 +633,7 @@ fn validate_every_failure_variant() {
         *e == RxError::UnicastWithoutPeers(v4("10.250.0.2"))
     });
     let v6cfg = InstanceCfg {
-        family: Family::Ipv6,
+        family: Family::V6,
         addrs: vec![v6("fe80::100")],
         ..v3.clone()
     };
@@ -714,7 +714,7 @@ fn validate_source_and_destination_rules_in_both_families() {
             Err(RxError::OwnAddress(ip(me)))
         );
         // Unspecified, multicast, loopback, broadcast.
-        let bad: &[&str] = if cfg.family == Family::Ipv4 {
+        let bad: &[&str] = if cfg.family == Family::V4 {
             &["0.0.0.0", "255.255.255.255", "224.0.0.1", "127.0.0.1"]
         } else {
             &["::", "ff02::1", "::1"]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use pcap_file::pcap::PcapReader;
 use pcap_file::DataLink;
-use vrrp_agent::wire::*;
+use vrrp_core::wire::*;
 use wire_support::{compare, our_fields, parse_tshark, FrameDecode};
 
 fn fixtures() -> PathBuf {
@@ -192,19 +192,15 @@ fn captured_adverts_validate() {
     };
     let v2 = InstanceCfg {
         addrs: vec!["10.250.0.100".parse().unwrap()],
-        ..cfg(
-            Version::V2,
-            Family::Ipv4,
-            Auth::simple(b"pbsecret").unwrap(),
-        )
+        ..cfg(Version::V2, Family::V4, Auth::simple(b"pbsecret").unwrap())
     };
     let v3 = InstanceCfg {
         addrs: vec!["10.250.0.100".parse().unwrap()],
-        ..cfg(Version::V3, Family::Ipv4, Auth::None)
+        ..cfg(Version::V3, Family::V4, Auth::None)
     };
     let v3_6 = InstanceCfg {
         addrs: vec!["fd00:250::100".parse().unwrap()],
-        ..cfg(Version::V3, Family::Ipv6, Auth::None)
+        ..cfg(Version::V3, Family::V6, Auth::None)
     };
     let mut adverts = 0;
     for pcap in pcaps() {
