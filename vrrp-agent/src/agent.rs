@@ -23,12 +23,13 @@ use tokio::{
     sync::{mpsc, watch},
 };
 use vrrp_common::{AdvertEvent, Counter, EVENT_FLAG_TRUNCATED, FAMILY_IPV6};
+use vrrp_core::Family;
 
 use crate::{
     config::XdpMode,
     config::{AgentConfig, InstanceSpec, Vip},
     driver::{Command, Driver, IfaceEnv, Report},
-    fastpath::{parse_event, Family, FastPath},
+    fastpath::{parse_event, FastPath},
     fsm,
     netlink::{self, AddrEvent},
     overflow::OverflowReport,
@@ -42,7 +43,8 @@ use crate::{
 pub struct RunConfig {
     pub iface: String,
     pub vrids: Vec<u8>,
-    pub family: Family,
+    /// Address families whose adverts are shown.
+    pub families: Vec<Family>,
     pub xdp_mode: XdpMode,
     /// `SCHED_RR` priority, 0 = normal scheduling ([`crate::sched`]).
     pub realtime_priority: u8,
@@ -112,8 +114,8 @@ pub async fn drain_adverts(
 pub async fn run(cfg: RunConfig) -> Result<()> {
     let mut fp = FastPath::load()?;
     for &vrid in &cfg.vrids {
-        for &fam in cfg.family.tags() {
-            fp.set_vrid(fam, vrid, true)?;
+        for fam in &cfg.families {
+            fp.set_vrid(fam.tag(), vrid, true)?;
         }
     }
     let mode = fp.attach(&cfg.iface, cfg.xdp_mode)?;

@@ -12,10 +12,10 @@ use crate::{
     agent::{self, RunConfig},
     config::XdpMode,
     config::{self, AgentConfig, InstanceInput},
-    fastpath::Family,
     sched,
 };
 use clap::{Parser, Subcommand};
+use vrrp_core::Family;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,8 +53,8 @@ pub struct RunArgs {
     #[arg(long = "vrid", value_parser = clap::value_parser!(u8).range(1..=255))]
     pub vrids: Vec<u8>,
     /// Monitor mode: address families whose adverts are shown.
-    #[arg(long, value_enum)]
-    pub family: Option<Family>,
+    #[arg(long, value_name = "v4|v6|both", value_parser = parse_families)]
+    pub family: Option<Families>,
     /// XDP attach mode (overrides [global] xdp_mode of --config).
     #[arg(long, value_name = "auto|native|generic", value_parser = parse_xdp_mode)]
     pub xdp_mode: Option<XdpMode>,
@@ -126,6 +126,19 @@ pub struct RunArgs {
     /// VIPs (default: the Master_Down_Interval).
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub failsafe_timeout: Option<f64>,
+}
+
+/// `--family`: the address families watched in monitor mode.
+#[derive(Clone, Debug)]
+pub struct Families(pub Vec<Family>);
+
+fn parse_families(s: &str) -> Result<Families, String> {
+    match s {
+        "v4" => Ok(Families(vec![Family::V4])),
+        "v6" => Ok(Families(vec![Family::V6])),
+        "both" => Ok(Families(vec![Family::V4, Family::V6])),
+        _ => Err(format!("{s:?} is not one of v4, v6, both")),
+    }
 }
 
 fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
@@ -203,7 +216,10 @@ impl RunArgs {
             return Ok(RunMode::Monitor(RunConfig {
                 iface,
                 vrids: self.vrids,
-                family: self.family.unwrap_or(Family::Both),
+                families: self
+                    .family
+                    .map(|f| f.0)
+                    .unwrap_or_else(|| vec![Family::V4, Family::V6]),
                 xdp_mode: self.xdp_mode.unwrap_or(XdpMode::Auto),
                 realtime_priority: realtime,
             }));

@@ -65,8 +65,8 @@ use aya::{
     Ebpf, EbpfError, EbpfLoader,
 };
 use vrrp_common::{
-    vrid_slot, AdvertEvent, Counter, IfaceConfig, RouterState, VipEntry, FAMILY_IPV4, FAMILY_IPV6,
-    ROUTER_ACCEPT, ROUTER_OWNED,
+    vrid_slot, AdvertEvent, Counter, IfaceConfig, RouterState, VipEntry, ROUTER_ACCEPT,
+    ROUTER_OWNED,
 };
 
 use crate::rtnl::{
@@ -119,24 +119,6 @@ impl EgressAttachment {
 
 /// How to attach the program (the configuration's `xdp_mode`); `XdpMode` here is aya's.
 use vrrp_core::config::XdpMode as ModeChoice;
-
-/// Which address families an instance listens on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Family {
-    V4,
-    V6,
-    Both,
-}
-
-impl Family {
-    pub fn tags(self) -> &'static [u8] {
-        match self {
-            Family::V4 => &[FAMILY_IPV4],
-            Family::V6 => &[FAMILY_IPV6],
-            Family::Both => &[FAMILY_IPV4, FAMILY_IPV6],
-        }
-    }
-}
 
 /// The loaded (and possibly attached) XDP program with its maps.
 pub struct FastPath {

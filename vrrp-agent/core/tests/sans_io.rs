@@ -52,7 +52,10 @@ fn no_io_crate_in_the_dependency_tree() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert!(names.contains(&"vrrp-core"), "unexpected cargo tree output:\n{tree}");
+    assert!(
+        names.contains(&"vrrp-core"),
+        "unexpected cargo tree output:\n{tree}"
+    );
     let found: Vec<&&str> = FORBIDDEN.iter().filter(|c| names.contains(c)).collect();
     assert!(
         found.is_empty(),
