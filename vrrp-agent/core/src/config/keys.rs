@@ -160,16 +160,19 @@ impl Key {
         }
     }
 
-    /// The doc, range and default in one line: a flag's help.
+    /// The doc, range and default in one line: a flag's help (a flag that turns a key off
+    /// says so).
     pub fn help(&self) -> String {
-        let mut h = self.doc.to_string();
+        let mut h = match self.flag {
+            Flag::Off(_) => format!("Turns off: {}", self.doc),
+            _ => self.doc.to_string(),
+        };
         let mut extra = Vec::new();
         if let Some(r) = self.range_text() {
             extra.push(r);
         }
-        match self.default {
-            DefaultValue::Required => {}
-            _ => extra.push(format!("default {}", self.default_text())),
+        if self.default != DefaultValue::Required {
+            extra.push(format!("default: {}", self.default_text()));
         }
         if matches!(self.kind, Kind::List(_)) {
             extra.push("repeat for several".into());
@@ -193,38 +196,50 @@ pub fn lookup(table: &'static [Key], name: &str) -> Result<&'static Key, FieldEr
 
 /// "unknown field `prio` (did you mean `priority`?)", or the list of keys when none is close.
 pub fn unknown(name: &str, candidates: Vec<&str>) -> String {
-    let close: Vec<&str> = candidates
+    let scored: Vec<(usize, &str)> = candidates
         .iter()
-        .copied()
-        .filter(|c| is_close(name, c))
+        .filter_map(|c| closeness(name, c).map(|s| (s, *c)))
         .collect();
+    let best = scored.iter().map(|(s, _)| *s).min();
+    let close: Vec<&str> = scored
+        .iter()
+        .filter(|(s, _)| Some(*s) == best)
+        .map(|(_, c)| *c)
+        .collect();
+    let quoted = |v: &[&str], sep: &str| {
+        v.iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
     if close.is_empty() {
         format!(
             "unknown field `{name}`, expected one of {}",
-            candidates
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            quoted(&candidates, ", ")
         )
     } else {
         format!(
             "unknown field `{name}` (did you mean {}?)",
-            close
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(" or ")
+            quoted(&close, " or ")
         )
     }
 }
 
-fn is_close(a: &str, b: &str) -> bool {
+/// How close a mistyped key is to a declared one (lower is closer), if it is close at all: a
+/// prefix either way, then a few typos, then a part of the name.
+fn closeness(a: &str, b: &str) -> Option<usize> {
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-    if a.len() >= 3 && (b.contains(&a) || a.contains(&b)) {
-        return true;
+    if a.len() >= 3 && (b.starts_with(&a) || a.starts_with(&b)) {
+        return Some(0);
     }
-    edit_distance(&a, &b) <= (b.len() / 4).max(1)
+    let d = edit_distance(&a, &b);
+    if d <= (b.len() / 4).max(1) {
+        return Some(d);
+    }
+    if a.len() >= 3 && (b.contains(&a) || a.contains(&b)) {
+        return Some(b.len());
+    }
+    None
 }
 
 /// Levenshtein distance.
@@ -390,7 +405,7 @@ declare_keys! {
             flag: Flag::Named("vip"),
             example: "10.0.0.100/24",
         }
-        preempt: Option<bool> = "Preempt a lower-priority master (the flag: do not)" {
+        preempt: Option<bool> = "Preempt a lower-priority master" {
             kind: Kind::Bool,
             default: DefaultValue::Value("true"),
             flag: Flag::Off("no-preempt"),
