@@ -6,15 +6,15 @@
 //!   virtual router (election mode).
 //! - `vrrp-agent run --config FILE`: the virtual routers of a TOML file ([`crate::config`]).
 //! - `vrrp-agent check-config FILE`: parse and validate a file, print its instances.
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, sync::OnceLock};
 
 use crate::{
     agent::{self, RunConfig},
     config::XdpMode,
-    config::{self, AgentConfig, InstanceInput},
+    config::{self, AgentConfig, FieldError, InstanceInput, Key, Kind},
     sched,
 };
-use clap::{Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Command, Parser, Subcommand};
 use vrrp_core::Family;
 
 #[derive(Parser, Debug)]
@@ -42,9 +42,7 @@ pub enum Cmd {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// TOML configuration with one or more [[instance]] (instead of the flags below).
-    #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "iface", "vrids", "family", "name", "priority", "vips", "advert_int", "vrrp_version", "no_preempt", "preempt_delay", "accept_mode", "lower_prio_no_advert", "unicast_peers", "unicast_src_ip", "auth_pass", "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_interval", "gna_interval", "v3_checksum_as_v2", "failsafe_timeout"
-    ])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["iface", "vrids", "family"])]
     pub config: Option<PathBuf>,
     /// Interface to run on (e.g. eth0).
     #[arg(long, short = 'i', required_unless_present = "config")]
@@ -66,66 +64,131 @@ pub struct RunArgs {
     /// overrides [global] realtime_priority of --config).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub realtime_priority: Option<i64>,
-    /// Instance name in logs (default vrid<N>, vrid<N>-v6 for IPv6).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Priority 1-255 (default 100; 255 = the VIPs are this host's own addresses).
-    #[arg(long, allow_negative_numbers = true)]
-    pub priority: Option<i64>,
-    /// A virtual address with its prefix length, e.g. 10.0.0.100/24; repeat for several (one
-    /// family per instance).
-    #[arg(long = "vip", value_name = "CIDR")]
-    pub vips: Vec<String>,
-    /// Advertisement interval in seconds (default 1; VRRPv3 resolution 0.01).
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
-    pub advert_int: Option<f64>,
-    /// VRRP version, 3 (RFC 9568, default) or 2 (RFC 3768).
-    #[arg(long = "version", id = "vrrp_version", value_name = "2|3")]
-    pub vrrp_version: Option<i64>,
-    /// Do not preempt a lower-priority master.
-    #[arg(long)]
-    pub no_preempt: bool,
-    /// Seconds to tolerate a lower-priority master after startup before preempting.
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    pub preempt_delay: Option<f64>,
-    /// Accept packets addressed to the VIPs when master (default true).
-    #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
-    pub accept_mode: Option<bool>,
-    /// As master, do not answer a lower-priority advert with an advert (keepalived's
-    /// lower_prio_no_advert; answers are at most one per advert interval either way).
-    #[arg(long)]
-    pub lower_prio_no_advert: bool,
-    /// Send adverts to this peer instead of multicast; repeat for several.
-    #[arg(long = "unicast-peer", value_name = "IP")]
-    pub unicast_peers: Vec<String>,
-    /// Source address of adverts (default: the interface's first IPv4 / link-local IPv6).
-    #[arg(long, value_name = "IP")]
-    pub unicast_src_ip: Option<String>,
-    /// VRRPv2 simple password (auth_type PASS), at most 8 bytes.
-    #[arg(long, value_name = "PW")]
-    pub auth_pass: Option<String>,
-    /// Seconds after becoming master for the second GARP/NA burst (default 5; 0 = none).
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    pub garp_master_delay: Option<f64>,
-    /// GARPs/NAs per VIP in a burst (default 5).
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub garp_master_repeat: Option<i64>,
-    /// Re-send a burst every S seconds while master (default 0 = never).
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    pub garp_master_refresh: Option<f64>,
-    /// Seconds between gratuitous ARPs of a burst (IPv4, default 0).
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    pub garp_interval: Option<f64>,
-    /// Seconds between unsolicited NAs of a burst (IPv6, default 0).
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    pub gna_interval: Option<f64>,
-    /// VRRPv3 over IPv4: checksum without the pseudo-header (keepalived's v3_checksum_as_v2).
-    #[arg(long)]
-    pub v3_checksum_as_v2: bool,
-    /// Fail-safe: seconds of agent silence after which the XDP program stops answering for the
-    /// VIPs (default: the Master_Down_Interval).
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    pub failsafe_timeout: Option<f64>,
+    /// The flags of one virtual router, generated from the model's key table.
+    #[command(flatten)]
+    pub instance: InstanceFlags,
+}
+
+/// Keys whose flags are declared in [`RunArgs`] itself because monitor mode uses them too
+/// (`--iface`, `--vrid`); every other instance key gets its flag from [`InstanceFlags`].
+const MODE_KEYS: [&str; 2] = ["interface", "vrid"];
+
+/// The instance flags of `run`, one per key of [`config::INSTANCE_KEYS`] (but [`MODE_KEYS`]):
+/// name, value placeholder, help (the key's doc, range and default), and the conflict with
+/// `--config` all come from the key's declaration. A key added to the table is a flag.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFlags {
+    /// The flags given, in the table's order: the key and its texts (a switch gives the value
+    /// it sets, `"true"` or `"false"`).
+    pub given: Vec<(&'static Key, Vec<String>)>,
+}
+
+impl InstanceFlags {
+    /// The keys that have a generated flag.
+    pub fn keys() -> impl Iterator<Item = &'static Key> {
+        config::INSTANCE_KEYS
+            .iter()
+            .filter(|k| !MODE_KEYS.contains(&k.name))
+    }
+
+    /// Whether the flag of `key` was given.
+    pub fn has(&self, key: &str) -> bool {
+        self.given.iter().any(|(k, _)| k.name == key)
+    }
+
+    /// Sets every given flag on `input`; an error names the flag.
+    pub fn apply(&self, input: &mut InstanceInput) -> Result<(), String> {
+        for (k, texts) in &self.given {
+            for t in texts {
+                input.set_str(k.name, t).map_err(flag_error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `--priority: 300 is out of range 1-255`.
+fn flag_error(e: FieldError) -> String {
+    format!("{}: {}", config::flag_of(&e.key), e.msg)
+}
+
+/// The long names of the flags (without `--`), in [`config::INSTANCE_KEYS`] order; built once
+/// so that clap can borrow them for the life of the process.
+fn long_names() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        config::INSTANCE_KEYS
+            .iter()
+            .map(|k| k.flag_name().trim_start_matches('-').to_string())
+            .collect()
+    })
+}
+
+/// The clap argument of one key.
+fn arg_of(k: &'static Key) -> Arg {
+    let i = config::INSTANCE_KEYS
+        .iter()
+        .position(|x| x.name == k.name)
+        .expect("an instance key");
+    let arg = Arg::new(k.name)
+        .long(long_names()[i].as_str())
+        .help(k.help())
+        .conflicts_with("config");
+    if k.switch_value().is_some() {
+        return arg.action(ArgAction::SetTrue);
+    }
+    let numeric = matches!(k.kind, Kind::Int | Kind::Seconds);
+    arg.value_name(k.value_placeholder())
+        .action(if matches!(k.kind, Kind::List(_)) {
+            ArgAction::Append
+        } else {
+            ArgAction::Set
+        })
+        .allow_negative_numbers(numeric)
+        // The type is checked when parsing (a clap error, as for any flag); the ranges and
+        // rules when the instance is built (an error naming the flag).
+        .value_parser(move |s: &str| -> Result<String, String> {
+            InstanceInput::default()
+                .set_str(k.name, s)
+                .map(|()| s.to_string())
+                .map_err(|e| e.msg)
+        })
+}
+
+impl clap::Args for InstanceFlags {
+    fn augment_args(cmd: Command) -> Command {
+        cmd.args(Self::keys().map(arg_of))
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for InstanceFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = InstanceFlags::default();
+        flags.update_from_arg_matches(m)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        for k in Self::keys() {
+            let texts: Vec<String> = match k.switch_value() {
+                Some(v) if m.get_flag(k.name) => vec![v.to_string()],
+                Some(_) => continue,
+                None => match m.get_many::<String>(k.name) {
+                    Some(v) => v.cloned().collect(),
+                    None => continue,
+                },
+            };
+            self.given.retain(|(g, _)| g.name != k.name);
+            self.given.push((k, texts));
+        }
+        let order = |k: &Key| config::INSTANCE_KEYS.iter().position(|x| x.name == k.name);
+        self.given.sort_by_key(|(k, _)| order(k));
+        Ok(())
+    }
 }
 
 /// `--family`: the address families watched in monitor mode.
@@ -155,32 +218,17 @@ pub enum RunMode {
 }
 
 impl RunArgs {
-    /// Whether any flag that only makes sense for a virtual router (not for watching) was given.
-    fn election_flag(&self) -> Option<&'static str> {
-        [
-            (self.name.is_some(), "--name"),
-            (self.priority.is_some(), "--priority"),
-            (self.advert_int.is_some(), "--advert-int"),
-            (self.vrrp_version.is_some(), "--version"),
-            (self.no_preempt, "--no-preempt"),
-            (self.preempt_delay.is_some(), "--preempt-delay"),
-            (self.accept_mode.is_some(), "--accept-mode"),
-            (self.lower_prio_no_advert, "--lower-prio-no-advert"),
-            (!self.unicast_peers.is_empty(), "--unicast-peer"),
-            (self.unicast_src_ip.is_some(), "--unicast-src-ip"),
-            (self.auth_pass.is_some(), "--auth-pass"),
-            (self.garp_master_delay.is_some(), "--garp-master-delay"),
-            (self.garp_master_repeat.is_some(), "--garp-master-repeat"),
-            (self.garp_master_refresh.is_some(), "--garp-master-refresh"),
-            (self.garp_interval.is_some(), "--garp-interval"),
-            (self.gna_interval.is_some(), "--gna-interval"),
-            (self.v3_checksum_as_v2, "--v3-checksum-as-v2"),
-            (self.failsafe_timeout.is_some(), "--failsafe-timeout"),
-            (self.require_failsafe, "--require-failsafe"),
-        ]
-        .into_iter()
-        .find(|(on, _)| *on)
-        .map(|(_, f)| f)
+    /// The first flag given that only makes sense for a virtual router (not for watching):
+    /// any instance flag of the table, or --require-failsafe.
+    fn election_flag(&self) -> Option<String> {
+        self.instance
+            .given
+            .first()
+            .map(|(k, _)| k.flag_name())
+            .or_else(|| {
+                self.require_failsafe
+                    .then(|| "--require-failsafe".to_string())
+            })
     }
 
     /// Turns the flags into what to run; errors are one line.
@@ -189,7 +237,7 @@ impl RunArgs {
             .realtime_priority
             .map(|v| config::realtime_priority("realtime_priority", v))
             .transpose()
-            .map_err(|e| format!("{}: {}", config::flag_of(&e.key), e.msg))?;
+            .map_err(flag_error)?;
         if let Some(path) = &self.config {
             let mut cfg = config::load(path).map_err(|e| e.to_string())?;
             if let Some(m) = self.xdp_mode {
@@ -203,7 +251,7 @@ impl RunArgs {
         }
         let realtime = realtime.unwrap_or(crate::sched::DEFAULT_REALTIME_PRIORITY);
         let iface = self.iface.clone().unwrap_or_default();
-        if self.vips.is_empty() {
+        if !self.instance.has("vips") {
             if let Some(flag) = self.election_flag() {
                 return Err(format!(
                     "{flag} configures a virtual router, which needs --vip CIDR (without --vip, \
@@ -238,32 +286,11 @@ impl RunArgs {
                 )
             }
         };
-        let input = InstanceInput {
-            name: self.name,
-            interface: Some(iface),
-            vrid: Some(i64::from(vrid)),
-            priority: self.priority,
-            advert_int: self.advert_int,
-            version: self.vrrp_version,
-            vips: self.vips,
-            preempt: self.no_preempt.then_some(false),
-            preempt_delay: self.preempt_delay,
-            accept_mode: self.accept_mode,
-            lower_prio_no_advert: self.lower_prio_no_advert.then_some(true),
-            unicast_src_ip: self.unicast_src_ip,
-            unicast_peers: self.unicast_peers,
-            auth_pass: self.auth_pass,
-            garp_master_delay: self.garp_master_delay,
-            garp_master_repeat: self.garp_master_repeat,
-            garp_master_refresh: self.garp_master_refresh,
-            garp_interval: self.garp_interval,
-            gna_interval: self.gna_interval,
-            v3_checksum_as_v2: self.v3_checksum_as_v2.then_some(true),
-            failsafe_timeout: self.failsafe_timeout,
-        };
-        let spec = input
-            .build(None)
-            .map_err(|e| format!("{}: {}", config::flag_of(&e.key), e.msg))?;
+        let mut input = InstanceInput::default();
+        input.set_str("interface", &iface).map_err(flag_error)?;
+        input.set_int("vrid", i64::from(vrid)).map_err(flag_error)?;
+        self.instance.apply(&mut input)?;
+        let spec = input.build(None).map_err(flag_error)?;
         Ok(RunMode::Election(AgentConfig {
             xdp_mode: self.xdp_mode.unwrap_or(XdpMode::Auto),
             require_failsafe: self.require_failsafe,

@@ -1,11 +1,14 @@
-//! Configuration of the virtual routers: a TOML file (`--config FILE`, several instances) or
-//! the `run` flags (one instance). Both go through [`InstanceInput`] → [`InstanceSpec`], so the
-//! rules and the defaults exist once; only the way an error names its place differs
-//! (`FILE:LINE: instance[0].priority: ...` for the file, `--priority: ...` for the flags).
+//! The TOML front-end of the configuration model: a file (`--config FILE`, several
+//! instances) is walked key by key against the key table of the model
+//! ([`vrrp_core::config::keys`]): each key is set on an [`InstanceInput`] / [`GlobalInput`]
+//! with its native TOML value, and the model's `build` validates. Nothing here is per key: a
+//! key declared in the table is a key of the file. Errors name the file, the line and the key
+//! (`FILE:LINE: instance[0].priority: ...`); the `run` flags ([`crate::cli`]) are the other
+//! front-end onto the same model.
 //!
 //! Vocabulary follows keepalived where it has a word for the thing (`priority`, `advert_int`,
 //! `preempt_delay`, `unicast_peer` → `unicast_peers`, `garp_master_*`, `auth_pass`,
-//! `v3_checksum_as_v2`, `lower_prio_no_advert`).
+//! `v3_checksum_as_v2`, `lower_prio_no_advert`). Every key (a test checks this list):
 //!
 //! ```toml
 //! [global]
@@ -38,13 +41,16 @@
 //! failsafe_timeout = 0.2     # overrides [global]
 //! ```
 use std::{
+    borrow::Cow,
     collections::HashMap,
     fmt,
     path::{Path, PathBuf},
 };
 
-use serde::Deserialize;
-use toml::Spanned;
+use toml::{
+    de::{DeTable, DeValue},
+    Spanned,
+};
 
 pub use vrrp_core::config::*;
 
@@ -73,105 +79,6 @@ impl fmt::Display for ConfigFileError {
 }
 
 impl std::error::Error for ConfigFileError {}
-
-/// A number that TOML may write as an integer or a float (seconds).
-#[derive(Debug, Clone, Copy)]
-enum Num {
-    I(i64),
-    F(f64),
-}
-
-impl Num {
-    fn f(self) -> f64 {
-        match self {
-            Num::I(i) => i as f64,
-            Num::F(f) => f,
-        }
-    }
-}
-
-/// An integer setting; a float is kept so that the error says "1.5 is not a whole number".
-#[derive(Debug, Clone, Copy)]
-enum Int {
-    I(i64),
-    F(f64),
-}
-
-struct NumVisitor(&'static str);
-
-impl serde::de::Visitor<'_> for NumVisitor {
-    type Value = Num;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Num, E> {
-        Ok(Num::I(v))
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Num, E> {
-        Ok(Num::I(i64::try_from(v).unwrap_or(i64::MAX)))
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Num, E> {
-        Ok(Num::F(v))
-    }
-}
-
-impl<'de> Deserialize<'de> for Num {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Num, D::Error> {
-        d.deserialize_any(NumVisitor("a number (seconds)"))
-    }
-}
-
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
-        Ok(match d.deserialize_any(NumVisitor("an integer"))? {
-            Num::I(i) => Int::I(i),
-            Num::F(f) => Int::F(f),
-        })
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    global: Option<Spanned<RawGlobal>>,
-    #[serde(default)]
-    instance: Vec<Spanned<RawInstance>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGlobal {
-    xdp_mode: Option<Spanned<String>>,
-    failsafe_timeout: Option<Spanned<Num>>,
-    require_failsafe: Option<Spanned<bool>>,
-    realtime_priority: Option<Spanned<Int>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawInstance {
-    name: Option<Spanned<String>>,
-    interface: Option<Spanned<String>>,
-    vrid: Option<Spanned<Int>>,
-    priority: Option<Spanned<Int>>,
-    advert_int: Option<Spanned<Num>>,
-    version: Option<Spanned<Int>>,
-    vips: Option<Spanned<Vec<Spanned<String>>>>,
-    preempt: Option<Spanned<bool>>,
-    preempt_delay: Option<Spanned<Num>>,
-    accept_mode: Option<Spanned<bool>>,
-    lower_prio_no_advert: Option<Spanned<bool>>,
-    unicast_src_ip: Option<Spanned<String>>,
-    unicast_peers: Option<Spanned<Vec<Spanned<String>>>>,
-    auth_pass: Option<Spanned<String>>,
-    garp_master_delay: Option<Spanned<Num>>,
-    garp_master_repeat: Option<Spanned<Int>>,
-    garp_master_refresh: Option<Spanned<Num>>,
-    garp_interval: Option<Spanned<Num>>,
-    gna_interval: Option<Spanned<Num>>,
-    v3_checksum_as_v2: Option<Spanned<bool>>,
-    failsafe_timeout: Option<Spanned<Num>>,
-}
 
 /// Byte offset → 1-based line.
 fn line_at(src: &str, offset: usize) -> usize {
@@ -231,84 +138,75 @@ fn key_at(src: &str, offset: usize) -> String {
     }
 }
 
-fn int_value(key: &str, v: Int) -> Result<i64, FieldError> {
+/// Byte offset of every key of a table (`vips[1]` for an element; "" = the table itself).
+type KeyOffsets = HashMap<String, usize>;
+
+/// The document's keys in the order they are written.
+fn in_order<'a, 'i>(
+    t: &'a DeTable<'i>,
+) -> Vec<(&'a Spanned<Cow<'i, str>>, &'a Spanned<DeValue<'i>>)> {
+    let mut v: Vec<_> = t.iter().collect();
+    v.sort_by_key(|(k, _)| k.span().start);
+    v
+}
+
+/// A TOML value as the model takes it.
+fn native(v: &DeValue<'_>) -> Value {
     match v {
-        Int::I(i) => Ok(i),
-        Int::F(f) => Err(ferr(key, format!("{f} is not a whole number"))),
+        DeValue::String(s) => Value::Text(s.to_string()),
+        DeValue::Integer(i) => Value::Int(
+            // Beyond i64: still a number, reported as out of range.
+            i64::from_str_radix(i.as_str(), i.radix()).unwrap_or(if i.as_str().starts_with('-') {
+                i64::MIN
+            } else {
+                i64::MAX
+            }),
+        ),
+        DeValue::Float(f) => Value::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(_) => Value::Other("datetime"),
+        DeValue::Array(a) => Value::List(a.iter().map(|e| native(e.get_ref())).collect()),
+        DeValue::Table(_) => Value::Other("map"),
     }
 }
 
-/// Byte offset of every key of an instance ("" = the instance's table).
-type KeyOffsets = HashMap<String, usize>;
-
-/// Raw instance → input, plus the byte offset of every key (and of the table for "missing").
-fn lower(
-    raw: &RawInstance,
-    table_offset: usize,
-) -> Result<(InstanceInput, KeyOffsets), (String, usize, String)> {
-    let mut at: HashMap<String, usize> = HashMap::new();
-    at.insert(String::new(), table_offset);
-    macro_rules! take {
-        ($field:ident) => {
-            raw.$field.as_ref().map(|s| {
-                at.insert(stringify!($field).into(), s.span().start);
-                s.get_ref().clone()
-            })
-        };
-    }
-    macro_rules! int {
-        ($field:ident) => {
-            match take!($field) {
-                Some(v) => Some(
-                    int_value(stringify!($field), v)
-                        .map_err(|e| (e.key.clone(), at[stringify!($field)], e.msg))?,
-                ),
-                None => None,
-            }
-        };
-    }
-    macro_rules! list {
-        ($field:ident) => {
-            match &raw.$field {
-                Some(l) => {
-                    at.insert(stringify!($field).into(), l.span().start);
-                    l.get_ref()
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| {
-                            at.insert(format!("{}[{i}]", stringify!($field)), s.span().start);
-                            s.get_ref().clone()
-                        })
-                        .collect()
-                }
-                None => Vec::new(),
-            }
-        };
-    }
-    let input = InstanceInput {
-        name: take!(name),
-        interface: take!(interface),
-        vrid: int!(vrid),
-        priority: int!(priority),
-        advert_int: take!(advert_int).map(Num::f),
-        version: int!(version),
-        vips: list!(vips),
-        preempt: take!(preempt),
-        preempt_delay: take!(preempt_delay).map(Num::f),
-        accept_mode: take!(accept_mode),
-        lower_prio_no_advert: take!(lower_prio_no_advert),
-        unicast_src_ip: take!(unicast_src_ip),
-        unicast_peers: list!(unicast_peers),
-        auth_pass: take!(auth_pass),
-        garp_master_delay: take!(garp_master_delay).map(Num::f),
-        garp_master_repeat: int!(garp_master_repeat),
-        garp_master_refresh: take!(garp_master_refresh).map(Num::f),
-        garp_interval: take!(garp_interval).map(Num::f),
-        gna_interval: take!(gna_interval).map(Num::f),
-        v3_checksum_as_v2: take!(v3_checksum_as_v2),
-        failsafe_timeout: take!(failsafe_timeout).map(Num::f),
+/// Sets every key of one TOML table on an input through `set`; an error is (key, offset,
+/// message).
+fn walk(
+    table: &Spanned<DeValue<'_>>,
+    mut set: impl FnMut(&str, Value) -> Result<(), FieldError>,
+) -> Result<KeyOffsets, (String, usize, String)> {
+    let mut at = KeyOffsets::new();
+    at.insert(String::new(), table.span().start);
+    let DeValue::Table(t) = table.get_ref() else {
+        return Err((
+            String::new(),
+            table.span().start,
+            format!(
+                "invalid type: {}, expected a table",
+                table.get_ref().type_str()
+            ),
+        ));
     };
-    Ok((input, at))
+    for (k, v) in in_order(t) {
+        let key = k.get_ref().as_ref();
+        at.insert(key.to_string(), v.span().start);
+        if let DeValue::Array(a) = v.get_ref() {
+            for (i, e) in a.iter().enumerate() {
+                at.insert(format!("{key}[{i}]"), e.span().start);
+            }
+        }
+        set(key, native(v.get_ref())).map_err(|e| {
+            // An unknown key is reported at the key, anything else at its value (or element).
+            let off = if e.msg.starts_with("unknown field") {
+                k.span().start
+            } else {
+                at.get(&e.key).copied().unwrap_or(v.span().start)
+            };
+            (e.key, off, e.msg)
+        })?;
+    }
+    Ok(at)
 }
 
 /// Parses configuration text; `file` is only used in error messages.
@@ -319,50 +217,53 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
         key,
         msg,
     };
-    let raw: RawFile = toml::from_str(src).map_err(|e| {
+    let doc = DeTable::parse(src).map_err(|e| {
         let off = e.span().map(|s| s.start);
         let msg = e.message().trim().replace('\n', " ");
         err(off, off.map(|o| key_at(src, o)).unwrap_or_default(), msg)
     })?;
-    let mut xdp_mode = XdpMode::Auto;
-    let mut global_failsafe = None;
-    let mut require_failsafe = false;
-    let mut realtime = DEFAULT_REALTIME_PRIORITY;
-    if let Some(g) = &raw.global {
-        let g_ref = g.get_ref();
-        if let Some(r) = &g_ref.require_failsafe {
-            require_failsafe = *r.get_ref();
-        }
-        if let Some(m) = &g_ref.xdp_mode {
-            xdp_mode = match XdpMode::parse(m.get_ref()) {
-                Some(m) => m,
-                None => {
-                    let other = m.get_ref();
+    // Read every table first (types and unknown keys, in the order they are written), then
+    // validate.
+    let mut global = GlobalInput::default();
+    let mut instances: Vec<(InstanceInput, KeyOffsets)> = Vec::new();
+    let mut global_at = KeyOffsets::new();
+    for (k, v) in in_order(doc.get_ref()) {
+        match k.get_ref().as_ref() {
+            "global" => {
+                global_at = walk(v, |key, val| global.set(key, val))
+                    .map_err(|(key, off, msg)| err(Some(off), dotted("global", &key), msg))?;
+            }
+            "instance" => {
+                let DeValue::Array(list) = v.get_ref() else {
                     return Err(err(
-                        Some(m.span().start),
-                        "global.xdp_mode".into(),
-                        format!("{other:?} is not one of \"auto\", \"native\", \"generic\""),
+                        Some(v.span().start),
+                        "instance".into(),
+                        "write each virtual router as [[instance]]".into(),
                     ));
+                };
+                for (i, t) in list.iter().enumerate() {
+                    let mut input = InstanceInput::default();
+                    let at =
+                        walk(t, |key, val| input.set(key, val)).map_err(|(key, off, msg)| {
+                            err(Some(off), dotted(&format!("instance[{i}]"), &key), msg)
+                        })?;
+                    instances.push((input, at));
                 }
-            };
-        }
-        if let Some(f) = &g_ref.failsafe_timeout {
-            global_failsafe = Some(failsafe("failsafe_timeout", f.get_ref().f()).map_err(|e| {
-                err(
-                    Some(f.span().start),
-                    "global.failsafe_timeout".into(),
-                    e.msg,
-                )
-            })?);
-        }
-        if let Some(p) = &g_ref.realtime_priority {
-            let key = "realtime_priority";
-            realtime = int_value(key, *p.get_ref())
-                .and_then(|v| realtime_priority(key, v))
-                .map_err(|e| err(Some(p.span().start), format!("global.{key}"), e.msg))?;
+            }
+            other => {
+                return Err(err(
+                    Some(k.span().start),
+                    String::new(),
+                    keys::unknown(other, vec!["global", "instance"]),
+                ))
+            }
         }
     }
-    if raw.instance.is_empty() {
+    let g = global.build().map_err(|e| {
+        let off = global_at.get(&e.key).or_else(|| global_at.get("")).copied();
+        err(off, format!("global.{}", e.key), e.msg)
+    })?;
+    if instances.is_empty() {
         return Err(err(
             None,
             String::new(),
@@ -370,32 +271,37 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
         ));
     }
     let mut specs = Vec::new();
-    let mut places = Vec::new();
-    for (i, inst) in raw.instance.iter().enumerate() {
-        let (input, at) = lower(inst.get_ref(), inst.span().start)
-            .map_err(|(k, off, msg)| err(Some(off), format!("instance[{i}].{k}"), msg))?;
-        let spec = input.build(global_failsafe).map_err(|e| {
+    for (i, (input, at)) in instances.iter().enumerate() {
+        let spec = input.build(g.failsafe_timeout).map_err(|e| {
             let base = e.key.split('[').next().unwrap_or("");
             let off = at
                 .get(&e.key)
                 .or_else(|| at.get(base))
-                .copied()
-                .unwrap_or(inst.span().start);
-            err(Some(off), format!("instance[{i}].{}", e.key), e.msg)
+                .or_else(|| at.get(""));
+            err(off.copied(), format!("instance[{i}].{}", e.key), e.msg)
         })?;
         specs.push(spec);
-        places.push(at);
     }
     cross_check(&specs).map_err(|(i, e)| {
-        let off = places[i].get(&e.key).or_else(|| places[i].get("")).copied();
+        let at = &instances[i].1;
+        let off = at.get(&e.key).or_else(|| at.get("")).copied();
         err(off, format!("instance[{i}].{}", e.key), e.msg)
     })?;
     Ok(AgentConfig {
-        xdp_mode,
-        require_failsafe,
-        realtime_priority: realtime,
+        xdp_mode: g.xdp_mode,
+        require_failsafe: g.require_failsafe,
+        realtime_priority: g.realtime_priority,
         instances: specs,
     })
+}
+
+/// `table.key`, or the table alone.
+fn dotted(table: &str, key: &str) -> String {
+    if key.is_empty() {
+        table.to_string()
+    } else {
+        format!("{table}.{key}")
+    }
 }
 
 /// Reads and parses a configuration file.
@@ -407,15 +313,4 @@ pub fn load(path: &Path) -> Result<AgentConfig, ConfigFileError> {
         msg: format!("cannot read: {e}"),
     })?;
     parse_str(&src, path)
-}
-
-/// The `run` flag a key is set with (for errors about flags).
-pub fn flag_of(key: &str) -> String {
-    let base = key.split('[').next().unwrap_or(key);
-    match base {
-        "interface" => "--iface".into(),
-        "vips" => "--vip".into(),
-        "unicast_peers" => "--unicast-peer".into(),
-        other => format!("--{}", other.replace('_', "-")),
-    }
 }

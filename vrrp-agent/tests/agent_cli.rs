@@ -322,3 +322,133 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The single declaration: every instance key of the model's table is accepted by the TOML
+/// reader and by the flags, and both give the same instance as the model's `set_str` (and one
+/// that differs from the instance without the key, so the key reached the model).
+#[test]
+fn every_instance_key_is_a_file_key_and_a_flag_with_the_same_meaning() {
+    use vrrp_agent::config::{InstanceInput, Kind, INSTANCE_KEYS};
+    let settings = |k: &vrrp_agent::config::Key| {
+        let mut s: Vec<(&str, &str)> = vec![
+            ("interface", "eth0"),
+            ("vrid", "7"),
+            ("vips", "10.0.0.1/24"),
+        ];
+        for (w, v) in k.example_with.iter().chain([&(k.name, k.example)]) {
+            s.retain(|(x, _)| x != w);
+            s.push((w, v));
+        }
+        s
+    };
+    let key = |name: &str| INSTANCE_KEYS.iter().find(|k| k.name == name).unwrap();
+    let toml = |s: &[(&str, &str)]| {
+        let mut t = String::from("[[instance]]\n");
+        for (name, v) in s {
+            let lit = match key(name).kind {
+                Kind::Bool | Kind::Int | Kind::Seconds => v.to_string(),
+                Kind::Str | Kind::Addr | Kind::Cidr => format!("{v:?}"),
+                Kind::List(_) => format!("[{v:?}]"),
+            };
+            t.push_str(&format!("{name} = {lit}\n"));
+        }
+        t
+    };
+    let flags = |s: &[(&str, &str)]| {
+        let mut v = Vec::new();
+        for (name, text) in s {
+            let k = key(name);
+            v.push(k.flag_name());
+            match k.switch_value() {
+                Some(set) => assert_eq!(set, *text, "{name}"),
+                None => v.push(text.to_string()),
+            }
+        }
+        v
+    };
+    let from_flags = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match resolve(&args) {
+            Ok(RunMode::Election(c)) => c.instances[0].clone(),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    };
+    let from_file = |src: &str| {
+        vrrp_agent::config::parse_str(src, std::path::Path::new("k.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{src}"))
+            .instances[0]
+            .clone()
+    };
+    let plain = from_file(&toml(&[
+        ("interface", "eth0"),
+        ("vrid", "7"),
+        ("vips", "10.0.0.1/24"),
+    ]));
+    for k in INSTANCE_KEYS {
+        let s = settings(k);
+        let mut model = InstanceInput::default();
+        for (name, v) in &s {
+            model.set_str(name, v).unwrap();
+        }
+        let model = model.build(None).unwrap();
+        let file = from_file(&toml(&s));
+        let cmd = from_flags(&flags(&s));
+        assert_eq!(file, model, "{}: the file differs from the model", k.name);
+        assert_eq!(cmd, model, "{}: the flags differ from the model", k.name);
+        if k.example_with.is_empty() {
+            assert_ne!(file, plain, "{}: no effect", k.name);
+        }
+    }
+}
+
+/// `run --help` lists the flag of every instance key with the key's doc.
+#[test]
+fn run_help_lists_every_instance_flag_with_its_doc() {
+    use clap::CommandFactory;
+    let mut cmd = vrrp_agent::cli::Cli::command();
+    let help = cmd
+        .find_subcommand_mut("run")
+        .expect("run")
+        .render_long_help()
+        .to_string();
+    for k in vrrp_agent::config::INSTANCE_KEYS {
+        let flag = k.flag_name();
+        let line = help
+            .lines()
+            .position(|l| {
+                l.trim_start()
+                    .split([' ', ','])
+                    .any(|w| w == flag || w.starts_with(&format!("{flag}=")))
+            })
+            .unwrap_or_else(|| panic!("{flag} not in run --help:\n{help}"));
+        // The doc follows the flag (long help: on the next lines).
+        let text: String = help
+            .lines()
+            .skip(line)
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let words: String = k.doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains(&words), "{flag}: {:?} not in {text:?}", k.doc);
+    }
+}
+
+/// Every instance flag conflicts with --config (from the table, not from a list).
+#[test]
+fn every_instance_flag_conflicts_with_config() {
+    for k in vrrp_agent::cli::InstanceFlags::keys() {
+        let flag = k.flag_name();
+        let mut args = vec!["--config", "a.toml", flag.as_str()];
+        if k.switch_value().is_none() {
+            args.push(k.example);
+        }
+        let e = clap_error(&args);
+        assert_eq!(
+            e.kind(),
+            clap::error::ErrorKind::ArgumentConflict,
+            "{flag}: {}",
+            one_line(&e)
+        );
+    }
+}

@@ -587,3 +587,129 @@ fn realtime_priority_defaults_to_10_and_0_turns_it_off() {
         "config.toml:2: global.realtime_priority: 1.5 is not a whole number"
     );
 }
+
+/// The `[global]` and `[[instance]]` keys written in a TOML example block.
+fn documented_keys(block: &str) -> (Vec<String>, Vec<String>) {
+    let (mut global, mut instance) = (Vec::new(), Vec::new());
+    let mut table = "";
+    for line in block.lines().map(str::trim) {
+        if line.starts_with('[') {
+            table = if line == "[global]" {
+                "global"
+            } else if line == "[[instance]]" {
+                "instance"
+            } else {
+                ""
+            };
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=') {
+            let k = k.trim().to_string();
+            match table {
+                "global" => global.push(k),
+                "instance" => instance.push(k),
+                _ => {}
+            }
+        }
+    }
+    (global, instance)
+}
+
+fn assert_documents_every_key(what: &str, block: &str) {
+    let (global, instance) = documented_keys(block);
+    for k in config::INSTANCE_KEYS {
+        assert!(
+            instance.iter().any(|d| d == k.name),
+            "{what}: instance key {} is not in the example",
+            k.name
+        );
+    }
+    for k in config::GLOBAL_KEYS {
+        assert!(
+            global.iter().any(|d| d == k.name),
+            "{what}: global key {} is not in the example",
+            k.name
+        );
+    }
+    // And nothing that is not a key.
+    for d in &instance {
+        assert!(
+            config::INSTANCE_KEYS.iter().any(|k| k.name == d),
+            "{what}: {d} is not an instance key"
+        );
+    }
+    for d in &global {
+        assert!(
+            config::GLOBAL_KEYS.iter().any(|k| k.name == d),
+            "{what}: {d} is not a global key"
+        );
+    }
+}
+
+/// The docs cannot drift from the key table: README's configuration example and the TOML
+/// reader's module doc list every key, and only keys.
+#[test]
+fn readme_and_module_doc_list_every_key() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme
+        .find("## Configuration")
+        .expect("README: ## Configuration")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    assert_documents_every_key("README.md", block);
+
+    let module = include_str!("../src/config.rs");
+    let doc: String = module
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+        .collect();
+    let start = doc
+        .find("```toml\n")
+        .expect("a toml block in the module doc")
+        + 8;
+    let block = &doc[start..start + doc[start..].find("```").unwrap()];
+    assert_documents_every_key("src/config.rs", block);
+}
+
+/// Every `[global]` key of the table is read from the file.
+#[test]
+fn every_global_key_is_read_from_the_file() {
+    let one = "[[instance]]\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n";
+    let plain = parse(one).unwrap();
+    for k in config::GLOBAL_KEYS {
+        let lit = match k.kind {
+            config::Kind::Str => format!("{:?}", k.example),
+            _ => k.example.to_string(),
+        };
+        let cfg = parse(&format!("[global]\n{} = {lit}\n{one}", k.name))
+            .unwrap_or_else(|e| panic!("{}: {e}", k.name));
+        assert_ne!(cfg, plain, "global {}: no effect", k.name);
+    }
+}
+
+#[test]
+fn unknown_keys_in_a_file_name_the_close_ones() {
+    let src = "[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\"]\nadvert_interval = 1\n";
+    assert_eq!(
+        err(src),
+        "config.toml:5: instance[0].advert_interval: unknown field `advert_interval` (did you \
+         mean `advert_int`?)"
+    );
+    assert_eq!(
+        err("[instances]\n"),
+        "config.toml:1: unknown field `instances` (did you mean `instance`?)"
+    );
+    assert_eq!(
+        err("[global]\nxdp_mode = 1\n"),
+        "config.toml:2: global.xdp_mode: invalid type: integer `1`, expected a string"
+    );
+    assert_eq!(
+        err("[[instance]]\ninterface = \"eth0\"\nvrid = 7\nvips = [\"10.0.0.1/24\", 5]\n"),
+        "config.toml:4: instance[0].vips[1]: invalid type: integer `5`, expected a string"
+    );
+    assert_eq!(
+        err("[instance]\ninterface = \"eth0\"\n"),
+        "config.toml:1: instance: write each virtual router as [[instance]]"
+    );
+}
