@@ -477,6 +477,43 @@ impl Capture {
         }
         Ok(self.file.clone())
     }
+
+    /// How many frames the capture holds so far that match the tshark display `filter`.
+    pub fn count(&self, filter: &str) -> Result<usize> {
+        Ok(tshark_fields(&self.file, filter, &["frame.number"])?.len())
+    }
+
+    /// Waits (bounded) until the capture so far holds at least `n` frames matching the tshark
+    /// display `filter`; returns how many it holds. tcpdump writes packet by packet (`-U`), so
+    /// the file can be read while it runs; a read that meets a frame being written fails and is
+    /// retried (the last failure is in the timeout's message).
+    pub fn wait_frames(&self, filter: &str, n: usize, timeout: Duration) -> Result<usize> {
+        let deadline = Instant::now() + timeout;
+        let mut last_err = None;
+        loop {
+            let have = match self.count(filter) {
+                Ok(have) => have,
+                Err(e) => {
+                    last_err = Some(e);
+                    0
+                }
+            };
+            if have >= n {
+                return Ok(have);
+            }
+            if Instant::now() >= deadline {
+                let why = last_err
+                    .map(|e| format!(" (last read: {e:#})"))
+                    .unwrap_or_default();
+                bail!(
+                    "capture {:?}: {have} of {n} frames matching `{filter}` within \
+                     {timeout:?}{why}",
+                    self.file
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// `tshark -r PCAP -Y FILTER -T fields -e FIELD...`: one vector of field values per matching

@@ -17,6 +17,7 @@ use std::{
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
+pub mod kernel;
 pub mod lab;
 pub mod prober;
 
@@ -32,6 +33,25 @@ pub fn require_root() {
         euid, 0,
         "these tests need root (network namespaces, XDP, raw sockets): run them with `cargo xtask test` as root"
     );
+}
+
+/// Polls `cond` (every 10 ms) until it returns `Some`, bounded by `timeout`; the error names
+/// `what` was awaited. The way to wait for "until X" in a test, instead of a fixed sleep.
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> Option<T>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond() {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Runs a command to completion; error with its stderr if it fails.

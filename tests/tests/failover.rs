@@ -7,6 +7,7 @@
 use std::{
     net::IpAddr,
     path::Path,
+    sync::atomic::Ordering,
     time::{Duration, Instant},
 };
 
@@ -28,6 +29,8 @@ const ARP_REPLIED: &str = "arp_replied";
 /// Fast-path counter of neighbour solicitations answered in XDP.
 const NS_REPLIED: &str = "ns_replied";
 const T: Duration = Duration::from_secs(10);
+/// Unsolicited NAs per VIP a new Master sends at once (the default `garp_master_repeat`).
+const NA_BURST: usize = 5;
 
 #[track_caller]
 fn wait(vr: &mut Vr, state: &str, timeout: Duration) -> Duration {
@@ -88,7 +91,8 @@ fn frames(pcap: &Path, filter: &str) -> usize {
 fn election_by_priority_vmac_arp_from_xdp_and_icmp_through_master() {
     let lab = Lab::for_test("elect", 2);
     let (mut r1, r2) = elect(&lab, false, ADV);
-    // Stable: a few Master_Down_Intervals later nothing changed.
+    // Stable: a few Master_Down_Intervals later nothing changed. This sleep is the test's
+    // subject (nothing may happen during it), not a wait for something.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         r1.state().as_deref(),
@@ -184,7 +188,10 @@ fn master_link_cut_backup_takes_over_and_traffic_resumes() {
     let took = wait(&mut r2, MASTER, T);
     p.wait_reply_after(realtime_ns(), T)
         .expect("client traffic did not resume after the takeover");
-    std::thread::sleep(Duration::from_millis(200));
+    // And keeps flowing: as many replies again as before the cut.
+    let resumed = p.live.icmp_replies.load(Ordering::Relaxed);
+    p.wait_replies(resumed + 20, T)
+        .expect("client traffic did not keep flowing after the takeover");
     let end = realtime_ns();
     println!(
         "link cut: r2 MASTER logged after {} ms (Master_Down_Interval ≈ 361 ms)",
@@ -266,7 +273,8 @@ fn no_preempt_keeps_the_lower_priority_master() {
     }
     .start(&lab, 1, 200, false);
     wait(&mut r1, BACKUP, T);
-    // Many Master_Down_Intervals (0.32 s for priority 200).
+    // Many Master_Down_Intervals (0.32 s for priority 200). This sleep is the test's subject
+    // (r1 must not preempt during it), not a wait for something.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         r1.transitions(),
@@ -323,7 +331,9 @@ fn master_sigkill_dead_node_stops_answering_arp_backup_owns_vip() {
     let _ = r1.stop(libc::SIGKILL, T);
     let killed = Instant::now();
     wait(&mut r2, MASTER, T);
-    // Fail-safe bound: r1's Master_Down_Interval (3 × 0.1 + 0.022 s) + a generous margin.
+    // Fail-safe bound: r1's Master_Down_Interval (3 × 0.1 + 0.022 s) + a generous margin. The
+    // sleep is the test's subject: the dead node's kernel state only changes with time (its
+    // heartbeat going stale), and what it does after the bound is what is asserted.
     let bound = Duration::from_millis(322) + Duration::from_millis(1000);
     if let Some(rest) = bound.checked_sub(killed.elapsed()) {
         std::thread::sleep(rest);
@@ -399,11 +409,14 @@ fn ipv6_ns_answered_with_vmac_and_unsolicited_na_on_takeover() {
     let t_cut = Instant::now();
     lab.cut(1).unwrap();
     wait(&mut r2, MASTER, T);
-    std::thread::sleep(Duration::from_millis(500));
+    // The takeover's burst of unsolicited NAs (garp_master_repeat, default 5) is out.
+    let na_filter = format!("icmpv6.type == 136 && icmpv6.nd.na.target_address == {VIP6}");
+    cap.wait_frames(&na_filter, NA_BURST, T)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let pcap = cap.stop().unwrap();
     let na = tshark_fields(
         &pcap,
-        &format!("icmpv6.type == 136 && icmpv6.nd.na.target_address == {VIP6}"),
+        &na_filter,
         &[
             "icmpv6.nd.na.flag.s",
             "icmpv6.nd.na.flag.o",

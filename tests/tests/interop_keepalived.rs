@@ -11,7 +11,7 @@ use vrrp_integration_tests::{
         keepalived_conf, pcap_summary, tail, tshark_fields, vip_cidr, vmac4, Lab, LabAgent, Launch,
         Vr, BACKUP, MASTER, VIP4,
     },
-    run,
+    run, wait_until,
 };
 
 const VRID: u8 = 52;
@@ -104,6 +104,7 @@ fn agent_master_keepalived_backup() {
     let mut ka = keepalived(&lab, 2, 100);
     wait(&mut ours, MASTER);
     wait(&mut ka, BACKUP);
+    // Stable: this sleep is the test's subject (neither may move during it), not a wait.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(ours.state().as_deref(), Some(MASTER));
     assert_eq!(
@@ -155,6 +156,7 @@ fn keepalived_master_agent_backup() {
     wait(&mut ka, MASTER);
     let mut ours = AGENT.start(&lab, 2, 100, false);
     wait(&mut ours, BACKUP);
+    // Stable: this sleep is the test's subject (we must stay BACKUP during it), not a wait.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(ka.state().as_deref(), Some(MASTER));
     assert_eq!(
@@ -180,7 +182,13 @@ fn keepalived_master_agent_backup() {
     let _ = ka.stop(libc::SIGTERM, T);
     wait(&mut ours, MASTER);
     ping_ok(&lab, "through our agent after keepalived stopped");
-    std::thread::sleep(Duration::from_millis(300));
+    // Adverts of ours as the new Master (priority 100) are in the capture for check_decodes.
+    let earlier = wait_until("a readable capture", T, || {
+        cap.count("vrrp.prio == 100").ok()
+    })
+    .unwrap();
+    cap.wait_frames("vrrp.prio == 100", earlier + 3, T)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let code = ours.stop(libc::SIGTERM, T).unwrap();
     assert_eq!(code, Some(0), "{}", tail(&ours.proc.output(), 20));
     let pcap = cap.stop().unwrap();

@@ -28,9 +28,10 @@ use vrrp_agent::{
 };
 use vrrp_common::{vmac, Counter, FAMILY_IPV4, FAMILY_IPV6};
 use vrrp_integration_tests::{
+    kernel::{self, Feature},
     packet_socket,
     prober::{fmt_mac, parse_mac},
-    recv_frame, require_root, run, veth, Netns, Proc,
+    recv_frame, require_root, run, veth, wait_until, Netns, Proc,
 };
 
 const VRID: u8 = 51;
@@ -610,8 +611,13 @@ fn ping_from_vip(a: &Netns, b: &Netns) -> Result<(Vec<Vec<u8>>, bool)> {
             let mut frames = Vec::new();
             let mut buf = [0u8; 2048];
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
+            // Until told to stop *and* the socket's queue is empty (a receive timed out), so
+            // that every frame the ping caused is read; bounded by the deadline.
+            while Instant::now() < deadline {
                 let Some(f) = recv_frame(&sock, &mut buf) else {
+                    if done.load(Ordering::SeqCst) {
+                        break;
+                    }
                     continue;
                 };
                 if f.len() >= 54 && f[12..14] == [0x86, 0xdd] && f[22..38] == vip.octets() {
@@ -620,14 +626,13 @@ fn ping_from_vip(a: &Netns, b: &Netns) -> Result<(Vec<Vec<u8>>, bool)> {
             }
             Ok(frames)
         });
-        while !ready.load(Ordering::SeqCst) && !cap.is_finished() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until("the capture socket on b0", Duration::from_secs(10), || {
+            (ready.load(Ordering::SeqCst) || cap.is_finished()).then_some(())
+        })?;
         let ping = a
             .cmd("ping")
             .args(["-6", "-c", "2", "-i", "0.2", "-W", "2", "-I", VIP, B_IP])
             .output();
-        std::thread::sleep(Duration::from_millis(100));
         done.store(true, Ordering::SeqCst);
         let frames = cap.join().expect("capture thread")?;
         Ok((frames, ping.map(|o| o.status.success()).unwrap_or(false)))
@@ -699,14 +704,26 @@ fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Res
         let owner = s.spawn(|| -> Result<_> {
             Netns::enter_path(&a_path)?;
             let mut fp = FastPath::load()?;
-            fp.set_iface_mac(a_mac.0)?;
-            let attached = fp.attach("a0", XdpMode::Auto).map(|_| ());
-            let _ = tx.send(attached.map(|()| fp.egress_mode().expect("egress attached")));
-            fp.add_vip(IpAddr::V6(vip), VRID)?;
-            fp.set_vrid(FAMILY_IPV6, VRID, true)?;
-            fp.set_router(FAMILY_IPV6, VRID, true, true, Duration::from_millis(300))?;
+            // Ready (the mode reported) once attached *and* the router is owned with a fresh
+            // heartbeat: the main thread waits for this, not for a fixed time.
+            let ready = (|| -> Result<EgressMode> {
+                fp.set_iface_mac(a_mac.0)?;
+                fp.attach("a0", XdpMode::Auto)?;
+                fp.add_vip(IpAddr::V6(vip), VRID)?;
+                fp.set_vrid(FAMILY_IPV6, VRID, true)?;
+                fp.heartbeat(monotonic_ns())?;
+                fp.set_router(FAMILY_IPV6, VRID, true, true, Duration::from_millis(300))?;
+                Ok(fp.egress_mode().expect("egress attached"))
+            })();
+            let failed = ready.is_err();
+            let _ = tx.send(ready);
+            if failed {
+                // The error went to the main thread, which reports it.
+                return Ok(Default::default());
+            }
             while !stop.load(Ordering::Relaxed) {
                 fp.heartbeat(monotonic_ns())?;
+                // The agent's heartbeat period (the bound is 300 ms), not a wait.
                 std::thread::sleep(Duration::from_millis(20));
             }
             let c = fp.counters()?;
@@ -720,7 +737,6 @@ fn the_kernels_ns_from_an_owned_vip_reaches_the_neighbour_with_the_vmac() -> Res
                 EgressMode::Netlink,
                 "a netlink filter on clsact, which outlives the agent"
             );
-            std::thread::sleep(Duration::from_millis(100));
             assert_eq!(netlink_filters(&a, "a0")?, 1, "one egress filter");
             let (frames, ok) = ping_from_vip(&a, &b)?;
             Ok((frames, b_neigh(&b)?, ok))
@@ -796,8 +812,13 @@ fn arp_from_vip(a: &Netns, b: &Netns) -> Result<Vec<ArpFrame>> {
             let mut frames = Vec::new();
             let mut buf = [0u8; 2048];
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
+            // Until told to stop *and* the socket's queue is empty (a receive timed out), so
+            // that every frame the ping caused is read; bounded by the deadline.
+            while Instant::now() < deadline {
                 let Some(f) = recv_frame(&sock, &mut buf) else {
+                    if done.load(Ordering::SeqCst) {
+                        break;
+                    }
                     continue;
                 };
                 if let Ok(f) = ArpFrame::parse(f) {
@@ -808,16 +829,15 @@ fn arp_from_vip(a: &Netns, b: &Netns) -> Result<Vec<ArpFrame>> {
             }
             Ok(frames)
         });
-        while !ready.load(Ordering::SeqCst) && !cap.is_finished() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until("the capture socket on b0", Duration::from_secs(10), || {
+            (ready.load(Ordering::SeqCst) || cap.is_finished()).then_some(())
+        })?;
         let _ = a
             .cmd("ping")
             .args(["-c", "2", "-i", "0.2", "-W", "1", "-I"])
             .arg(VIP4_NS.to_string())
             .arg("10.0.0.2")
             .output();
-        std::thread::sleep(Duration::from_millis(100));
         done.store(true, Ordering::SeqCst);
         cap.join().expect("capture thread")
     })
@@ -871,6 +891,8 @@ fn a_killed_agents_egress_filter_stays_drops_arp_from_the_vip_and_is_replaced_in
     }
 
     holder.stop(libc::SIGKILL, Duration::from_secs(5))?;
+    // The heartbeat goes stale with time alone (nothing left to observe but the clock): this
+    // sleep past the bound is the test's subject, and what follows asserts what it changed.
     std::thread::sleep(stale + Duration::from_millis(150));
     assert_eq!(
         our_filters(&a, "a0")?,
@@ -916,6 +938,13 @@ fn a_killed_agents_egress_filter_stays_drops_arp_from_the_vip_and_is_replaced_in
 
 #[test]
 fn without_clsact_the_classifier_falls_back_to_tcx_and_require_failsafe_refuses() -> Result<()> {
+    require_root();
+    if kernel::lacks(
+        Feature::Tcx,
+        "without_clsact_the_classifier_falls_back_to_tcx_and_require_failsafe_refuses",
+    ) {
+        return Ok(());
+    }
     // An ingress qdisc takes clsact's place: no egress filter can be added, as on a kernel
     // without sch_clsact.
     let (a, _b, _) = lab("tf")?;

@@ -1,5 +1,6 @@
-//! The TC egress classifier of vrrp-agent: what the router's own kernel sends *from* a VIP of a
-//! router we own leaves with the VMAC, not the interface's real MAC.
+//! The TC egress classifier (its entry point `vrrp_tc_egress` is in `main.rs`): what the
+//! router's own kernel sends *from* a VIP of a router we own leaves with the VMAC, not the
+//! interface's real MAC.
 //!
 //! Why: when the Master's kernel replies to a client it has not resolved yet, it sends a Neighbor
 //! Solicitation from the VIP with its real MAC as Ethernet source and in the Source Link-Layer
@@ -37,18 +38,18 @@
 //! written with `bpf_skb_store_bytes` — no packet pointers, so no bounds checks for the verifier
 //! to follow, non-linear skbs are handled, and a cloned skb (a packet tap) is un-cloned by the
 //! helper before it is written. The option walk is bounded ([`MAX_ND_OPTIONS`]).
-use aya_ebpf::{
-    bindings::{TC_ACT_OK, TC_ACT_SHOT},
-    helpers::bpf_csum_diff,
-    macros::classifier,
-    programs::TcContext,
-};
+use aya_ebpf::{helpers::bpf_csum_diff, programs::TcContext};
 use vrrp_common::{vmac, Counter, FAMILY_IPV4, FAMILY_IPV6};
 
 use crate::{
-    count, is_zero6, owner, sub, Owner, ARP_LEN, ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP,
-    ETH_P_IP, ETH_P_IPV6, ICMPV6_NA, ICMPV6_NS, IFACE, IPPROTO_ICMPV6, IPV4_MIN_HLEN, IPV6_HLEN,
-    ND_OPT_TARGET_LLADDR, NS_MIN_LEN, VIPS_V4, VIPS_V6, VLAN_HLEN,
+    counter::count,
+    owner::{owner, Owner},
+    parse::{
+        is_vlan, is_zero6, sub, ARP_LEN, ETH_HLEN, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, ICMPV6_NA,
+        ICMPV6_NS, IPPROTO_ICMPV6, IPV4_MIN_HLEN, IPV6_HLEN, ND_OPT_TARGET_LLADDR, NS_MIN_LEN,
+        VLAN_HLEN,
+    },
+    IFACE, VIPS_V4, VIPS_V6,
 };
 
 const ETH_SRC: usize = 6;
@@ -60,27 +61,16 @@ const ND_OPT_SOURCE_LLADDR: u8 = 1;
 /// DAD — never from a VIP — a nonce).
 const MAX_ND_OPTIONS: usize = 4;
 
-#[classifier]
-pub fn vrrp_tc_egress(ctx: TcContext) -> i32 {
-    let outcome = egress(&ctx);
-    count(Counter::EgressFrames);
-    count(outcome);
-    match outcome {
-        Counter::EgressNeighDroppedNotOwned | Counter::EgressNeighDroppedStale => {
-            TC_ACT_SHOT as i32
-        }
-        _ => TC_ACT_OK as i32,
-    }
-}
-
+/// The outcome for one frame the kernel sends (`vrrp_tc_egress` in `main.rs` counts it and
+/// turns it into the verdict).
 #[inline(always)]
-fn egress(ctx: &TcContext) -> Counter {
+pub fn egress(ctx: &TcContext) -> Counter {
     let Ok(eth) = ctx.load::<[u8; ETH_HLEN]>(0) else {
         return Counter::EgressMalformed;
     };
     let mut ethertype = u16::from_be_bytes([eth[12], eth[13]]);
     let mut l3 = ETH_HLEN;
-    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+    if is_vlan(ethertype) {
         let Ok(tag) = ctx.load::<[u8; VLAN_HLEN]>(ETH_HLEN) else {
             return Counter::EgressMalformed;
         };

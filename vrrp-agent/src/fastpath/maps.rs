@@ -1,0 +1,113 @@
+//! The maps user space programs: which adverts go to user space (`VRIDS`), which routers are
+//! owned (`ROUTERS`), their VIPs (`VIPS_V4`, `VIPS_V6`), the interface's MAC (`IFACE`) and the
+//! agent's heartbeat (`HEARTBEAT`). Layouts are vrrp-common's (the kernel ABI).
+
+use std::net::IpAddr;
+
+use anyhow::{anyhow, Context as _, Result};
+use aya::maps::{Array, HashMap, MapData};
+use vrrp_common::{vrid_slot, IfaceConfig, RouterState, VipEntry, ROUTER_ACCEPT, ROUTER_OWNED};
+
+use super::FastPath;
+
+impl FastPath {
+    /// Marks a virtual router's adverts as ours (handed to user space) or not.
+    pub fn set_vrid(&mut self, family: u8, vrid: u8, on: bool) -> Result<()> {
+        let mut map: Array<&mut MapData, u32> = Array::try_from(self.map_mut("VRIDS")?)?;
+        map.set(vrid_slot(family, vrid), u32::from(on), 0)
+            .context("writing the VRIDS map")?;
+        Ok(())
+    }
+
+    /// Marks a virtual router as owned (Master: answer ARP/NS for its VIPs with the VMAC, accept
+    /// VMAC frames) or not, whether it accepts packets addressed to its VIPs (Accept_Mode), and
+    /// the fail-safe bound after which a silent agent's ownership lapses in the kernel
+    /// (`stale_after` zero: no bound).
+    pub fn set_router(
+        &mut self,
+        family: u8,
+        vrid: u8,
+        owned: bool,
+        accept: bool,
+        stale_after: std::time::Duration,
+    ) -> Result<()> {
+        let mut map: Array<&mut MapData, RouterState> = Array::try_from(self.map_mut("ROUTERS")?)?;
+        let state = RouterState {
+            flags: if owned { ROUTER_OWNED } else { 0 } | if accept { ROUTER_ACCEPT } else { 0 },
+            _pad: 0,
+            stale_after_ns: u64::try_from(stale_after.as_nanos()).unwrap_or(u64::MAX),
+        };
+        map.set(vrid_slot(family, vrid), state, 0)
+            .context("writing the ROUTERS map")?;
+        if owned {
+            self.owned.insert(vrid_slot(family, vrid));
+        } else {
+            self.owned.remove(&vrid_slot(family, vrid));
+        }
+        Ok(())
+    }
+
+    /// Adds a virtual address of virtual router `vrid` (its family is the address's).
+    pub fn add_vip(&mut self, vip: IpAddr, vrid: u8) -> Result<()> {
+        let entry = VipEntry {
+            vrid,
+            ..Default::default()
+        };
+        match vip {
+            IpAddr::V4(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 4], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V4")?)?;
+                m.insert(a.octets(), entry, 0)
+            }
+            IpAddr::V6(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 16], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V6")?)?;
+                m.insert(a.octets(), entry, 0)
+            }
+        }
+        .with_context(|| format!("adding VIP {vip} to the fast path"))
+    }
+
+    /// Removes a virtual address (no error if it was not there).
+    pub fn remove_vip(&mut self, vip: IpAddr) -> Result<()> {
+        let r = match vip {
+            IpAddr::V4(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 4], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V4")?)?;
+                m.remove(&a.octets())
+            }
+            IpAddr::V6(a) => {
+                let mut m: HashMap<&mut MapData, [u8; 16], VipEntry> =
+                    HashMap::try_from(self.map_mut("VIPS_V6")?)?;
+                m.remove(&a.octets())
+            }
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("removing VIP {vip} from the fast path"))),
+        }
+    }
+
+    /// Tells the fast path the agent is alive, at `now_ns` on CLOCK_MONOTONIC
+    /// ([`crate::clock::monotonic_ns`]).
+    pub fn heartbeat(&mut self, now_ns: u64) -> Result<()> {
+        let mut map: Array<&mut MapData, u64> = Array::try_from(self.map_mut("HEARTBEAT")?)?;
+        map.set(0, now_ns, 0).context("writing the HEARTBEAT map")?;
+        Ok(())
+    }
+
+    /// Sets the attached interface's own MAC (the rewrite target for owned-VMAC frames).
+    pub fn set_iface_mac(&mut self, mac: [u8; 6]) -> Result<()> {
+        let mut map: Array<&mut MapData, IfaceConfig> = Array::try_from(self.map_mut("IFACE")?)?;
+        map.set(0, IfaceConfig { mac, _pad: [0; 2] }, 0)
+            .context("writing the IFACE map")?;
+        Ok(())
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
+        self.ebpf
+            .map_mut(name)
+            .ok_or_else(|| anyhow!("the XDP object has no {name} map"))
+    }
+}
