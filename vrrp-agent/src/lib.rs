@@ -4,18 +4,22 @@
 //! - [`wire`]: packet codecs (VRRP v2/v3, ARP, NDP, the IP/Ethernet rules for adverts). Bytes in,
 //!   structs out, and back. No I/O.
 //! - [`fsm`]: the RFC 9568 §6 state machine, `(event, now) -> actions`. No clocks, no sockets.
-//! - everything else is I/O at the edges: loading and attaching the XDP program, reading its
-//!   ring buffer and counters.
+//! - the decisions (one `Core` for every interface) live in `vrrp_core::node`.
+//! - everything here is I/O at the edges: the supervisor loop ([`supervisor`]), a [`port`] per
+//!   interface (XDP program, ring buffer, raw tx, VIPs), the log rendered from the core's
+//!   notifications ([`notify_log`]).
 pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod driver;
 pub mod fastpath;
 pub mod netlink;
+pub mod notify_log;
 pub mod overflow;
+pub mod port;
 pub mod rtnl;
 pub mod sched;
+pub mod supervisor;
 pub mod timer;
 pub mod tx;
 

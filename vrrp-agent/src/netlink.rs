@@ -95,10 +95,20 @@ pub async fn del_vip(h: &Handle, ifindex: u32, vip: Vip) -> Result<bool> {
     }
 }
 
-/// Follows link state changes (RTNLGRP_LINK notifications) and publishes each watched
-/// interface's IFF_RUNNING on its channel. `watch`: ifindex → sender.
+/// A link or address notification of a watched interface, by ifindex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetEvent {
+    /// The interface's IFF_RUNNING changed.
+    Link { ifindex: u32, running: bool },
+    /// An address of the interface changed (or notifications were lost).
+    Addr { ifindex: u32, ev: AddrEvent },
+}
+
+/// Follows link state changes (RTNLGRP_LINK notifications) and reports each watched
+/// interface's IFF_RUNNING when it changes. `watch`: ifindex → IFF_RUNNING now.
 pub fn spawn_link_monitor(
-    watch: std::collections::HashMap<u32, tokio::sync::watch::Sender<bool>>,
+    mut watch: std::collections::HashMap<u32, bool>,
+    tx: tokio::sync::mpsc::UnboundedSender<NetEvent>,
 ) -> Result<()> {
     use futures::StreamExt as _;
     use rtnetlink::packet_core::NetlinkPayload;
@@ -118,12 +128,14 @@ pub fn spawn_link_monitor(
                 }
                 _ => continue,
             };
-            if let Some(tx) = watch.get(&index) {
-                tx.send_if_modified(|cur| {
-                    let changed = *cur != running;
+            if let Some(cur) = watch.get_mut(&index) {
+                if *cur != running {
                     *cur = running;
-                    changed
-                });
+                    let _ = tx.send(NetEvent::Link {
+                        ifindex: index,
+                        running,
+                    });
+                }
             }
         }
     });
@@ -140,14 +152,12 @@ pub enum AddrEvent {
 }
 
 /// Follows address changes (RTNLGRP_IPV4_IFADDR / RTNLGRP_IPV6_IFADDR notifications) and
-/// forwards those of the watched addresses of each watched interface to its channel.
-/// `watch`: ifindex → (addresses, sender). Subscribe before changing any address, so that
-/// nothing is missed.
+/// forwards those of the watched addresses of each watched interface to `tx`.
+/// `watch`: ifindex → addresses. Subscribe before changing any address, so that nothing is
+/// missed.
 pub fn spawn_addr_monitor(
-    watch: std::collections::HashMap<
-        u32,
-        (Vec<IpAddr>, tokio::sync::mpsc::UnboundedSender<AddrEvent>),
-    >,
+    watch: std::collections::HashMap<u32, Vec<IpAddr>>,
+    tx: tokio::sync::mpsc::UnboundedSender<NetEvent>,
 ) -> Result<()> {
     use futures::StreamExt as _;
     use rtnetlink::packet_core::NetlinkPayload;
@@ -165,18 +175,25 @@ pub fn spawn_addr_monitor(
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => (m, false),
                 NetlinkPayload::Overrun(_) => {
                     log::warn!("address notifications were lost; reading the addresses again");
-                    for (_, tx) in watch.values() {
-                        let _ = tx.send(AddrEvent::Resync);
+                    for ifindex in watch.keys() {
+                        let _ = tx.send(NetEvent::Addr {
+                            ifindex: *ifindex,
+                            ev: AddrEvent::Resync,
+                        });
                     }
                     continue;
                 }
                 _ => continue,
             };
-            let Some((addrs, tx)) = watch.get(&m.header.index) else {
+            let ifindex = m.header.index;
+            let Some(addrs) = watch.get(&ifindex) else {
                 continue;
             };
             if let Some(addr) = message_addr(&m).filter(|a| addrs.contains(a)) {
-                let _ = tx.send(AddrEvent::Changed { addr, present });
+                let _ = tx.send(NetEvent::Addr {
+                    ifindex,
+                    ev: AddrEvent::Changed { addr, present },
+                });
             }
         }
     });

@@ -5,10 +5,10 @@ use std::{net::IpAddr, path::Path, time::Duration};
 use vrrp_agent::{
     config::XdpMode,
     config::{self, parse_str, ConfigFileError, InstanceInput, InstanceSpec, Vip},
-    driver::IfaceEnv,
     fsm::{Family, Version},
     wire::{Auth, MacAddr},
 };
+use vrrp_core::IfaceEnv;
 
 fn parse(src: &str) -> Result<config::AgentConfig, ConfigFileError> {
     parse_str(src, Path::new("config.toml"))

@@ -191,7 +191,7 @@ fn bench_latency(count: u32, gap_us: u64) -> Result<()> {
                 let r = tokio::time::timeout_at(
                     deadline,
                     drain_adverts(&mut ring, |a| {
-                        lat.push(monotonic_ns().saturating_sub(a.event.rx_time_ns))
+                        lat.push(monotonic_ns().saturating_sub(a.rx_time_ns))
                     }),
                 )
                 .await;

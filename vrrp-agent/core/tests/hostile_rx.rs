@@ -1,60 +1,39 @@
 //! Receive rules against a hostile or misconfigured LAN (issue 7 item 6), through the sans-IO
-//! driver on a simulated clock: adverts from our own addresses, from addresses no router sends
+//! core on a simulated clock: adverts from our own addresses, from addresses no router sends
 //! from, to a unicast address without configured peers, to another multicast group, and IPv6
 //! adverts from a non-link-local source are dropped and counted (one `RxError` each) and move
 //! no state; both families alike. An address-list mismatch is accepted, counted and logged at
 //! WARN naming the peer; a new master is logged at INFO with its address, priority and the
-//! previous master; both logs are rate-limited per peer on the driver's clock.
+//! previous master; both lines (notifications, rendered by the agent's `notify_log`) are
+//! rate-limited per peer on the core's clock.
 use std::{
     net::{IpAddr, Ipv4Addr},
-    sync::{Mutex, Once},
     time::Duration,
 };
 
-use vrrp_agent::{
+use vrrp_core::{
     config::{InstanceInput, InstanceSpec},
-    driver::{Command, Driver, LogLimit, LOG_EVERY, LOG_PEERS},
     fsm::{Instant, State},
-    wire::VrrpRepr,
+    node::{LogLimit, PreviousMaster, LOG_EVERY, LOG_PEERS},
+    wire::{MacAddr, VrrpRepr},
+    Command, Notification, Received,
 };
-use vrrp_common::AdvertEvent;
 
 mod driver_support;
-use driver_support::{rx, v4, MS};
+use driver_support::{rx, v4, Sim, MS};
 
-// ------------------------------------------------------------------ log capture
+type Driver = Sim;
 
-static LINES: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        LINES
-            .lock()
-            .unwrap()
-            .push((r.level(), r.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-/// Every line logged so far at `level` about instance `name`.
-fn logged(level: log::Level, name: &str) -> Vec<String> {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-    let prefix = format!("instance {name}: ");
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(l, m)| *l == level && m.starts_with(&prefix))
-        .map(|(_, m)| m.clone())
+/// The lines about other routers' adverts the edge would log at WARN (address list differs) or
+/// INFO (new master) for instance `name`, as data.
+fn about_peers(d: &Sim, name: &str) -> Vec<Notification> {
+    d.notes()
+        .into_iter()
+        .filter(|n| match n {
+            Notification::AddrListDiffers { name: n, .. }
+            | Notification::NewMaster { name: n, .. } => n == name,
+            _ => false,
+        })
         .collect()
 }
 
@@ -78,21 +57,31 @@ fn spec(name: &str, vrid: i64, priority: i64, vips: &[&str], peers: &[&str]) -> 
     .unwrap()
 }
 
-/// A started driver with one instance whose advert source is `primary`; `logged()` is set up
-/// first so that the driver's lines are captured.
-fn started(s: InstanceSpec, primary: IpAddr) -> Driver {
-    logged(log::Level::Info, "");
-    let mut d = Driver::new("eth0", vec![s], &[primary]).unwrap();
+/// A started core with one instance on an interface whose addresses are `addrs` (the first is
+/// the advert source).
+fn started_with(s: InstanceSpec, addrs: &[IpAddr]) -> Driver {
+    let mut d = Sim::new(vec![s], addrs);
     d.startup(Instant::ZERO);
     d
 }
 
+/// A started core with one instance whose advert source is `primary`, the interface's only
+/// address.
+fn started(s: InstanceSpec, primary: IpAddr) -> Driver {
+    started_with(s, &[primary])
+}
+
 /// The same, Master (its Master_Down_Timer ran out); returns when.
 fn master(s: InstanceSpec, primary: IpAddr) -> (Driver, Instant) {
-    let mut d = started(s, primary);
+    master_with(s, &[primary])
+}
+
+/// The same on an interface with `addrs`.
+fn master_with(s: InstanceSpec, addrs: &[IpAddr]) -> (Driver, Instant) {
+    let mut d = started_with(s, addrs);
     let t = d.next_wakeup().unwrap();
     d.on_timers(t);
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
     (d, t)
 }
 
@@ -106,17 +95,17 @@ const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x66];
 
 /// A ring-buffer event: `repr` from `src` to `dst` (checksum over that pair), received at
 /// `t_ns`.
-fn event_to(repr: VrrpRepr, src: IpAddr, dst: IpAddr, t_ns: u64) -> AdvertEvent {
-    AdvertEvent {
-        src_mac: HOST_MAC,
+fn event_to(repr: VrrpRepr, src: IpAddr, dst: IpAddr, t_ns: u64) -> Received {
+    Received {
+        src_mac: MacAddr(HOST_MAC),
         ..driver_support::event_to(repr, src, dst, t_ns)
     }
 }
 
 /// To the VRRP group of the family.
-fn event(repr: VrrpRepr, src: IpAddr, t_ns: u64) -> AdvertEvent {
-    AdvertEvent {
-        src_mac: HOST_MAC,
+fn event(repr: VrrpRepr, src: IpAddr, t_ns: u64) -> Received {
+    Received {
+        src_mac: MacAddr(HOST_MAC),
         ..driver_support::event(repr, src, t_ns)
     }
 }
@@ -124,7 +113,7 @@ fn event(repr: VrrpRepr, src: IpAddr, t_ns: u64) -> AdvertEvent {
 /// Feeds every event to a Master at priority 100 and checks that it stays Master, claims and
 /// releases nothing and that the drops are counted under `counter`.
 #[track_caller]
-fn master_ignores(d: &mut Driver, events: &[AdvertEvent], counter: &str) {
+fn master_ignores(d: &mut Driver, events: &[Received], counter: &str) {
     let before = d.instances()[0].rx.get(counter);
     for ev in events {
         let cmds = rx(d, ev);
@@ -133,7 +122,7 @@ fn master_ignores(d: &mut Driver, events: &[AdvertEvent], counter: &str) {
                 .all(|c| !matches!(c, Command::Release { .. } | Command::Claim { .. })),
             "{cmds:?}"
         );
-        assert_eq!(d.instances()[0].vr.state(), State::Master);
+        assert_eq!(d.instances()[0].state, State::Master);
     }
     assert_eq!(
         d.instances()[0].rx.get(counter) - before,
@@ -147,9 +136,11 @@ fn master_ignores(d: &mut Driver, events: &[AdvertEvent], counter: &str) {
 
 #[test]
 fn adverts_from_our_own_addresses_are_dropped_but_not_from_a_vip() {
-    let (mut d, t) = master(spec("own", 7, 100, &["10.0.0.100/24"], &[]), v4(1));
     // The interface's addresses at startup, a leftover VIP among them.
-    d.set_local_addrs(&[v4(1), v4(5), v4(100), ip("fe80::1")]);
+    let (mut d, t) = master_with(
+        spec("own", 7, 100, &["10.0.0.100/24"], &[]),
+        &[v4(1), v4(5), v4(100), ip("fe80::1")],
+    );
     let t = t.as_nanos();
     let spoofs: Vec<_> = [v4(1), v4(5)]
         .iter()
@@ -162,13 +153,13 @@ fn adverts_from_our_own_addresses_are_dropped_but_not_from_a_vip() {
         &mut d,
         &event(advert(7, 255, &[v4(100)]), v4(100), t + 10 * MS),
     );
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
-    assert_eq!(d.instances()[0].vr.master_addr(), Some(v4(100)));
+    assert_eq!(d.instances()[0].state, State::Backup);
+    assert_eq!(d.instances()[0].master.map(|m| m.0), Some(v4(100)));
 }
 
 #[test]
 fn own_advert_source_is_ours_without_the_interface_list() {
-    // Driver::new alone already knows the instance's own advert source.
+    // The core knows the instance's own advert source.
     let (mut d, t) = master(spec("own2", 7, 100, &["10.0.0.100/24"], &[]), v4(1));
     let ev = event(advert(7, 254, &[v4(100)]), v4(1), t.as_nanos() + MS);
     master_ignores(&mut d, &[ev], "own_address");
@@ -251,8 +242,8 @@ fn unicast_destination_needs_configured_peers_in_both_families() {
             &mut d,
             &event_to(advert(7, 254, &[ip(vip)]), ip(peer), ip(me), t + 2 * MS),
         );
-        assert_eq!(d.instances()[0].vr.state(), State::Backup, "{name}");
-        assert_eq!(d.instances()[0].vr.master_addr(), Some(ip(peer)));
+        assert_eq!(d.instances()[0].state, State::Backup, "{name}");
+        assert_eq!(d.instances()[0].master.map(|m| m.0), Some(ip(peer)));
     }
 }
 
@@ -292,7 +283,7 @@ fn ipv6_adverts_from_a_non_link_local_source_are_dropped_without_peers() {
         &mut d,
         &event(advert(7, 254, &[vip]), ip("fe80::2"), t.as_nanos() + 2 * MS),
     );
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(d.instances()[0].state, State::Backup);
 }
 
 // ------------------------------------------------------------------ logs
@@ -318,23 +309,35 @@ fn address_list_mismatch_is_counted_and_logged_per_peer_rate_limited() {
     assert_eq!(i.rx.accepted, 151, "accepted (RFC 9568 §7.1)");
     assert_eq!(i.rx.addr_list_differs, 151);
     assert!(i.rx.summary().contains("addr_list_differs=151"));
-    let warns = logged(log::Level::Warn, "mism");
-    let from2: Vec<_> = warns.iter().filter(|l| l.contains("10.0.0.2 ")).collect();
-    let from3: Vec<_> = warns.iter().filter(|l| l.contains("10.0.0.3 ")).collect();
+    // The WARN lines: address list differs.
+    let warns: Vec<_> = about_peers(&d, "mism")
+        .into_iter()
+        .filter(|n| matches!(n, Notification::AddrListDiffers { .. }))
+        .collect();
+    let from = |peer: IpAddr| -> Vec<(u8, Vec<IpAddr>, Vec<IpAddr>, u64)> {
+        warns
+            .iter()
+            .filter_map(|n| match n {
+                Notification::AddrListDiffers {
+                    src,
+                    priority,
+                    theirs,
+                    ours,
+                    left_out,
+                    ..
+                } if *src == peer => Some((*priority, theirs.clone(), ours.clone(), *left_out)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (from2, from3) = (from(v4(2)), from(v4(3)));
     // 10.0.0.2: at 1 s, 61 s (59 left out), 121 s (59 left out).
     assert_eq!(from2.len(), 3, "{warns:#?}");
-    assert_eq!(
-        from2[0],
-        "instance mism: advert from 10.0.0.2 (priority 200) lists 10.0.0.100,10.0.0.101, we \
-         have 10.0.0.100; accepted (RFC 9568 §7.1), check the configuration of both"
-    );
-    assert!(
-        from2[1].ends_with(" [59 more since the last line]"),
-        "{}",
-        from2[1]
-    );
+    assert_eq!(from2[0], (200, theirs.to_vec(), vec![v4(100)], 0));
+    assert_eq!(from2[1].3, 59);
+    assert_eq!(from2[2].3, 59);
     assert_eq!(from3.len(), 1, "{warns:#?}");
-    assert_eq!(warns.len(), 4);
+    assert_eq!(warns.len(), 4, "{warns:#?}");
 }
 
 #[test]
@@ -354,16 +357,27 @@ fn a_new_master_is_logged_with_address_priority_and_previous_rate_limited() {
         rx(&mut d, &event(advert(7, prio, &vip), src, t));
         t += 100 * MS;
     }
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
-    let infos: Vec<_> = logged(log::Level::Info, "newm")
-        .into_iter()
-        .filter(|l| l.contains("new master"))
-        .collect();
+    assert_eq!(d.instances()[0].state, State::Backup);
+    let new_masters = |d: &Sim, name: &str| -> Vec<(IpAddr, u8, PreviousMaster, u64)> {
+        about_peers(d, name)
+            .into_iter()
+            .filter_map(|n| match n {
+                Notification::NewMaster {
+                    master,
+                    priority,
+                    previous,
+                    left_out,
+                    ..
+                } => Some((master, priority, previous, left_out)),
+                _ => None,
+            })
+            .collect()
+    };
     assert_eq!(
-        infos,
+        new_masters(&d, "newm"),
         [
-            "instance newm: new master 10.0.0.2 (priority 200, first seen)",
-            "instance newm: new master 10.0.0.66 (priority 250, was 10.0.0.2)",
+            (v4(2), 200, PreviousMaster::FirstSeen, 0),
+            (v4(66), 250, PreviousMaster::Addr(v4(2)), 0),
         ],
         "one line per peer within a minute"
     );
@@ -371,13 +385,11 @@ fn a_new_master_is_logged_with_address_priority_and_previous_rate_limited() {
     // change is logged again, with what was left out.
     t += LOG_EVERY.as_nanos() as u64;
     d.on_timers(Instant::from_nanos(t - 1000 * MS));
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
     rx(&mut d, &event(advert(7, 250, &vip), v4(66), t));
-    let last = logged(log::Level::Info, "newm").pop().unwrap();
     assert_eq!(
-        last,
-        "instance newm: new master 10.0.0.66 (priority 250, was this router) [49 more since \
-         the last line]"
+        new_masters(&d, "newm").pop().unwrap(),
+        (v4(66), 250, PreviousMaster::ThisRouter, 49)
     );
     // Becoming Backup from Master names this router as the previous master.
     let (mut m, t0) = master(spec("newm2", 7, 100, &["10.0.0.100/24"], &[]), v4(1));
@@ -386,11 +398,8 @@ fn a_new_master_is_logged_with_address_priority_and_previous_rate_limited() {
         &event(advert(7, 200, &vip), v4(2), t0.as_nanos() + MS),
     );
     assert_eq!(
-        logged(log::Level::Info, "newm2")
-            .into_iter()
-            .filter(|l| l.contains("new master"))
-            .collect::<Vec<_>>(),
-        ["instance newm2: new master 10.0.0.2 (priority 200, was this router)"]
+        new_masters(&m, "newm2"),
+        [(v4(2), 200, PreviousMaster::ThisRouter, 0)]
     );
 }
 

@@ -1,30 +1,28 @@
-//! The sans-IO driver on a simulated clock: ring-buffer events → state machine inputs (with
+//! The sans-IO core on a simulated clock: received adverts → state machine inputs (with
 //! their kernel receive times), actions → commands (frames, claim/release), the drain-before-
 //! timer ordering, the GARP/NA schedule from the garp_master_* settings, unicast peers, v2
 //! interval conversion, per-instance receive error counts and the heartbeat period; claim
 //! results fed back (FAULT and retry with backoff on a failed claim, bounded release retries) and
 //! the VIP guard (a VIP removed behind our back while master is put back and counted).
 use std::{
-    collections::VecDeque,
     net::{IpAddr, Ipv4Addr},
     time::Duration,
 };
 
-use vrrp_agent::{
+use vrrp_core::{
     config::{InstanceInput, InstanceSpec, Vip},
-    driver::{
-        event_payload, reason_name, Command, Driver, Report, RxStats, CLAIM_HELD_RESET,
-        CLAIM_RETRY_MAX, RELEASE_RETRIES,
-    },
     fsm::{Instant, Reason, State},
+    node::{reason_name, RxStats, CLAIM_HELD_RESET, CLAIM_RETRY_MAX, RELEASE_RETRIES},
     wire::{
         self, AdvertFrame, ArpFrame, ChecksumOpts, MacAddr, NdpFrame, RxFrame, VrrpPacket, VrrpRepr,
     },
+    Command, InstanceId, Received, Report,
 };
-use vrrp_common::AdvertEvent;
 
 mod driver_support;
-use driver_support::{advert, event, rx, v4, MS};
+use driver_support::{advert, event, rx, v4, Sim, MS};
+
+type Driver = Sim;
 
 fn input(vrid: i64, priority: i64, vips: &[&str]) -> InstanceInput {
     InstanceInput {
@@ -40,8 +38,14 @@ fn spec(i: InstanceInput) -> InstanceSpec {
     i.build(None).expect("valid instance")
 }
 
+/// A core on `eth0` whose addresses are `primaries` (the advert sources) and the address
+/// owners' VIPs.
 fn driver(specs: Vec<InstanceSpec>, primaries: &[IpAddr]) -> Driver {
-    Driver::new("eth0", specs, primaries).expect("driver")
+    let mut addrs = primaries.to_vec();
+    for s in specs.iter().filter(|s| s.priority == 255) {
+        addrs.extend(s.vips.iter().map(|v| v.addr));
+    }
+    Sim::new(specs, &addrs)
 }
 
 /// The VRRP message inside a sent advert frame.
@@ -83,8 +87,13 @@ fn run_until(d: &mut Driver, until: Instant) -> Vec<(Instant, Command)> {
 fn startup_non_owner_goes_backup_and_releases_leftovers() {
     let mut d = driver(vec![spec(input(7, 100, &["10.0.0.100/24"]))], &[v4(1)]);
     let cmds = d.startup(Instant::from_nanos(1000 * MS));
-    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(
+        cmds,
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
+    );
+    assert_eq!(d.instances()[0].state, State::Backup);
     // Master_Down_Interval at 1 s, priority 100: 3 s + 609.375 ms.
     assert_eq!(
         d.next_wakeup(),
@@ -99,7 +108,7 @@ fn owner_claims_at_startup_claim_first_then_advert_then_garp() {
     assert_eq!(
         cmds[0],
         Command::Claim {
-            instance: 0,
+            instance: InstanceId(0),
             accept: true
         }
     );
@@ -112,12 +121,12 @@ fn owner_claims_at_startup_claim_first_then_advert_then_garp() {
 fn master_down_timer_makes_master_claim_before_advert_then_garps() {
     let (mut d, at) = backup();
     let cmds = d.expire(at, []);
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
     // The VIPs are ours before the advert moves the switch's VMAC entry to us.
     assert_eq!(
         cmds[0],
         Command::Claim {
-            instance: 0,
+            instance: InstanceId(0),
             accept: true
         },
         "accept_mode defaults to true"
@@ -172,7 +181,7 @@ fn drain_before_timer_advert_pending_at_expiry_prevents_takeover() {
     );
     let cmds = d.expire(deadline + Duration::from_millis(5), [ev]);
     assert_eq!(claims(&cmds), 0, "{cmds:?}");
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(d.instances()[0].state, State::Backup);
 
     // The same late wake-up without draining first would have taken over.
     let (mut d2, _) = backup();
@@ -191,7 +200,7 @@ fn late_backup_reads_a_master_advert_that_arrived_after_its_deadline_no_takeover
     let ev = event(advert(7, 200, 100, &[v4(100)]), v4(2), rx);
     let cmds = d.expire(deadline + Duration::from_millis(2), [ev]);
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(d.instances()[0].state, State::Backup);
     assert_eq!(
         d.next_wakeup(),
         Some(Instant::from_nanos(rx + 3_609_375_000)),
@@ -208,7 +217,7 @@ fn late_backup_reads_a_master_advert_that_arrived_after_its_deadline_no_takeover
         deadline + Duration::from_millis(2),
     );
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(d.instances()[0].state, State::Backup);
 }
 
 #[test]
@@ -222,7 +231,7 @@ fn late_backup_takes_over_when_the_late_advert_does_not_keep_the_master() {
     );
     let cmds = d.expire(deadline + Duration::from_millis(2), [ev]);
     assert_eq!(claims(&cmds), 1, "{cmds:?}");
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
     // Priority 0 (the master is leaving): take over Skew_Time after that advert.
     let (mut d, deadline) = backup();
     let rx = deadline.as_nanos() + MS;
@@ -240,7 +249,7 @@ fn late_backup_takes_over_when_the_late_advert_does_not_keep_the_master() {
 fn late_master_still_sends_its_overdue_advert_first() {
     let (mut d, deadline) = backup();
     d.expire(deadline, []);
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
     let due = d.next_wakeup().unwrap();
     // A lower-priority advert received 1 ms after our advert was due: ours goes out first
     // (Adver_Timer), then the answer to the lower-priority one.
@@ -255,7 +264,7 @@ fn late_master_still_sends_its_overdue_advert_first() {
         .collect();
     assert!(!adverts.is_empty(), "{cmds:?}");
     assert_eq!(adverts[0], 100);
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
 }
 
 #[test]
@@ -333,7 +342,12 @@ fn release_cancels_the_garp_schedule() {
             t0.as_nanos() + 100 * MS,
         ),
     );
-    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
+    assert_eq!(
+        cmds,
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
+    );
     // Only the Master_Down_Timer remains, no garp_master_delay burst.
     let rest = run_until(&mut d, t0 + Duration::from_millis(3000));
     assert!(rest.iter().all(|(_, c)| !is_garp(c)), "{rest:?}");
@@ -345,7 +359,7 @@ fn ipv6_instance_sends_unsolicited_na_with_vmac() {
         vec![spec(input(9, 255, &["fe80::100/64", "2001:db8::100/64"]))],
         &["fe80::1".parse().unwrap()],
     );
-    assert_eq!(d.instances()[0].spec.name, "vrid9-v6");
+    assert_eq!(d.instances()[0].name, "vrid9-v6");
     let cmds = d.startup(Instant::ZERO);
     let a = sent_advert(&cmds[1]);
     assert_eq!(a.addrs.len(), 2);
@@ -375,7 +389,7 @@ fn backup() -> (Driver, Instant) {
 fn master() -> (Driver, Instant) {
     let (mut d, t0) = backup();
     d.on_timers(t0);
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
     (d, t0)
 }
 
@@ -410,7 +424,12 @@ fn handover_ends_when_the_new_master_advertises() {
     // The backup's first advert as master, Skew_Time later.
     let t = stop.as_nanos() + 609 * MS;
     let cmds = rx(&mut d, &event(advert(7, 100, 100, &[v4(100)]), v4(2), t));
-    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
+    assert_eq!(
+        cmds,
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
+    );
     assert!(!d.handing_over());
     assert_eq!(d.next_wakeup(), None);
     // And no second release later.
@@ -426,7 +445,9 @@ fn handover_gives_up_after_master_down_interval_without_a_new_master() {
     assert!(d.on_timers(deadline - Duration::from_nanos(1)).is_empty());
     assert_eq!(
         d.on_timers(deadline),
-        vec![Command::Release { instance: 0 }]
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
     );
     assert!(!d.handing_over());
 }
@@ -446,7 +467,12 @@ fn shutdown_of_a_backup_needs_no_handover() {
 fn end_handovers_releases_what_is_still_held() {
     let (mut d, t0) = master();
     d.shutdown(t0 + Duration::from_millis(10));
-    assert_eq!(d.end_handovers(), vec![Command::Release { instance: 0 }]);
+    assert_eq!(
+        d.end_handovers(),
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
+    );
     assert!(d.end_handovers().is_empty());
 }
 
@@ -546,25 +572,23 @@ fn receive_errors_are_counted_per_instance() {
     );
     d.startup(Instant::ZERO);
     let mut ev = event(advert(8, 200, 100, &[v4(200)]), v4(2), MS);
-    ev.ttl = 64;
+    ev.hop_limit = 64;
     rx(&mut d, &ev);
     rx(&mut d, &ev);
     let mut bad = event(advert(7, 200, 100, &[v4(100)]), v4(2), 2 * MS);
     bad.payload[6] ^= 0xff; // checksum
     rx(&mut d, &bad);
     let mut trunc = event(advert(7, 200, 100, &[v4(100)]), v4(2), 3 * MS);
-    trunc.captured_len -= 2;
+    trunc.payload.truncate(trunc.payload.len() - 2);
     rx(&mut d, &trunc);
     let other = event(advert(9, 200, 100, &[v4(100)]), v4(2), 4 * MS);
     rx(&mut d, &other);
     assert_eq!(d.instances()[1].rx.get("ttl_not_255"), 2);
     assert_eq!(d.instances()[0].rx.get("bad_checksum"), 1);
     assert_eq!(d.instances()[0].rx.get("length_mismatch"), 1);
-    assert_eq!(d.unmatched.get("vrid_not_configured"), 1);
+    assert_eq!(d.unmatched().get("vrid_not_configured"), 1);
     assert_eq!(d.instances()[1].rx.summary(), "accepted=0 ttl_not_255=2");
     assert_eq!(RxStats::default().summary(), "accepted=0");
-    // The valid part of the truncated capture is what the event says.
-    assert_eq!(event_payload(&trunc).len(), trunc.captured_len as usize);
 }
 
 #[test]
@@ -587,7 +611,7 @@ fn heartbeat_period_is_a_quarter_of_the_smallest_stale_bound() {
     let d = driver(vec![spec(fast), spec(slow)], &[v4(1), v4(1)]);
     // 10 ms adverts, priority 100: 30 ms + 6.09375 ms.
     assert_eq!(
-        d.instances()[0].stale_after,
+        d.instances()[0].failsafe_bound,
         Duration::from_nanos(36_093_750)
     );
     assert_eq!(d.heartbeat_period(), Duration::from_nanos(36_093_750 / 4));
@@ -597,7 +621,7 @@ fn heartbeat_period_is_a_quarter_of_the_smallest_stale_bound() {
     assert!(tiny.build(None).is_err(), "below 4 ms");
     tiny.failsafe_timeout = Some(0.004);
     let d = driver(vec![spec(tiny)], &[v4(1)]);
-    assert_eq!(d.instances()[0].stale_after, Duration::from_millis(4));
+    assert_eq!(d.instances()[0].failsafe_bound, Duration::from_millis(4));
     assert_eq!(d.heartbeat_period(), Duration::from_millis(1));
 }
 
@@ -615,38 +639,27 @@ fn link_down_releases_without_advert_and_link_up_restarts() {
     let (mut d, t0) = backup();
     d.on_timers(t0);
     let cmds = d.link(false, t0 + Duration::from_millis(5));
-    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
-    assert_eq!(d.instances()[0].vr.state(), State::Fault);
+    assert_eq!(
+        cmds,
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
+    );
+    assert_eq!(d.instances()[0].state, State::Fault);
     assert_eq!(d.next_wakeup(), None, "no timers, no GARP in Fault");
     let cmds = d.link(true, t0 + Duration::from_millis(10));
-    assert_eq!(cmds, vec![Command::Release { instance: 0 }]);
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(
+        cmds,
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
+    );
+    assert_eq!(d.instances()[0].state, State::Backup);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Claim results and the VIP guard.
-
-/// Carries out `cmds` as the executor does: in order, reporting what `outcome` says each command
-/// did (`None`: nothing to report, e.g. a frame) to the driver, whose answer goes in front of the
-/// rest. Returns the commands carried out, in order.
-fn execute(
-    d: &mut Driver,
-    cmds: Vec<Command>,
-    now: Instant,
-    mut outcome: impl FnMut(&Command) -> Option<Report>,
-) -> Vec<Command> {
-    let mut queue = VecDeque::from(cmds);
-    let mut done = Vec::new();
-    while let Some(c) = queue.pop_front() {
-        let report = outcome(&c);
-        let i = c.instance();
-        done.push(c);
-        if let Some(r) = report {
-            d.report(i, r, now, &mut queue);
-        }
-    }
-    done
-}
+// Claim results and the VIP guard: `Sim::execute` carries out the queued commands as the edge
+// does, reporting what each one did before polling the next.
 
 /// Every claim and release works.
 fn ok(c: &Command) -> Option<Report> {
@@ -675,7 +688,7 @@ fn vip100() -> Vip {
 }
 
 fn state(d: &Driver) -> State {
-    d.instances()[0].vr.state()
+    d.instances()[0].state
 }
 
 /// Runs the driver (timers and the commands they give) until `until`, with `outcome` for every
@@ -690,8 +703,8 @@ fn run_exec(
         if t > until {
             break;
         }
-        let cmds = d.on_timers(t);
-        for c in execute(d, cmds, t, &mut outcome) {
+        d.on_timers(t);
+        for c in d.execute(t, &mut outcome) {
             out.push((t, c));
         }
     }
@@ -703,7 +716,7 @@ fn failed_claim() -> (Driver, Instant, Vec<Command>) {
     let (mut d, t0) = backup();
     let cmds = d.on_timers(t0);
     assert_eq!(claims(&cmds), 1);
-    let done = execute(&mut d, cmds, t0, claim_fails);
+    let done = d.execute(t0, claim_fails);
     (d, t0, done)
 }
 
@@ -720,13 +733,24 @@ fn claim_failure_goes_fault_sends_priority_zero_and_releases_instead_of_the_adve
     // Skew_Time) and a release of whatever part of the claim worked. The priority-100 advert and
     // the GARPs queued behind the claim are not sent.
     assert_eq!(done.len(), 3, "{done:?}");
-    assert!(matches!(done[0], Command::Claim { instance: 0, .. }));
+    assert!(matches!(
+        done[0],
+        Command::Claim {
+            instance: InstanceId(0),
+            ..
+        }
+    ));
     assert_eq!(sent_advert(&done[1]).priority, 0);
-    assert_eq!(done[2], Command::Release { instance: 0 });
+    assert_eq!(
+        done[2],
+        Command::Release {
+            instance: InstanceId(0)
+        }
+    );
     assert!(!done.iter().any(is_garp));
     let inst = &d.instances()[0];
     assert_eq!(inst.vip_stats.claim_failures, 1);
-    assert_eq!(inst.claim_retry_at(), Some(t0 + Duration::from_secs(1)));
+    assert_eq!(inst.claim_retry_at, Some(t0 + Duration::from_secs(1)));
     assert_eq!(
         d.next_wakeup(),
         Some(t0 + Duration::from_secs(1)),
@@ -745,13 +769,21 @@ fn claim_retry_after_the_backoff_goes_backup_then_master_claims_again() {
     // Master with a claim, which works this time.
     let done = run_exec(&mut d, retry, ok);
     assert_eq!(state(&d), State::Backup);
-    assert_eq!(done, vec![(retry, Command::Release { instance: 0 })]);
+    assert_eq!(
+        done,
+        vec![(
+            retry,
+            Command::Release {
+                instance: InstanceId(0)
+            }
+        )]
+    );
     let mdi = Duration::from_nanos(3_609_375_000);
     let done = run_exec(&mut d, retry + mdi, ok);
     assert_eq!(state(&d), State::Master);
     assert!(matches!(done[0], (t, Command::Claim { .. }) if t == retry + mdi));
     assert_eq!(sent_advert(&done[1].1).priority, 100);
-    assert_eq!(d.instances()[0].claim_retry_at(), None);
+    assert_eq!(d.instances()[0].claim_retry_at, None);
 }
 
 #[test]
@@ -776,7 +808,7 @@ fn claim_retry_with_a_master_present_stays_backup() {
 #[test]
 fn claim_failures_in_a_row_double_the_backoff_up_to_the_maximum() {
     let (mut d, t0, _) = failed_claim();
-    let mut waits = vec![d.instances()[0].claim_retry_at().unwrap() - t0];
+    let mut waits = vec![d.instances()[0].claim_retry_at.unwrap() - t0];
     // The cause stays: every retry leads to a claim that fails again.
     for _ in 0..7 {
         let failed_at = {
@@ -784,7 +816,7 @@ fn claim_failures_in_a_row_double_the_backoff_up_to_the_maximum() {
             while let Some(t) = d.next_wakeup() {
                 let cmds = d.on_timers(t);
                 let had_claim = claims(&cmds) == 1;
-                execute(&mut d, cmds, t, claim_fails);
+                d.execute(t, claim_fails);
                 if had_claim {
                     failed_at = Some(t);
                     break;
@@ -793,7 +825,7 @@ fn claim_failures_in_a_row_double_the_backoff_up_to_the_maximum() {
             failed_at.expect("a retry leads to a claim")
         };
         assert_eq!(state(&d), State::Fault);
-        waits.push(d.instances()[0].claim_retry_at().unwrap() - failed_at);
+        waits.push(d.instances()[0].claim_retry_at.unwrap() - failed_at);
     }
     let s = |n| Duration::from_secs(n);
     assert_eq!(waits, [s(1), s(2), s(4), s(8), s(16), s(30), s(30), s(30)]);
@@ -824,16 +856,16 @@ fn fail_readd(d: &mut Driver, t: Instant) -> Duration {
     assert_eq!(
         cmds,
         vec![Command::AddVip {
-            instance: 0,
+            instance: InstanceId(0),
             vip: vip100()
         }]
     );
-    execute(d, cmds, t, |c| match c {
+    d.execute(t, |c| match c {
         Command::AddVip { .. } => Some(Report::ClaimFailed("adding VIP: Permission denied".into())),
         c => ok(c),
     });
     assert_eq!(state(d), State::Fault);
-    d.instances()[0].claim_retry_at().unwrap() - t
+    d.instances()[0].claim_retry_at.unwrap() - t
 }
 
 /// A master whose claim failed `n` times in a row before it worked; the time it worked.
@@ -844,7 +876,7 @@ fn master_after_failures(n: usize) -> (Driver, Instant) {
         let cmds = d.on_timers(t);
         let had_claim = claims(&cmds) == 1;
         let outcome = if fails < n { claim_fails } else { ok };
-        execute(&mut d, cmds, t, outcome);
+        d.execute(t, outcome);
         if had_claim {
             if fails < n {
                 fails += 1;
@@ -860,8 +892,8 @@ fn master_after_failures(n: usize) -> (Driver, Instant) {
 #[test]
 fn owner_claim_failure_goes_fault_and_the_retry_claims_again_at_once() {
     let mut d = driver(vec![spec(input(7, 255, &["10.0.0.1/24"]))], &[v4(1)]);
-    let cmds = d.startup(Instant::ZERO);
-    let done = execute(&mut d, cmds, Instant::ZERO, |c| match c {
+    d.startup(Instant::ZERO);
+    let done = d.execute(Instant::ZERO, |c| match c {
         Command::Claim { .. } => Some(Report::ClaimFailed(
             "claiming in the fast path: EPERM".into(),
         )),
@@ -881,7 +913,7 @@ fn release_failure_keeps_the_state_and_is_retried_a_bounded_number_of_times() {
     let (mut d, t0) = master();
     // A higher-priority master appears: Backup, release — which fails.
     let t = t0 + Duration::from_millis(100);
-    let cmds = rx(
+    rx(
         &mut d,
         &event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()),
     );
@@ -891,14 +923,14 @@ fn release_failure_keeps_the_state_and_is_retried_a_bounded_number_of_times() {
         )),
         c => ok(c),
     };
-    execute(&mut d, cmds, t, fail);
+    d.execute(t, fail);
     assert_eq!(
         state(&d),
         State::Backup,
         "a failed release does not move state"
     );
     assert_eq!(
-        d.instances()[0].release_retry_at(),
+        d.instances()[0].release_retry_at,
         Some(t + Duration::from_secs(1))
     );
     // The master keeps advertising; the release is retried after 1, 2, 4, 8 and 16 s, then no more.
@@ -911,9 +943,11 @@ fn release_failure_keeps_the_state_and_is_retried_a_bounded_number_of_times() {
             &mut d,
             &event(advert(7, 200, 100, &[v4(100)]), v4(2), now.as_nanos()),
         );
-        let cmds = d.on_timers(now);
-        for c in execute(&mut d, cmds, now, fail) {
-            if c == (Command::Release { instance: 0 }) {
+        d.on_timers(now);
+        for c in d.execute(now, fail) {
+            if c == (Command::Release {
+                instance: InstanceId(0),
+            }) {
                 retries.push(now - t);
             }
         }
@@ -921,7 +955,7 @@ fn release_failure_keeps_the_state_and_is_retried_a_bounded_number_of_times() {
     let s = |n| Duration::from_secs(n);
     assert_eq!(retries, [s(1), s(3), s(7), s(15), s(31)]);
     assert_eq!(RELEASE_RETRIES, 5);
-    assert_eq!(d.instances()[0].release_retry_at(), None);
+    assert_eq!(d.instances()[0].release_retry_at, None);
     assert_eq!(d.instances()[0].vip_stats.release_failures, 6);
     assert_eq!(state(&d), State::Backup);
 }
@@ -931,11 +965,11 @@ fn release_failure_keeps_the_state_and_is_retried_a_bounded_number_of_times() {
 fn master_whose_release_failed() -> (Driver, Instant) {
     let (mut d, t0) = master();
     let t = t0 + Duration::from_millis(100);
-    let cmds = rx(
+    rx(
         &mut d,
         &event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()),
     );
-    execute(&mut d, cmds, t, |c| match c {
+    d.execute(t, |c| match c {
         Command::Release { .. } => Some(Report::ReleaseFailed("EBUSY".into())),
         c => ok(c),
     });
@@ -947,10 +981,15 @@ fn release_retry_stops_when_it_works_or_the_router_is_master_again() {
     let (mut d, t) = master_whose_release_failed();
     // The retry works.
     let r = t + Duration::from_secs(1);
-    let cmds = d.on_timers(r);
-    let done = execute(&mut d, cmds, r, ok);
-    assert_eq!(done, vec![Command::Release { instance: 0 }]);
-    assert_eq!(d.instances()[0].release_retry_at(), None);
+    d.on_timers(r);
+    let done = d.execute(r, ok);
+    assert_eq!(
+        done,
+        vec![Command::Release {
+            instance: InstanceId(0)
+        }]
+    );
+    assert_eq!(d.instances()[0].release_retry_at, None);
 
     // A failed release, then Master again before the retry: nothing to release then.
     let (mut d, t) = master_whose_release_failed();
@@ -976,11 +1015,11 @@ fn vip_removed_behind_our_back_while_master_is_added_back_at_once_and_counted() 
     assert_eq!(
         cmds,
         vec![Command::AddVip {
-            instance: 0,
+            instance: InstanceId(0),
             vip: vip100()
         }]
     );
-    execute(&mut d, cmds, t0, |c| match c {
+    d.execute(t0, |c| match c {
         Command::AddVip { vip, .. } => Some(Report::VipAdded {
             vip: *vip,
             was_present: false,
@@ -999,11 +1038,11 @@ fn our_own_release_is_not_counted_even_when_its_notification_comes_after_a_new_c
     let (mut d, t0) = master();
     // Backup: our release removes the VIP; its notification arrives while Backup: ignored.
     let t = t0 + Duration::from_millis(100);
-    let cmds = rx(
+    rx(
         &mut d,
         &event(advert(7, 200, 100, &[v4(100)]), v4(2), t.as_nanos()),
     );
-    execute(&mut d, cmds, t, ok);
+    d.execute(t, ok);
     assert!(d.address_changed(v4(100), false).is_empty());
     // Release then claim again before the notification is read: the stale removal asks for an
     // idempotent add, which finds the VIP there, and nothing is counted.
@@ -1014,8 +1053,8 @@ fn our_own_release_is_not_counted_even_when_its_notification_comes_after_a_new_c
     );
     run_exec(&mut d, p0 + Duration::from_secs(1), ok);
     assert_eq!(state(&d), State::Master);
-    let cmds = d.address_changed(v4(100), false);
-    execute(&mut d, cmds, p0, |c| match c {
+    d.address_changed(v4(100), false);
+    d.execute(p0, |c| match c {
         Command::AddVip { vip, .. } => Some(Report::VipAdded {
             vip: *vip,
             was_present: true,
@@ -1033,14 +1072,14 @@ fn vip_added_behind_our_back_while_backup_is_removed_and_counted() {
     assert_eq!(
         cmds,
         vec![Command::RemoveVip {
-            instance: 0,
+            instance: InstanceId(0),
             vip: vip100()
         }]
     );
     let mut found = true;
     for _ in 0..2 {
-        let cmds = d.address_changed(v4(100), true);
-        execute(&mut d, cmds, Instant::ZERO, |c| match c {
+        d.address_changed(v4(100), true);
+        d.execute(Instant::ZERO, |c| match c {
             Command::RemoveVip { vip, .. } => Some(Report::VipRemoved {
                 vip: *vip,
                 was_present: std::mem::replace(&mut found, false),
@@ -1066,22 +1105,27 @@ fn readd_failure_is_a_claim_failure() {
 #[test]
 fn readd_failure_sends_priority_zero_and_releases() {
     let (mut d, t0) = master();
-    let cmds = d.address_changed(v4(100), false);
-    let done = execute(&mut d, cmds, t0, |c| match c {
+    d.address_changed(v4(100), false);
+    let done = d.execute(t0, |c| match c {
         Command::AddVip { .. } => Some(Report::ClaimFailed("EACCES".into())),
         c => ok(c),
     });
     assert_eq!(done.len(), 3, "{done:?}");
     assert!(matches!(done[0], Command::AddVip { .. }));
     assert_eq!(sent_advert(&done[1]).priority, 0);
-    assert_eq!(done[2], Command::Release { instance: 0 });
+    assert_eq!(
+        done[2],
+        Command::Release {
+            instance: InstanceId(0)
+        }
+    );
 }
 
 #[test]
 fn address_owner_vips_are_not_guarded() {
     let mut d = driver(vec![spec(input(7, 255, &["10.0.0.1/24"]))], &[v4(1)]);
-    let cmds = d.startup(Instant::ZERO);
-    execute(&mut d, cmds, Instant::ZERO, ok);
+    d.startup(Instant::ZERO);
+    d.execute(Instant::ZERO, ok);
     assert_eq!(state(&d), State::Master);
     assert!(d.address_changed(v4(1), false).is_empty());
 }
@@ -1092,7 +1136,7 @@ fn addresses_now_after_lost_notifications_applies_the_same_rules() {
     assert_eq!(
         d.addresses_now(&[v4(1)]),
         vec![Command::AddVip {
-            instance: 0,
+            instance: InstanceId(0),
             vip: vip100()
         }]
     );
@@ -1102,7 +1146,7 @@ fn addresses_now_after_lost_notifications_applies_the_same_rules() {
     assert_eq!(
         d.addresses_now(&[v4(1), v4(100)]),
         vec![Command::RemoveVip {
-            instance: 0,
+            instance: InstanceId(0),
             vip: vip100()
         }]
     );
@@ -1112,23 +1156,22 @@ fn addresses_now_after_lost_notifications_applies_the_same_rules() {
 fn release_failure_at_the_stop_is_not_retried() {
     let (mut d, t0) = master();
     let stop = t0 + Duration::from_millis(10);
-    let cmds = d.shutdown(stop);
-    execute(&mut d, cmds, stop, ok);
-    let cmds = d.end_handovers();
-    execute(&mut d, cmds, stop, |c| match c {
+    d.shutdown(stop);
+    d.execute(stop, ok);
+    d.end_handovers();
+    d.execute(stop, |c| match c {
         Command::Release { .. } => Some(Report::ReleaseFailed("EBUSY".into())),
         c => ok(c),
     });
     assert_eq!(d.instances()[0].vip_stats.release_failures, 1);
-    assert_eq!(d.instances()[0].release_retry_at(), None);
+    assert_eq!(d.instances()[0].release_retry_at, None);
     assert_eq!(d.next_wakeup(), None);
 }
 /// `ev` with its Max Adver Int set to `cs` (0 included, which the codec refuses to emit) and
 /// its checksum fixed.
-fn with_interval(mut ev: AdvertEvent, cs: u16) -> AdvertEvent {
-    let (src, dst) = vrrp_agent::driver::event_ips(&ev);
-    let n = ev.captured_len as usize;
-    let mut p = VrrpPacket::new_unchecked(&mut ev.payload[..n]);
+fn with_interval(mut ev: Received, cs: u16) -> Received {
+    let (src, dst) = (ev.src_ip, ev.dst_ip);
+    let mut p = VrrpPacket::new_unchecked(&mut ev.payload[..]);
     p.set_v3_max_advert_int(cs);
     p.fill_checksum(&wire::IpPair::new(src, dst), ChecksumOpts::default());
     ev
@@ -1159,7 +1202,7 @@ fn interval_zero_flood_moves_no_state() {
         let t = t0.as_nanos() + k * 50 * MS;
         cmds.extend(m.expire(Instant::from_nanos(t), []));
         cmds.extend(rx(&mut m, &rogue(t)));
-        assert_eq!(m.instances()[0].vr.state(), State::Master, "at {k}");
+        assert_eq!(m.instances()[0].state, State::Master, "at {k}");
     }
     assert_eq!(claims(&cmds), 0);
     assert!(cmds.iter().all(|c| !matches!(c, Command::Release { .. })));
@@ -1177,11 +1220,11 @@ fn interval_zero_flood_moves_no_state() {
         }
         cmds.extend(b.expire(Instant::from_nanos(t), []));
         cmds.extend(rx(&mut b, &rogue(t + MS)));
-        assert_eq!(b.instances()[0].vr.state(), State::Backup, "at {k}");
+        assert_eq!(b.instances()[0].state, State::Backup, "at {k}");
     }
     assert!(cmds.is_empty(), "{cmds:?}");
     assert_eq!(b.instances()[0].rx.get("zero_advert_interval"), 100);
-    assert_eq!(b.instances()[0].vr.master_addr(), Some(v4(2)));
+    assert_eq!(b.instances()[0].master.map(|m| m.0), Some(v4(2)));
 }
 
 /// Issue 7 item 7: every lower-priority advert was answered. Now at most one answer per
@@ -1200,7 +1243,7 @@ fn lower_priority_flood_gets_at_most_one_answer_per_interval() {
             let t = t0.as_nanos() + MS + k * 9 * MS;
             n += adverts(&rx(d, &event(a, v4(2), t)));
         }
-        assert_eq!(d.instances()[0].vr.state(), State::Master);
+        assert_eq!(d.instances()[0].state, State::Master);
         assert_eq!(d.instances()[0].rx.accepted, 100);
         n
     };
@@ -1228,13 +1271,14 @@ fn lower_priority_flood_gets_at_most_one_answer_per_interval() {
 fn owner_and_backup() -> Driver {
     let mut owner = input(7, 255, &["10.0.0.1/24"]);
     owner.advert_int = Some(0.01);
-    let mut d = driver(
+    // The owner sends from its VIP 10.0.0.1, the backup from 10.0.0.3.
+    let mut d = Sim::new(
         vec![spec(owner), spec(input(8, 100, &["10.0.0.200/24"]))],
-        &[v4(1), v4(1)],
+        &[v4(1), v4(3)],
     );
     let cmds = d.startup(Instant::ZERO);
     assert_eq!(adverts(&cmds), 1);
-    assert_eq!(d.instances()[0].vr.state(), State::Master);
+    assert_eq!(d.instances()[0].state, State::Master);
     d
 }
 
@@ -1249,20 +1293,20 @@ fn late_adver_timer_next_advert_one_interval_after_the_send() {
     let cmds = d.expire(Instant::from_nanos(12 * MS), [pending]);
     assert_eq!(adverts(&cmds), 1);
     assert_eq!(
-        d.instances()[0].vr.next_deadline(),
+        d.instances()[0].next_deadline,
         Some(Instant::from_nanos(22 * MS))
     );
     // The executor reports that the advert only left at 13.5 ms: the next is due at 23.5 ms.
     d.advert_sent(0, Instant::from_nanos(13_500_000));
     assert_eq!(
-        d.instances()[0].vr.next_deadline(),
+        d.instances()[0].next_deadline,
         Some(Instant::from_nanos(23_500_000))
     );
     assert_eq!(d.next_wakeup(), Some(Instant::from_nanos(23_500_000)));
     // The backup instance followed its master's advert from the receive time.
-    assert_eq!(d.instances()[1].vr.master_addr(), Some(v4(2)));
+    assert_eq!(d.instances()[1].master.map(|m| m.0), Some(v4(2)));
     assert_eq!(
-        d.instances()[1].vr.next_deadline(),
+        d.instances()[1].next_deadline,
         Some(Instant::from_nanos(11 * MS + 3_609_375_000))
     );
 }
@@ -1300,7 +1344,7 @@ fn adverts_never_leave_less_than_one_interval_apart() {
             if matches!(
                 c,
                 Command::SendFrame {
-                    instance: 0,
+                    instance: InstanceId(0),
                     advert: true,
                     ..
                 }
@@ -1318,7 +1362,7 @@ fn adverts_never_leave_less_than_one_interval_apart() {
         "two adverts {:.3} ms apart",
         min as f64 / 1e6
     );
-    assert_eq!(d.instances()[1].vr.state(), State::Backup);
+    assert_eq!(d.instances()[1].state, State::Backup);
 }
 
 /// The backup's decision does not depend on when the agent reads an advert: one received
@@ -1333,7 +1377,7 @@ fn advert_read_late_counts_from_its_receive_time() {
         deadline + Duration::from_millis(50),
     );
     assert!(cmds.is_empty(), "{cmds:?}");
-    assert_eq!(d.instances()[0].vr.state(), State::Backup);
+    assert_eq!(d.instances()[0].state, State::Backup);
     assert_eq!(
         d.next_wakeup(),
         Some(Instant::from_nanos(t_rx + 3_609_375_000))

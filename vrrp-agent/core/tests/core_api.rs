@@ -1,0 +1,218 @@
+//! The Core's own promises: every state change leaves it exactly once, as one
+//! `StateChanged` notification with an increasing sequence number; interfaces are independent;
+//! `snapshot()` shows state, master and priorities.
+use std::net::IpAddr;
+
+use vrrp_core::{
+    config::{InstanceInput, InstanceSpec},
+    fsm::{Instant, Reason, State},
+    wire::MacAddr,
+    Command, Core, Event, IfaceEnv, IfaceId, InstanceId, Notification, Report, StateChange,
+};
+
+mod driver_support;
+use driver_support::{advert, event, v4, MS};
+
+fn spec(name: &str, iface: &str, vrid: i64, priority: i64, vip: &str) -> InstanceSpec {
+    InstanceInput {
+        name: Some(name.into()),
+        interface: Some(iface.into()),
+        vrid: Some(vrid),
+        priority: Some(priority),
+        vips: vec![vip.into()],
+        ..Default::default()
+    }
+    .build(None)
+    .unwrap()
+}
+
+fn env(name: &str, addr: IpAddr) -> IfaceEnv {
+    IfaceEnv {
+        name: name.into(),
+        mac: MacAddr([2, 0, 0, 0, 0, 1]),
+        addrs: vec![addr],
+    }
+}
+
+/// Handles `ev` and carries out every command (claims and releases work); the notifications.
+fn run(core: &mut Core, ev: Event, now: Instant) -> Vec<Notification> {
+    core.handle(ev, now);
+    let mut notes = Vec::new();
+    while let Some(c) = core.poll_command() {
+        let report = match &c {
+            Command::Notify(n) => {
+                notes.push(n.clone());
+                None
+            }
+            Command::Claim { .. } => Some(Report::Claimed),
+            Command::Release { .. } => Some(Report::Released),
+            _ => None,
+        };
+        if let (Some(report), Some(instance)) = (report, c.instance()) {
+            core.handle(Event::Report { instance, report }, now);
+        }
+    }
+    notes
+}
+
+fn changes(notes: &[Notification]) -> Vec<StateChange> {
+    notes
+        .iter()
+        .filter_map(|n| match n {
+            Notification::StateChanged(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two interfaces: `a` on eth0 (10.0.0.1), `b` on eth1 (10.0.1.1), both VRID 7, priority 100.
+fn two_ifaces() -> Core {
+    Core::new(
+        vec![
+            spec("a", "eth0", 7, 100, "10.0.0.100/24"),
+            spec("b", "eth1", 7, 100, "10.0.1.100/24"),
+        ],
+        vec![env("eth0", v4(1)), env("eth1", "10.0.1.1".parse().unwrap())],
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_state_change_is_one_notification_with_an_increasing_seq() {
+    let mut core = two_ifaces();
+    let mut all = run(&mut core, Event::Startup, Instant::ZERO);
+    let t = core.poll_timeout().unwrap();
+    all.extend(run(&mut core, Event::Timer, t));
+    // A higher-priority master on eth0 demotes `a`.
+    let rx = event(
+        advert(7, 200, 100, &[v4(100)]),
+        v4(2),
+        t.as_nanos() + 10 * MS,
+    );
+    all.extend(run(
+        &mut core,
+        Event::Advert {
+            iface: IfaceId(0),
+            rx,
+        },
+        t + std::time::Duration::from_millis(10),
+    ));
+    let c = changes(&all);
+    let seen: Vec<_> = c.iter().map(|c| (c.name.as_str(), c.from, c.to)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("a", State::Initialize, State::Backup),
+            ("b", State::Initialize, State::Backup),
+            ("a", State::Backup, State::Master),
+            ("b", State::Backup, State::Master),
+            ("a", State::Master, State::Backup),
+        ]
+    );
+    assert_eq!(c.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    let last = c.last().unwrap();
+    assert_eq!(last.reason, Reason::HigherPriorityAdvert);
+    assert_eq!(last.master, Some((v4(2), 200)), "the advert that caused it");
+    assert_eq!(
+        (last.iface.as_str(), last.vrid, last.priority),
+        ("eth0", 7, 100)
+    );
+    assert_eq!(c[2].master, None, "a timer, not an advert");
+    let snap = core.snapshot();
+    assert_eq!(snap.last_seq, 5);
+    assert_eq!(snap.instances[0].last_transition.unwrap().seq, 5);
+    assert_eq!(snap.instances[1].last_transition.unwrap().seq, 4);
+}
+
+#[test]
+fn an_advert_on_one_interface_does_not_touch_the_other() {
+    let mut core = two_ifaces();
+    run(&mut core, Event::Startup, Instant::ZERO);
+    let before = core.snapshot().instances[1].clone();
+    // The same VRID, the same family, the right addresses for `b` — but received on eth0.
+    let rx = event(
+        advert(7, 200, 100, &["10.0.1.100".parse().unwrap()]),
+        "10.0.1.2".parse().unwrap(),
+        500 * MS,
+    );
+    run(
+        &mut core,
+        Event::Advert {
+            iface: IfaceId(0),
+            rx,
+        },
+        Instant::from_nanos(500 * MS),
+    );
+    let snap = core.snapshot();
+    assert_eq!(snap.instances[1], before, "b did not hear it");
+    assert_eq!(
+        snap.instances[0].rx.accepted, 1,
+        "a did (address list differs)"
+    );
+    assert_eq!(snap.instances[0].rx.addr_list_differs, 1);
+    // Link down on eth1 faults `b` only.
+    let notes = run(
+        &mut core,
+        Event::Link {
+            iface: IfaceId(1),
+            up: false,
+        },
+        Instant::from_nanos(600 * MS),
+    );
+    let c = changes(&notes);
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].instance, c[0].to), (InstanceId(1), State::Fault));
+    let snap = core.snapshot();
+    assert_eq!(snap.instances[0].state, State::Backup);
+    assert!(!snap.ifaces[1].link_up && snap.ifaces[0].link_up);
+}
+
+#[test]
+fn snapshot_shows_state_master_and_priorities() {
+    let mut core = two_ifaces();
+    run(&mut core, Event::Startup, Instant::ZERO);
+    let rx = event(advert(7, 200, 50, &[v4(100)]), v4(2), 100 * MS);
+    run(
+        &mut core,
+        Event::Advert {
+            iface: IfaceId(0),
+            rx,
+        },
+        Instant::from_nanos(100 * MS),
+    );
+    let a = &core.snapshot().instances[0];
+    assert_eq!((a.name.as_str(), a.iface_name.as_str()), ("a", "eth0"));
+    assert_eq!(a.state, State::Backup);
+    assert_eq!(a.master, Some((v4(2), 200)));
+    assert_eq!((a.priority, a.effective_priority), (100, 100));
+    assert_eq!(a.advert_interval_cs, 100);
+    assert_eq!(
+        a.master_adver_interval_cs, 50,
+        "learned from the master (v3)"
+    );
+    assert_eq!(a.primary, v4(1));
+    assert!(!a.vips_held);
+    assert_eq!(a.rx.accepted, 1);
+    // `b` became master when its timer ran out: it holds its VIPs, no other master.
+    let t = core.snapshot().instances[1].next_deadline.unwrap();
+    run(&mut core, Event::Timer, t);
+    let b = &core.snapshot().instances[1];
+    assert_eq!(b.state, State::Master);
+    assert_eq!(b.master, None);
+    assert!(b.vips_held);
+    let tr = b.last_transition.unwrap();
+    assert_eq!(
+        (tr.to, tr.reason, tr.at),
+        (State::Master, Reason::MasterNoResponse, t)
+    );
+}
+
+#[test]
+fn an_instance_on_an_unknown_interface_is_refused() {
+    let e = Core::new(
+        vec![spec("c", "eth9", 7, 100, "10.0.0.100/24")],
+        vec![env("eth0", v4(1))],
+    )
+    .unwrap_err();
+    assert!(e.contains("instance c") && e.contains("eth9"), "{e}");
+}

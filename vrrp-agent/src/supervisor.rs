@@ -1,0 +1,513 @@
+//! Election mode (`vrrp-agent run` with `--vip` or `--config`): one loop over one
+//! [`vrrp_core::Core`] for every interface. The loop only waits and carries out: it hands the
+//! core what happened (adverts from each interface's ring buffer, timer expiries, link and
+//! address changes, signals) and does what the core's commands say, through the [`Port`] of the
+//! instance's interface; notifications go to the sinks ([`crate::notify_log`]).
+//!
+//! A stop (SIGINT/SIGTERM) sets `stopping`: the core gets [`Event::Shutdown`] and the loop goes
+//! on, without link and address events, while a departing master hands over (bounded by the
+//! core's deadline plus a one-second backstop), then cleans up.
+use std::{net::IpAddr, task::Poll, time::Duration};
+
+use anyhow::{anyhow, Context as _, Result};
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{signal, SignalKind},
+    sync::mpsc,
+};
+use vrrp_common::AdvertEvent;
+use vrrp_core::{fsm, wire::MacAddr, Command, Core, Event, IfaceEnv, IfaceId, InstanceId};
+
+use crate::{
+    config::{AgentConfig, XdpMode},
+    fastpath::FastPath,
+    netlink::{self, AddrEvent, NetEvent},
+    notify_log::{fan_out, LogSink, Sink},
+    overflow::OverflowReport,
+    port::{decode, drain_ready, register, InstInfo, Port},
+    timer::DeadlineTimer,
+    tx::Tx,
+};
+
+/// Now on the agent's clock, as the core's instant.
+fn now() -> fsm::Instant {
+    fsm::Instant::from_nanos(crate::clock::monotonic_ns())
+}
+
+/// The core and everything that carries out its commands.
+struct Edge {
+    core: Core,
+    ports: Vec<Port>,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Edge {
+    fn port(&mut self, id: InstanceId) -> &mut Port {
+        let f = self
+            .core
+            .iface_of(id)
+            .expect("a command for a known instance");
+        &mut self.ports[f.0]
+    }
+
+    fn name(&self, id: InstanceId) -> String {
+        self.core
+            .spec(id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Hands `ev` to the core and carries out what it says.
+    async fn handle(&mut self, ev: Event) {
+        self.core.handle(ev, now());
+        self.exec().await;
+    }
+
+    /// Carries out the core's commands in order. What every claim and release did is reported
+    /// before the next command is polled (the core's answer, e.g. to a failed claim, goes in
+    /// front of what is left), and when each advert actually left (the Adver_Timer restarts
+    /// from the send).
+    async fn exec(&mut self) {
+        while let Some(c) = self.core.poll_command() {
+            let (instance, report) = match c {
+                Command::Notify(n) => {
+                    fan_out(&mut self.sinks, &n);
+                    continue;
+                }
+                Command::SendFrame {
+                    instance,
+                    frame,
+                    advert,
+                } => {
+                    let p = self.port(instance);
+                    match p.tx.send_frame(&frame) {
+                        Ok(_) if advert => self.advert_sent(instance),
+                        Ok(_) => {}
+                        Err(e) => {
+                            let iface = p.iface.clone();
+                            log::warn!(
+                                "instance {}: sending a frame on {iface}: {e}",
+                                self.name(instance)
+                            )
+                        }
+                    }
+                    continue;
+                }
+                Command::SendIp {
+                    instance,
+                    dst,
+                    packet,
+                } => {
+                    match self.port(instance).tx.send_ip(dst, &packet) {
+                        Ok(_) => self.advert_sent(instance),
+                        Err(e) => log::warn!(
+                            "instance {}: sending an advert to {dst}: {e}",
+                            self.name(instance)
+                        ),
+                    }
+                    continue;
+                }
+                Command::Claim { instance, accept } => {
+                    (instance, self.port(instance).claim(instance, accept).await)
+                }
+                Command::Release { instance } => {
+                    (instance, self.port(instance).release(instance).await)
+                }
+                Command::AddVip { instance, vip } => {
+                    (instance, self.port(instance).add_vip(vip).await)
+                }
+                Command::RemoveVip { instance, vip } => {
+                    (instance, self.port(instance).remove_vip(vip).await)
+                }
+            };
+            self.core.handle(Event::Report { instance, report }, now());
+        }
+    }
+
+    fn advert_sent(&mut self, instance: InstanceId) {
+        let at = now();
+        self.core.handle(Event::AdvertSent { instance, at }, at);
+    }
+
+    /// Hands adverts of interface `f` to the core, one by one, carrying out what it says after
+    /// each.
+    async fn feed(&mut self, f: usize, events: Vec<AdvertEvent>) {
+        for ev in events {
+            let rx = decode(&ev);
+            self.handle(Event::Advert {
+                iface: IfaceId(f),
+                rx,
+            })
+            .await;
+        }
+    }
+
+    /// A timer ran out: the adverts waiting in every ring buffer count first (with their
+    /// receive times), then the timers.
+    async fn expire(&mut self, rings: &mut [AsyncFd<RingBuf<MapData>>]) {
+        let t = now();
+        for (f, ring) in rings.iter_mut().enumerate() {
+            for ev in drain_ready(ring.get_mut()) {
+                let rx = decode(&ev);
+                self.core.handle(
+                    Event::Advert {
+                        iface: IfaceId(f),
+                        rx,
+                    },
+                    t,
+                );
+            }
+        }
+        self.core.handle(Event::Timer, t);
+        self.exec().await;
+    }
+
+    /// Every advert queued in every ring now, handed in.
+    async fn feed_all(&mut self, rings: &mut [AsyncFd<RingBuf<MapData>>]) {
+        for (f, ring) in rings.iter_mut().enumerate() {
+            let events = drain_ready(ring.get_mut());
+            self.feed(f, events).await;
+        }
+    }
+
+    fn beat(&mut self) {
+        for p in &mut self.ports {
+            p.beat();
+        }
+    }
+}
+
+/// Waits until a ring has data and takes everything it holds (clearing its readiness).
+async fn ring_ready(
+    rings: &mut [AsyncFd<RingBuf<MapData>>],
+) -> std::io::Result<(usize, Vec<AdvertEvent>)> {
+    std::future::poll_fn(|cx| {
+        for (f, ring) in rings.iter_mut().enumerate() {
+            match ring.poll_read_ready_mut(cx) {
+                Poll::Ready(Ok(mut g)) => {
+                    let events = drain_ready(g.get_inner_mut());
+                    g.clear_ready();
+                    return Poll::Ready(Ok((f, events)));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Attaches the fast path of one interface, with its instances' maps filled in.
+fn attach(
+    iface: &str,
+    mac: MacAddr,
+    info: &[InstInfo],
+    core: &Core,
+    f: IfaceId,
+    mode: XdpMode,
+    require_failsafe: bool,
+) -> Result<FastPath> {
+    let mut fp = FastPath::load()?;
+    fp.set_iface_mac(mac.0)?;
+    fp.heartbeat(crate::clock::monotonic_ns())?;
+    for inf in info {
+        fp.set_vrid(inf.family, inf.vrid, true)?;
+        fp.set_router(inf.family, inf.vrid, false, false, inf.stale_after)?;
+        for v in &inf.vips {
+            fp.add_vip(v.addr, inf.vrid)?;
+        }
+    }
+    let used = fp.attach_with(iface, mode, require_failsafe)?;
+    let snap = core.snapshot();
+    let mine: Vec<_> = snap.instances.iter().filter(|i| i.iface == f).collect();
+    let bounds = mine
+        .iter()
+        .map(|i| format!("{} {:?}", i.name, i.failsafe_bound))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match fp.failsafe_gap() {
+        None => log::info!(
+            "{iface}: fail-safe holds: XDP and the egress classifier are attached via netlink \
+             and outlive the agent; if it dies, this node stops answering for its VIPs after \
+             the fail-safe bound ({bounds})"
+        ),
+        Some(gap) => log::warn!(
+            "{iface}: fail-safe incomplete: {gap} (require_failsafe = true or \
+             --require-failsafe makes this an error)"
+        ),
+    }
+    log::info!(
+        "XDP attached to {iface} ({used:?} mode); instances: {}",
+        mine.iter()
+            .map(|i| format!(
+                "{} (vrid {} priority {} from {}, fail-safe {:?})",
+                i.name, i.vrid, i.priority, i.primary, i.failsafe_bound
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(fp)
+}
+
+/// `vrrp-agent run` with virtual routers (`--vip` or `--config`): elect, own the VIPs, stop
+/// cleanly on SIGINT/SIGTERM.
+pub async fn run_election(cfg: AgentConfig) -> Result<()> {
+    let nl = netlink::connect()?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    for i in &cfg.instances {
+        log::debug!("{}", i.describe());
+    }
+    // The interfaces in first-use order: IfaceId(k) is the k-th.
+    let groups = cfg.by_interface();
+    let mut envs = Vec::new();
+    let mut ifindexes = Vec::new();
+    for (iface, idx) in &groups {
+        // From netlink, in our own network namespace (never /sys, which may show another one).
+        let facts = crate::rtnl::iface_facts(iface)?;
+        let mac = MacAddr(facts.mac()?);
+        let addrs = netlink::addresses(&nl, facts.index)
+            .await
+            .with_context(|| format!("reading the addresses of {iface}"))?;
+        for s in idx.iter().map(|i| &cfg.instances[*i]) {
+            if s.priority == 255 {
+                continue;
+            }
+            if let Some(v) = s.vips.iter().find(|v| addrs.contains(&v.addr)) {
+                log::info!(
+                    "instance {}: {} is already on {iface} (left over by an earlier run?); \
+                     it is removed until this router becomes master",
+                    s.name,
+                    v.addr
+                );
+            }
+        }
+        ifindexes.push(facts.index);
+        envs.push(IfaceEnv {
+            name: iface.clone(),
+            mac,
+            addrs,
+        });
+    }
+    let core = Core::new(cfg.instances.clone(), envs.clone()).map_err(|e| anyhow!(e))?;
+    // Set every interface up first: a mistake in the second must not leave the first running.
+    let snap = core.snapshot();
+    let mut ports = Vec::new();
+    let mut rings = Vec::new();
+    for (f, env) in envs.iter().enumerate() {
+        let info: Vec<InstInfo> = snap
+            .instances
+            .iter()
+            .filter(|i| i.iface == IfaceId(f))
+            .map(|i| InstInfo {
+                id: i.id,
+                name: i.name.clone(),
+                family: i.family.tag(),
+                vrid: i.vrid,
+                vips: i.vips.clone(),
+                stale_after: i.failsafe_bound,
+                owner: i.priority == 255,
+            })
+            .collect();
+        let mut fp = attach(
+            &env.name,
+            env.mac,
+            &info,
+            &core,
+            IfaceId(f),
+            cfg.xdp_mode,
+            cfg.require_failsafe,
+        )?;
+        rings.push(register(fp.take_events()?)?);
+        let tx = Tx::open(&env.name, ifindexes[f])?;
+        let running = crate::rtnl::iface_facts(&env.name).map_or(true, |f| f.running);
+        ports.push(Port {
+            iface: env.name.clone(),
+            ifindex: ifindexes[f],
+            fp,
+            tx,
+            nl: nl.clone(),
+            info,
+            overflow: OverflowReport::new(),
+            link_up: running,
+        });
+    }
+    let (net_tx, mut net_rx) = mpsc::unbounded_channel();
+    netlink::spawn_link_monitor(
+        ports.iter().map(|p| (p.ifindex, p.link_up)).collect(),
+        net_tx.clone(),
+    )?;
+    // Before any instance starts (and claims): no address change of ours goes unseen.
+    netlink::spawn_addr_monitor(
+        ports
+            .iter()
+            .map(|p| {
+                let vips = p.info.iter().flat_map(|i| i.vips.iter().map(|v| v.addr));
+                (p.ifindex, vips.collect::<Vec<IpAddr>>())
+            })
+            .collect(),
+        net_tx,
+    )?;
+    let mut edge = Edge {
+        core,
+        ports,
+        sinks: vec![Box::new(LogSink)],
+    };
+    for f in 0..edge.ports.len() {
+        if !edge.ports[f].link_up {
+            log::info!("interface {}: link down", edge.ports[f].iface);
+            edge.handle(Event::Link {
+                iface: IfaceId(f),
+                up: false,
+            })
+            .await;
+        }
+        edge.ports[f].uc_filter(true).await;
+    }
+    edge.handle(Event::Startup).await;
+    let mut hb = tokio::time::interval(edge.core.heartbeat_period());
+    hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut timer = DeadlineTimer::new()?;
+    let mut stopping = false;
+    // The last resort of a handover at a stop.
+    let mut backstop: Option<tokio::time::Instant> = None;
+    loop {
+        if stopping && !edge.core.handing_over() {
+            break;
+        }
+        edge.beat();
+        if !stopping {
+            let t = now();
+            for p in &mut edge.ports {
+                p.check_overflow(t, false);
+            }
+        }
+        timer.set(edge.core.poll_timeout().map(fsm::Instant::as_nanos))?;
+        let armed = timer.deadline().is_some();
+        let stop = tokio::select! {
+            biased;
+            _ = sigint.recv(), if !stopping => Some("SIGINT"),
+            _ = sigterm.recv(), if !stopping => Some("SIGTERM"),
+            r = ring_ready(&mut rings) => {
+                let (f, events) = r?;
+                edge.feed(f, events).await;
+                None
+            }
+            r = timer.expired(), if armed => {
+                r?;
+                // Adverts that arrived before the timer ran out count first.
+                edge.expire(&mut rings).await;
+                None
+            }
+            Some(ev) = net_rx.recv(), if !stopping => {
+                on_net_event(&mut edge, ev).await;
+                None
+            }
+            _ = hb.tick() => None,
+            _ = sleep_until(backstop), if backstop.is_some() => {
+                edge.handle(Event::EndHandovers).await;
+                backstop = None;
+                None
+            }
+        };
+        if let Some(sig) = stop {
+            log::info!("{sig}: stopping");
+            stopping = true;
+            // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
+            edge.feed_all(&mut rings).await;
+            edge.handle(Event::Shutdown).await;
+            // Graceful handover: keep the VIPs until the new master announces itself (bounded
+            // by the core's deadline; the extra second is only a backstop).
+            backstop = Some(
+                tokio::time::Instant::now()
+                    + edge.core.poll_timeout().map_or(Duration::ZERO, |w| {
+                        Duration::from_nanos(
+                            w.as_nanos().saturating_sub(crate::clock::monotonic_ns()),
+                        )
+                    })
+                    + Duration::from_secs(1),
+            );
+        }
+    }
+    let snap = edge.core.snapshot();
+    for (f, p) in edge.ports.iter_mut().enumerate() {
+        p.check_overflow(now(), true);
+        p.clear_maps();
+        p.uc_filter(false).await;
+        let counters = p.fp.counters();
+        p.fp.detach()?;
+        for i in snap.instances.iter().filter(|i| i.iface == IfaceId(f)) {
+            log::info!("instance {}: rx {}", i.name, i.rx.summary());
+            log::info!("instance {}: vips {}", i.name, i.vip_stats.summary());
+        }
+        if snap.ifaces[f].unmatched != Default::default() {
+            log::info!(
+                "interface {}: unmatched rx {}",
+                p.iface,
+                snap.ifaces[f].unmatched.summary()
+            );
+        }
+        log::info!(
+            "XDP detached from {}; counters: {}",
+            p.iface,
+            counters?.summary()
+        );
+    }
+    Ok(())
+}
+
+/// Sleeps until `at` (forever without one).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A link or address change of one of the ports.
+async fn on_net_event(edge: &mut Edge, ev: NetEvent) {
+    let ifindex = match ev {
+        NetEvent::Link { ifindex, .. } | NetEvent::Addr { ifindex, .. } => ifindex,
+    };
+    let Some(f) = edge.ports.iter().position(|p| p.ifindex == ifindex) else {
+        return;
+    };
+    let iface = IfaceId(f);
+    match ev {
+        NetEvent::Link { running: up, .. } => {
+            let p = &mut edge.ports[f];
+            if up != p.link_up {
+                p.link_up = up;
+                log::info!(
+                    "interface {}: link {}",
+                    p.iface,
+                    if up { "up" } else { "down" }
+                );
+                edge.handle(Event::Link { iface, up }).await;
+            }
+        }
+        NetEvent::Addr {
+            ev: AddrEvent::Changed { addr, present },
+            ..
+        } => {
+            edge.handle(Event::AddressChanged {
+                iface,
+                addr,
+                present,
+            })
+            .await
+        }
+        NetEvent::Addr {
+            ev: AddrEvent::Resync,
+            ..
+        } => {
+            let p = &edge.ports[f];
+            match netlink::addresses(&p.nl, p.ifindex).await {
+                Ok(addrs) => edge.handle(Event::AddressesNow { iface, addrs }).await,
+                Err(e) => log::warn!("interface {}: reading the addresses: {e:#}", p.iface),
+            }
+        }
+    }
+}
