@@ -8,13 +8,20 @@
 //! - [`wire`]: packet codecs (VRRP v2/v3, ARP, NDP, the Ethernet/IP framing of adverts) and
 //!   receive validation.
 //! - [`fsm`]: the RFC 9568 §6 state machine of one virtual router.
+//! - [`node`]: the [`Core`], which drives every interface's virtual routers: events in,
+//!   commands and notifications out.
 //! - [`config`]: the configuration model and its validation.
 //! - [`Family`], [`Version`]: the one vocabulary, shared with the kernel ABI (`vrrp-common`).
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod fsm;
+pub mod node;
 mod vocab;
 pub mod wire;
 
+pub use node::{
+    Command, Core, Event, IfaceEnv, IfaceId, InstanceId, Notification, Received, Report, Snapshot,
+    StateChange,
+};
 pub use vocab::{Family, Version, IPPROTO_VRRP};

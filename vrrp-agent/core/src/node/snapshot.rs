@@ -1,0 +1,144 @@
+//! [`Snapshot`]: everything a status page needs, as plain data.
+use std::{net::IpAddr, time::Duration};
+
+use super::{Core, IfaceId, InstanceId, RxStats, VipStats};
+use crate::{
+    config::Vip,
+    fsm::{Instant, Reason, State},
+    Family, Version,
+};
+
+/// The last state change of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// Its [`super::StateChange::seq`].
+    pub seq: u64,
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+    /// When the core handled it.
+    pub at: Instant,
+}
+
+/// One virtual router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSnapshot {
+    pub id: InstanceId,
+    pub name: String,
+    pub iface: IfaceId,
+    pub iface_name: String,
+    pub vrid: u8,
+    pub family: Family,
+    pub version: Version,
+    pub state: State,
+    /// The configured priority.
+    pub priority: u8,
+    /// The priority in effect (what we advertise as Master).
+    pub effective_priority: u8,
+    /// Our Advertisement_Interval (centiseconds).
+    pub advert_interval_cs: u16,
+    /// Master_Adver_Interval (centiseconds): learned from the master in v3 Backup.
+    pub master_adver_interval_cs: u16,
+    /// The other router we take for master (address, priority of its last advert); `None` when
+    /// none is known (and when we are Master).
+    pub master: Option<(IpAddr, u8)>,
+    pub vips: Vec<Vip>,
+    /// Whether the VIPs are ours: Master, or a departing master in its handover.
+    pub vips_held: bool,
+    /// The advert source.
+    pub primary: IpAddr,
+    pub last_transition: Option<Transition>,
+    /// The state machine's next deadline (Adver_Timer in Master, Master_Down_Timer in Backup).
+    pub next_deadline: Option<Instant>,
+    /// The fast path's fail-safe bound.
+    pub failsafe_bound: Duration,
+    pub rx: RxStats,
+    pub vip_stats: VipStats,
+    /// When the pending retry of a failed claim is due.
+    pub claim_retry_at: Option<Instant>,
+    /// When the pending retry of a failed release is due.
+    pub release_retry_at: Option<Instant>,
+    /// When a departing master's handover ends at the latest.
+    pub handover_until: Option<Instant>,
+}
+
+/// One interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceSnapshot {
+    pub id: IfaceId,
+    pub name: String,
+    pub link_up: bool,
+    /// Adverts that matched no instance of the interface.
+    pub unmatched: RxStats,
+    pub instances: Vec<InstanceId>,
+}
+
+/// The whole core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub instances: Vec<InstanceSnapshot>,
+    pub ifaces: Vec<IfaceSnapshot>,
+    /// The sequence number of the last state change (0: none yet).
+    pub last_seq: u64,
+}
+
+impl Core {
+    /// Everything a status page needs.
+    pub fn snapshot(&self) -> Snapshot {
+        let instances = self
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| {
+                let master = inst
+                    .vr
+                    .master_addr()
+                    .zip(inst.master_priority)
+                    .filter(|_| inst.vr.state() != State::Master);
+                InstanceSnapshot {
+                    id: InstanceId(i),
+                    name: inst.spec.name.clone(),
+                    iface: inst.iface,
+                    iface_name: self.ifaces[inst.iface.0].name.clone(),
+                    vrid: inst.spec.vrid,
+                    family: inst.spec.family(),
+                    version: inst.spec.version,
+                    state: inst.vr.state(),
+                    priority: inst.spec.priority,
+                    effective_priority: inst.vr.priority(),
+                    advert_interval_cs: inst.spec.advert_int_cs,
+                    master_adver_interval_cs: inst.vr.master_adver_interval_cs(),
+                    master,
+                    vips: inst.spec.vips.clone(),
+                    vips_held: inst.holds_vips(),
+                    primary: inst.vr.config().primary_addr,
+                    last_transition: inst.last_transition,
+                    next_deadline: inst.vr.next_deadline(),
+                    failsafe_bound: inst.stale_after,
+                    rx: inst.rx.clone(),
+                    vip_stats: inst.vip_stats.clone(),
+                    claim_retry_at: inst.claim_retry.at,
+                    release_retry_at: inst.release_retry.at,
+                    handover_until: inst.handover_until,
+                }
+            })
+            .collect();
+        let ifaces = self
+            .ifaces
+            .iter()
+            .enumerate()
+            .map(|(f, iface)| IfaceSnapshot {
+                id: IfaceId(f),
+                name: iface.name.clone(),
+                link_up: iface.link_up,
+                unmatched: iface.unmatched.clone(),
+                instances: iface.members.clone(),
+            })
+            .collect();
+        Snapshot {
+            instances,
+            ifaces,
+            last_seq: self.seq,
+        }
+    }
+}
