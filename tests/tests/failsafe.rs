@@ -25,6 +25,7 @@ use std::{
 };
 
 use vrrp_integration_tests::{
+    kernel::{self, Feature},
     lab::{
         pcap_summary, tail, tshark_fields, vip, vip_cidr, vmac4, vmac6, vr_args, BpffsMount,
         Capture, Lab, LabAgent, Launch, Vr, BACKUP, MASTER, VIP4, VIP6,
@@ -361,7 +362,14 @@ fn require_failsafe_refuses_to_start_where_the_egress_classifier_would_die_with_
         None,
         "nothing left attached"
     );
-    // Without the switch it runs, and says so in one line at start.
+    // Without the switch it runs on a TCX link (Linux >= 6.6), and says so in one line at start.
+    if kernel::lacks(
+        Feature::Tcx,
+        "require_failsafe_refuses_to_start_where_the_egress_classifier_would_die_with_the_agent \
+         (the part without the switch)",
+    ) {
+        return;
+    }
     let mut r1 = AGENT.start(&lab, 1, 200, false);
     wait(&mut r1, MASTER);
     let out = r1.proc.output();
