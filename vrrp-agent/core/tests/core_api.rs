@@ -1,11 +1,12 @@
 //! The Core's own promises: every state change leaves it exactly once, as one
 //! `StateChanged` notification with an increasing sequence number; interfaces are independent;
-//! `snapshot()` shows state, master and priorities.
-use std::net::IpAddr;
+//! `snapshot()` shows state, master, priorities, timers, counters and the peers heard.
+use std::{net::IpAddr, time::Duration};
 
 use vrrp_core::{
     config::{InstanceInput, InstanceSpec},
     fsm::{Instant, Reason, State},
+    node::{InstanceCounters, Peer, MAX_PEERS},
     wire::MacAddr,
     Command, Core, Event, IfaceEnv, IfaceId, InstanceId, Notification, Report, StateChange,
 };
@@ -34,7 +35,8 @@ fn env(name: &str, addr: IpAddr) -> IfaceEnv {
     }
 }
 
-/// Handles `ev` and carries out every command (claims and releases work); the notifications.
+/// Handles `ev` and carries out every command (claims and releases work, adverts leave at
+/// once); the notifications.
 fn run(core: &mut Core, ev: Event, now: Instant) -> Vec<Notification> {
     core.handle(ev, now);
     let mut notes = Vec::new();
@@ -46,6 +48,21 @@ fn run(core: &mut Core, ev: Event, now: Instant) -> Vec<Notification> {
             }
             Command::Claim { .. } => Some(Report::Claimed),
             Command::Release { .. } => Some(Report::Released),
+            Command::SendFrame {
+                instance,
+                advert: true,
+                ..
+            }
+            | Command::SendIp { instance, .. } => {
+                core.handle(
+                    Event::AdvertSent {
+                        instance: *instance,
+                        at: now,
+                    },
+                    now,
+                );
+                None
+            }
             _ => None,
         };
         if let (Some(report), Some(instance)) = (report, c.instance()) {
@@ -193,6 +210,28 @@ fn snapshot_shows_state_master_and_priorities() {
     assert_eq!(a.primary, v4(1));
     assert!(!a.vips_held);
     assert_eq!(a.rx.accepted, 1);
+    // RFC 9568 §6.1 from the learned 50 cs: Skew_Time = (256 - 100) × 0.5 s / 256,
+    // Master_Down_Interval = 3 × 0.5 s + Skew_Time.
+    assert_eq!(a.skew_time, Duration::from_nanos(304_687_500));
+    assert_eq!(a.master_down_interval, Duration::from_nanos(1_804_687_500));
+    assert_eq!(
+        a.peers,
+        vec![Peer {
+            addr: v4(2),
+            priority: 200,
+            interval_cs: 50,
+            last_seen: Instant::from_nanos(100 * MS),
+            adverts: 1,
+        }]
+    );
+    assert_eq!(
+        a.counters,
+        InstanceCounters {
+            transitions: 1,
+            ..Default::default()
+        },
+        "INIT -> BACKUP only"
+    );
     // `b` became master when its timer ran out: it holds its VIPs, no other master.
     let t = core.snapshot().instances[1].next_deadline.unwrap();
     run(&mut core, Event::Timer, t);
@@ -205,6 +244,51 @@ fn snapshot_shows_state_master_and_priorities() {
         (tr.to, tr.reason, tr.at),
         (State::Master, Reason::MasterNoResponse, t)
     );
+    // One advert and the first GARP burst (garp_master_repeat 5 for one VIP) so far.
+    assert_eq!(
+        b.counters,
+        InstanceCounters {
+            transitions: 2,
+            became_master: 1,
+            left_master: 0,
+            adverts_sent: 1,
+            garp_sent: 5,
+        }
+    );
+    assert!(b.peers.is_empty());
+}
+
+#[test]
+fn peers_are_bounded_and_the_least_recent_is_forgotten() {
+    let mut core = two_ifaces();
+    run(&mut core, Event::Startup, Instant::ZERO);
+    // More sources than MAX_PEERS (a spoofing host): the list stays bounded, and the newest
+    // sources are the ones kept.
+    let n = MAX_PEERS as u64 + 8;
+    for k in 0..n {
+        let src: IpAddr = format!("10.0.0.{}", 10 + k).parse().unwrap();
+        let at = (k + 1) * MS;
+        let rx = event(advert(7, 200, 100, &[v4(100)]), src, at);
+        run(
+            &mut core,
+            Event::Advert {
+                iface: IfaceId(0),
+                rx,
+            },
+            Instant::from_nanos(at),
+        );
+    }
+    let peers = &core.snapshot().instances[0].peers;
+    assert_eq!(peers.len(), MAX_PEERS);
+    assert!(
+        !peers
+            .iter()
+            .any(|p| p.addr == "10.0.0.10".parse::<IpAddr>().unwrap()),
+        "the least recent is forgotten"
+    );
+    assert!(peers
+        .iter()
+        .any(|p| p.addr == format!("10.0.0.{}", 10 + n - 1).parse::<IpAddr>().unwrap()));
 }
 
 #[test]

@@ -79,6 +79,7 @@ impl Core {
                         IpAddr::V4(a) => ArpFrame::gratuitous(vmac, a).to_bytes(),
                         IpAddr::V6(a) => NdpFrame::unsolicited_na(vmac, a, true).to_bytes(),
                     };
+                    inst.counters.garp_sent += 1;
                     out.push(Command::SendFrame {
                         instance: InstanceId(i),
                         frame,

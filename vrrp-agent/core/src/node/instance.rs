@@ -7,7 +7,7 @@ use super::{
     event::IfaceId,
     garp::GarpRun,
     snapshot::Transition,
-    stats::{LogLimit, RxStats, VipStats},
+    stats::{InstanceCounters, LogLimit, Peers, RxStats, VipStats},
 };
 use crate::{
     config::InstanceSpec,
@@ -109,6 +109,9 @@ pub(super) struct Instance {
     /// The priority of the last advert from the master (`vr.master_addr()`).
     pub master_priority: Option<u8>,
     pub last_transition: Option<Transition>,
+    pub counters: InstanceCounters,
+    /// The other routers heard on this VRID.
+    pub peers: Peers,
 }
 
 impl Instance {
@@ -133,6 +136,8 @@ impl Instance {
             log_new_master: LogLimit::default(),
             master_priority: None,
             last_transition: None,
+            counters: InstanceCounters::default(),
+            peers: Peers::default(),
         }
     }
 

@@ -64,7 +64,9 @@ pub use event::{
 pub use instance::IfaceEnv;
 use instance::Instance;
 pub use snapshot::{IfaceSnapshot, InstanceSnapshot, Snapshot, Transition};
-pub use stats::{LogLimit, RxStats, VipStats, LOG_EVERY, LOG_PEERS};
+pub use stats::{
+    InstanceCounters, LogLimit, Peer, Peers, RxStats, VipStats, LOG_EVERY, LOG_PEERS, MAX_PEERS,
+};
 
 /// `INIT`, `BACKUP`, `MASTER`, `FAULT` (the log contract).
 pub fn state_name(s: State) -> &'static str {
@@ -236,6 +238,7 @@ impl Core {
             }
             Event::AdvertSent { instance, at } => {
                 if instance.0 < self.instances.len() {
+                    self.instances[instance.0].counters.adverts_sent += 1;
                     self.feed(instance.0, Input::AdvertSent, at, None, &mut out);
                     debug_assert!(out.is_empty(), "{out:?}");
                 }
@@ -465,6 +468,8 @@ impl Core {
         let id = InstanceId(i);
         let inst = &mut self.instances[i];
         inst.rx.accepted += 1;
+        inst.peers
+            .heard(v.src_ip, v.vrrp.priority, v.vrrp.max_advert_int, at);
         if v.addr_mismatch {
             inst.rx.addr_list_differs += 1;
             if let Some(left_out) = inst.log_addr_list.admit(v.src_ip, now) {
@@ -592,7 +597,12 @@ impl Core {
                     });
                     if to == State::Master {
                         inst.master_priority = None;
+                        inst.counters.became_master += 1;
                     }
+                    if from == State::Master {
+                        inst.counters.left_master += 1;
+                    }
+                    inst.counters.transitions += 1;
                     out.push(Command::Notify(Notification::StateChanged(StateChange {
                         seq: self.seq,
                         instance: id,

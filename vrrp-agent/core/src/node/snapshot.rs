@@ -1,7 +1,7 @@
 //! [`Snapshot`]: everything a status page needs, as plain data.
 use std::{net::IpAddr, time::Duration};
 
-use super::{Core, IfaceId, InstanceId, RxStats, VipStats};
+use super::{Core, IfaceId, InstanceCounters, InstanceId, Peer, RxStats, VipStats};
 use crate::{
     config::Vip,
     fsm::{Instant, Reason, State},
@@ -50,10 +50,17 @@ pub struct InstanceSnapshot {
     pub last_transition: Option<Transition>,
     /// The state machine's next deadline (Adver_Timer in Master, Master_Down_Timer in Backup).
     pub next_deadline: Option<Instant>,
+    /// Master_Down_Interval and Skew_Time now (RFC 9568 §6.1; from Master_Adver_Interval).
+    pub master_down_interval: Duration,
+    pub skew_time: Duration,
     /// The fast path's fail-safe bound.
     pub failsafe_bound: Duration,
     pub rx: RxStats,
     pub vip_stats: VipStats,
+    /// Transitions, adverts and GARP/NA sent.
+    pub counters: InstanceCounters,
+    /// The other routers heard on this VRID (at most [`super::MAX_PEERS`]), by address.
+    pub peers: Vec<Peer>,
     /// When the pending retry of a failed claim is due.
     pub claim_retry_at: Option<Instant>,
     /// When the pending retry of a failed release is due.
@@ -114,9 +121,13 @@ impl Core {
                     primary: inst.vr.config().primary_addr,
                     last_transition: inst.last_transition,
                     next_deadline: inst.vr.next_deadline(),
+                    master_down_interval: inst.vr.master_down_interval(),
+                    skew_time: inst.vr.skew_time(),
                     failsafe_bound: inst.stale_after,
                     rx: inst.rx.clone(),
                     vip_stats: inst.vip_stats.clone(),
+                    counters: inst.counters.clone(),
+                    peers: inst.peers.list(),
                     claim_retry_at: inst.claim_retry.at,
                     release_retry_at: inst.release_retry.at,
                     handover_until: inst.handover_until,

@@ -140,3 +140,71 @@ impl LogLimit {
         }
     }
 }
+
+/// What an instance did, counted since the core started (for status and metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceCounters {
+    /// State changes.
+    pub transitions: u64,
+    /// Changes to Master.
+    pub became_master: u64,
+    /// Changes away from Master.
+    pub left_master: u64,
+    /// Adverts the edge reported sent ([`super::Event::AdvertSent`]), priority-0 ones included.
+    pub adverts_sent: u64,
+    /// Gratuitous ARPs and unsolicited NAs handed to the edge.
+    pub garp_sent: u64,
+}
+
+/// How many other routers an instance remembers ([`Peers`]).
+pub const MAX_PEERS: usize = 32;
+
+/// Another router heard on an instance's VRID: its last accepted advert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub addr: IpAddr,
+    pub priority: u8,
+    /// Advertisement interval it advertises (centiseconds).
+    pub interval_cs: u16,
+    /// Receive time of its last accepted advert.
+    pub last_seen: Instant,
+    /// Accepted adverts from it.
+    pub adverts: u64,
+}
+
+/// The routers heard on an instance's VRID, at most [`MAX_PEERS`]: a new one replaces the one
+/// heard least recently, so spoofed sources cannot grow it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peers(Vec<Peer>);
+
+impl Peers {
+    /// An accepted advert from `addr`.
+    pub fn heard(&mut self, addr: IpAddr, priority: u8, interval_cs: u16, at: Instant) {
+        if let Some(p) = self.0.iter_mut().find(|p| p.addr == addr) {
+            p.priority = priority;
+            p.interval_cs = interval_cs;
+            p.last_seen = p.last_seen.max(at);
+            p.adverts += 1;
+            return;
+        }
+        let fresh = Peer {
+            addr,
+            priority,
+            interval_cs,
+            last_seen: at,
+            adverts: 1,
+        };
+        if self.0.len() < MAX_PEERS {
+            self.0.push(fresh);
+        } else if let Some(oldest) = self.0.iter_mut().min_by_key(|p| p.last_seen) {
+            *oldest = fresh;
+        }
+    }
+
+    /// The peers, by address.
+    pub fn list(&self) -> Vec<Peer> {
+        let mut v = self.0.clone();
+        v.sort_by_key(|p| p.addr);
+        v
+    }
+}
