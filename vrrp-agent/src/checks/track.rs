@@ -16,12 +16,14 @@ pub fn parse_value(text: &str) -> Option<i64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// Watches `path`: reports its integer (0 when it is missing or garbage, with one warning per
-/// bad spell) at the start and on each change.
+/// Watches `path`: reports its integer ([`Report::Value`]) at the start and on each change;
+/// while it is missing or holds no integer, [`Report::State`] `up: false` (the core counts 0),
+/// with one warning per bad spell.
 pub async fn file(tracker: usize, path: PathBuf, every: Duration, tx: UnboundedSender<Report>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<i64> = None;
+    // What was reported last: Some(value), or None for "unreadable".
+    let mut last: Option<Option<i64>> = None;
     let mut warned = false;
     loop {
         tick.tick().await;
@@ -51,10 +53,13 @@ pub async fn file(tracker: usize, path: PathBuf, every: Duration, tx: UnboundedS
                 );
             }
         }
-        let value = value.unwrap_or(0);
         if last != Some(value) {
             last = Some(value);
-            if tx.send(Report::Value { tracker, value }).is_err() {
+            let r = match value {
+                Some(value) => Report::Value { tracker, value },
+                None => Report::State { tracker, up: false },
+            };
+            if tx.send(r).is_err() {
                 return;
             }
         }
@@ -140,7 +145,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn file_reports_changes_and_zero_for_missing_or_garbage() {
+    async fn file_reports_changes_and_down_for_missing_or_garbage() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("prio");
         let (tx, mut rx) = mpsc::unbounded_channel();
