@@ -312,7 +312,10 @@ impl Lab {
         let file = dir.path().join("vrrp-agent.toml");
         std::fs::write(&file, toml)?;
         let mut cmd = node.ns.cmd(bin);
-        cmd.arg("run").arg("--config").arg(&file).env("RUST_LOG", "info");
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&file)
+            .env("RUST_LOG", "info");
         let mut proc = Proc::spawn_in(dir, cmd, &format!("vrrp-agent on {}", node.name))?;
         proc.wait_for_line(Duration::from_secs(15), |l| {
             l.contains(&format!("XDP attached to {}", node.iface))

@@ -66,23 +66,28 @@ pub enum Watch {
 /// The running trackers.
 pub struct Trackers {
     tasks: JoinSet<()>,
+    /// The ICMP sockets (their receive tasks live as long as these).
+    _icmp: icmp::Sockets,
 }
 
 impl Trackers {
     /// Starts a task for every check and the watchers of the other trackers, in the current
-    /// runtime; `watch[i]` reports as tracker `i`.
-    pub async fn start(watch: Vec<Watch>, tx: UnboundedSender<Report>) -> anyhow::Result<Self> {
+    /// runtime; `(id, w)` reports as tracker `id`.
+    pub async fn start(
+        watch: Vec<(usize, Watch)>,
+        tx: UnboundedSender<Report>,
+    ) -> anyhow::Result<Self> {
         let mut tasks = JoinSet::new();
         let mut icmp = icmp::Sockets::default();
         let mut ifaces = HashMap::new();
         let mut procs = Vec::new();
         let n_checks = watch
             .iter()
-            .filter(|w| matches!(w, Watch::Check { .. }))
+            .filter(|(_, w)| matches!(w, Watch::Check { .. }))
             .count()
             .max(1);
         let mut k = 0u32;
-        for (id, w) in watch.into_iter().enumerate() {
+        for (id, w) in watch {
             match w {
                 Watch::Check {
                     name,
@@ -137,7 +142,7 @@ impl Trackers {
         if !ifaces.is_empty() {
             crate::netlink::spawn_iface_tracker(ifaces, tx, &mut tasks)?;
         }
-        Ok(Self { tasks })
+        Ok(Self { tasks, _icmp: icmp })
     }
 
     /// Ends every tracker (a script still running is killed with its group) and waits for
@@ -245,7 +250,10 @@ mod tests {
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         let t = Trackers::start(
-            vec![check(Probe::Tcp(up), 50), check(Probe::Tcp(down), 50)],
+            vec![
+                (0, check(Probe::Tcp(up), 50)),
+                (1, check(Probe::Tcp(down), 50)),
+            ],
             tx,
         )
         .await
@@ -286,12 +294,15 @@ mod tests {
     async fn broken_check_fails() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let _t = Trackers::start(
-            vec![check(
-                Probe::Script {
-                    command: "true".into(),
-                    user: Some("no-such-user-here".into()),
-                },
-                20,
+            vec![(
+                0,
+                check(
+                    Probe::Script {
+                        command: "true".into(),
+                        user: Some("no-such-user-here".into()),
+                    },
+                    20,
+                ),
             )],
             tx,
         )
