@@ -152,9 +152,9 @@ mod tests {
         let t = tokio::spawn(file(7, p.clone(), Duration::from_millis(20), tx));
         assert_eq!(
             next(&mut rx).await,
-            Report::Value {
+            Report::State {
                 tracker: 7,
-                value: 0
+                up: false
             }
         );
         std::fs::write(&p, "25\n").unwrap();
@@ -166,6 +166,14 @@ mod tests {
             }
         );
         std::fs::write(&p, "garbage").unwrap();
+        assert_eq!(
+            next(&mut rx).await,
+            Report::State {
+                tracker: 7,
+                up: false
+            }
+        );
+        std::fs::write(&p, "0").unwrap();
         assert_eq!(
             next(&mut rx).await,
             Report::Value {
