@@ -375,6 +375,12 @@ pub fn main() -> ExitCode {
                     for i in &cfg.instances {
                         println!("{}", i.describe());
                     }
+                    for c in &cfg.checks {
+                        println!("{}", c.describe());
+                    }
+                    for g in &cfg.sync_groups {
+                        println!("{}", g.describe());
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
