@@ -1,5 +1,6 @@
 //! The TOML configuration: defaults, keepalived vocabulary, and error messages that name the
 //! file, the line and the key.
+use std::collections::BTreeMap;
 use std::{net::IpAddr, path::Path, time::Duration};
 
 use vrrp_agent::{
@@ -588,60 +589,56 @@ fn realtime_priority_defaults_to_10_and_0_turns_it_off() {
     );
 }
 
-/// The `[global]` and `[[instance]]` keys written in a TOML example block.
-fn documented_keys(block: &str) -> (Vec<String>, Vec<String>) {
-    let (mut global, mut instance) = (Vec::new(), Vec::new());
-    let mut table = "";
+/// The keys written in a TOML example block, by table (`global`, `instance`, `check`,
+/// `sync_group`).
+fn documented_keys(block: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut table = String::new();
     for line in block.lines().map(str::trim) {
+        if line.starts_with('#') {
+            continue;
+        }
         if line.starts_with('[') {
-            table = if line == "[global]" {
-                "global"
-            } else if line == "[[instance]]" {
-                "instance"
-            } else {
-                ""
-            };
+            table = line.trim_matches(|c| c == '[' || c == ']').to_string();
             continue;
         }
         if let Some((k, _)) = line.split_once('=') {
-            let k = k.trim().to_string();
-            match table {
-                "global" => global.push(k),
-                "instance" => instance.push(k),
-                _ => {}
-            }
+            out.entry(table.clone())
+                .or_default()
+                .push(k.trim().to_string());
         }
     }
-    (global, instance)
+    out
 }
 
 fn assert_documents_every_key(what: &str, block: &str) {
-    let (global, instance) = documented_keys(block);
-    for k in config::INSTANCE_KEYS {
-        assert!(
-            instance.iter().any(|d| d == k.name),
-            "{what}: instance key {} is not in the example",
-            k.name
-        );
+    let documented = documented_keys(block);
+    for (table, keys) in [
+        ("global", config::GLOBAL_KEYS),
+        ("instance", config::INSTANCE_KEYS),
+        ("check", config::CHECK_KEYS),
+        ("sync_group", config::SYNC_GROUP_KEYS),
+    ] {
+        let written = documented.get(table).cloned().unwrap_or_default();
+        for k in keys {
+            assert!(
+                written.iter().any(|d| d == k.name),
+                "{what}: {table} key {} is not in the example",
+                k.name
+            );
+        }
+        // And nothing that is not a key.
+        for d in &written {
+            assert!(
+                keys.iter().any(|k| k.name == d),
+                "{what}: {d} is not a {table} key"
+            );
+        }
     }
-    for k in config::GLOBAL_KEYS {
+    for t in documented.keys() {
         assert!(
-            global.iter().any(|d| d == k.name),
-            "{what}: global key {} is not in the example",
-            k.name
-        );
-    }
-    // And nothing that is not a key.
-    for d in &instance {
-        assert!(
-            config::INSTANCE_KEYS.iter().any(|k| k.name == d),
-            "{what}: {d} is not an instance key"
-        );
-    }
-    for d in &global {
-        assert!(
-            config::GLOBAL_KEYS.iter().any(|k| k.name == d),
-            "{what}: {d} is not a global key"
+            ["global", "instance", "check", "sync_group"].contains(&t.as_str()),
+            "{what}: keys outside a table or in [{t}]"
         );
     }
 }
