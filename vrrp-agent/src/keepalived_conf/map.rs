@@ -112,7 +112,7 @@ fn boolean(n: &Node) -> Result<bool, Diag> {
 }
 
 /// The one argument of `n`.
-fn one<'a>(n: &'a Node) -> Result<&'a str, Diag> {
+fn one(n: &Node) -> Result<&str, Diag> {
     match n.args.as_slice() {
         [w] => Ok(&w.text),
         [] => Err(diag(&n.loc, format!("{}: a value is missing", n.keyword))),
@@ -187,7 +187,10 @@ fn instance_value(n: &Node, key: &str, text: &str) -> Result<T, Diag> {
         Kind::Bool => T::Boolean(text == "true"),
         Kind::Int => T::Integer(text.trim().parse().expect("checked by set_str")),
         Kind::Seconds => number(n, text.trim())?,
-        Kind::Str | Kind::Addr | Kind::Cidr | Kind::List(_) => T::String(text.to_string()),
+        // (Only scalar keys and list elements are set through here.)
+        Kind::Str | Kind::Addr | Kind::Cidr | Kind::List(_) | Kind::Track | Kind::Status => {
+            T::String(text.to_string())
+        }
     })
 }
 
@@ -439,7 +442,7 @@ fn global_defs(
 }
 
 /// The name of a named block (`vrrp_instance NAME {`).
-fn block_name<'a>(n: &'a Node) -> Result<(&'a str, &'a [Node]), Diag> {
+fn block_name(n: &Node) -> Result<(&str, &[Node]), Diag> {
     let name = match n.arg_texts().as_slice() {
         [name] => *name,
         _ => {
@@ -493,6 +496,8 @@ fn vrrp_script(n: &Node, warnings: &mut Vec<Diag>) -> Result<(String, Script), D
                     _ => return Err(diag(&c.loc, "weight: expected a number")),
                 }
             }
+            // vrrp-agent's checks start down, which is what init_fail asks for.
+            "init_fail" => {}
             "user" => {
                 let a = c.arg_texts();
                 match a.as_slice() {
