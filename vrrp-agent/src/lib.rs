@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod fastpath;
+pub mod keepalived_conf;
 pub mod netlink;
 pub mod notify_log;
 pub mod overflow;
