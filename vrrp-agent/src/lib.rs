@@ -15,6 +15,7 @@ pub mod config;
 pub mod fastpath;
 pub mod netlink;
 pub mod notify_log;
+pub mod notify_script;
 pub mod overflow;
 pub mod port;
 pub mod rtnl;

@@ -350,10 +350,12 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
             .collect(),
         net_tx,
     )?;
+    let scripts = crate::notify_script::NotifySink::from_config(&cfg);
+    let mut drain = scripts.drain();
     let mut edge = Edge {
         core,
         ports,
-        sinks: vec![Box::new(LogSink)],
+        sinks: vec![Box::new(LogSink), Box::new(scripts)],
     };
     for f in 0..edge.ports.len() {
         if !edge.ports[f].link_up {
@@ -431,6 +433,8 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
             );
         }
     }
+    // The STOP notify calls run while the fast path is taken down; waited for below.
+    let drain_by = tokio::time::Instant::now() + crate::notify_script::STOP_DRAIN;
     let snap = edge.core.snapshot();
     for (f, p) in edge.ports.iter_mut().enumerate() {
         p.check_overflow(now(), true);
@@ -455,6 +459,7 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
             counters?.summary()
         );
     }
+    drain.finish(drain_by).await;
     Ok(())
 }
 
