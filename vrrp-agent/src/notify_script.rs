@@ -458,6 +458,115 @@ impl<R: Runner> Sink for NotifySink<R> {
     }
 }
 
+/// How many lines may wait for a slow (or absent) reader of the event stream before new ones
+/// are dropped (counted in a warning).
+pub const EVENT_BACKLOG: usize = 1024;
+
+/// The JSON line of a notification for the event stream, if it is one the stream carries
+/// (state changes of instances and sync groups).
+pub fn event_json(n: &Notification) -> Option<String> {
+    let v = match n {
+        Notification::StateChanged(c) => serde_json::json!({
+            "seq": c.seq,
+            "type": "instance",
+            "name": c.name,
+            "state": state_word(c.to),
+            "previous": state_name(c.from),
+            "reason": reason_name(c.reason),
+            "priority": c.priority,
+            "iface": c.iface,
+            "vrid": c.vrid,
+            "master": c.master.map(|(a, _)| a.to_string()),
+        }),
+        _ => return None,
+    };
+    Some(v.to_string())
+}
+
+/// The JSON event stream (keepalived's notify_fifo role): one JSON object per line, appended to
+/// a file or written into a FIFO. A thread of its own does the writing (opening a FIFO waits
+/// for its reader; a reader that goes away is waited for again), so the election never waits;
+/// at most [`EVENT_BACKLOG`] lines wait, later ones are dropped with a warning.
+pub struct EventStream {
+    tx: std::sync::mpsc::SyncSender<String>,
+    path: std::path::PathBuf,
+    dropped: u64,
+}
+
+impl EventStream {
+    pub fn open(path: std::path::PathBuf) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(EVENT_BACKLOG);
+        let p = path.clone();
+        std::thread::Builder::new()
+            .name("event-stream".into())
+            .spawn(move || write_events(&p, rx))
+            .expect("spawning the event-stream thread");
+        Self {
+            tx,
+            path,
+            dropped: 0,
+        }
+    }
+}
+
+fn write_events(path: &Path, rx: std::sync::mpsc::Receiver<String>) {
+    use std::io::Write as _;
+    let mut out: Option<std::fs::File> = None;
+    let mut warned = false;
+    while let Ok(line) = rx.recv() {
+        // One retry: a FIFO whose reader left is opened again (waiting for the next reader).
+        for _ in 0..2 {
+            let f = match out.as_mut() {
+                Some(f) => f,
+                None => match std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                {
+                    Ok(f) => out.insert(f),
+                    Err(e) => {
+                        if !warned {
+                            log::warn!(
+                                "event stream {}: cannot open: {e}; events are dropped until \
+                                 it can be",
+                                path.display()
+                            );
+                            warned = true;
+                        }
+                        break;
+                    }
+                },
+            };
+            match f.write_all(format!("{line}\n").as_bytes()) {
+                Ok(()) => {
+                    warned = false;
+                    break;
+                }
+                Err(e) => {
+                    log::debug!("event stream {}: {e}; reopening", path.display());
+                    out = None;
+                }
+            }
+        }
+    }
+}
+
+impl Sink for EventStream {
+    fn notify(&mut self, n: &Notification) {
+        let Some(line) = event_json(n) else { return };
+        if self.tx.try_send(line).is_err() {
+            self.dropped += 1;
+            if self.dropped.is_power_of_two() {
+                log::warn!(
+                    "event stream {}: no reader keeps up; {} event(s) dropped so far",
+                    self.path.display(),
+                    self.dropped
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -646,6 +755,49 @@ mod tests {
         assert_eq!(drain.pending(), 1);
         assert!(!drain.wait(STOP_DRAIN).await);
         assert!(drain.wait(Duration::from_secs(10)).await);
+    }
+
+    #[test]
+    fn event_stream_writes_one_json_object_per_state_change() {
+        let dir = std::env::temp_dir().join(format!("notify-events-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        let mut es = EventStream::open(path.clone());
+        let mut c = change("web", 4, State::Master, State::Initialize);
+        c.master = Some(("10.0.0.2".parse().unwrap(), 200));
+        es.notify(&Notification::StateChanged(c));
+        es.notify(&Notification::StateChanged(change(
+            "db",
+            5,
+            State::Backup,
+            State::Master,
+        )));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let lines = loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() >= 2 || std::time::Instant::now() > deadline {
+                break text.lines().map(str::to_owned).collect::<Vec<_>>();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(v["seq"], 4);
+        assert_eq!(v["type"], "instance");
+        assert_eq!(v["name"], "web");
+        assert_eq!(v["state"], "STOP");
+        assert_eq!(v["previous"], "MASTER");
+        assert_eq!(v["reason"], "startup");
+        assert_eq!(v["priority"], 150);
+        assert_eq!(v["iface"], "eth0");
+        assert_eq!(v["vrid"], 51);
+        assert_eq!(v["master"], "10.0.0.2");
+        let v: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(
+            (v["name"].as_str(), v["master"].is_null()),
+            (Some("db"), true)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn call(argv: &[&str]) -> Call {
