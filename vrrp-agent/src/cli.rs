@@ -296,11 +296,21 @@ impl RunArgs {
         input.set_int("vrid", i64::from(vrid)).map_err(flag_error)?;
         self.instance.apply(&mut input)?;
         let spec = input.build(None).map_err(flag_error)?;
+        // No [[check]] on the command line: `--track check=NAME` needs --config.
+        config::check_model(std::slice::from_ref(&spec), &[], &[]).map_err(|(_, _, e)| {
+            format!(
+                "{}: {} (checks are defined in a --config file)",
+                config::flag_of(&e.key),
+                e.msg
+            )
+        })?;
         Ok(RunMode::Election(AgentConfig {
             xdp_mode: self.xdp_mode.unwrap_or(XdpMode::Auto),
             require_failsafe: self.require_failsafe,
             realtime_priority: realtime,
             instances: vec![spec],
+            checks: Vec::new(),
+            sync_groups: Vec::new(),
         }))
     }
 }
@@ -369,6 +379,12 @@ pub fn main() -> ExitCode {
                     );
                     for i in &cfg.instances {
                         println!("{}", i.describe());
+                    }
+                    for c in &cfg.checks {
+                        println!("{}", c.describe());
+                    }
+                    for g in &cfg.sync_groups {
+                        println!("{}", g.describe());
                     }
                     ExitCode::SUCCESS
                 }

@@ -39,6 +39,40 @@
 //! gna_interval = 0           # seconds between unsolicited NAs of a burst (IPv6), default 0
 //! v3_checksum_as_v2 = false  # default false
 //! failsafe_timeout = 0.2     # overrides [global]
+//! track = [{ check = "web", weight = -120 }, { interface = "eth1", weight = -50 }]
+//!                            # also { file = "/run/vrrp/prio", weight = 1 }, { process = "nginx" };
+//!                            # weight -254..254, default 0 = FAULT while down (see "Tracking")
+//! notify = "/usr/local/bin/notify"   # run as: notify INSTANCE <name> <STATE> <priority>
+//! notify_master = "/usr/local/bin/to-master arg"   # absolute path + arguments, no shell
+//! notify_backup = "/usr/local/bin/to-backup"
+//! notify_fault = "/usr/local/bin/to-fault"
+//! notify_stop = "/usr/local/bin/on-stop"
+//!
+//! [[check]]
+//! name = "web"
+//! http = "http://127.0.0.1:8080/healthz"   # exactly one of script, icmp, tcp, http, https
+//! script = "/usr/local/bin/check-web --quick"  # (one of these per check, see below)
+//! icmp = "10.0.0.1"
+//! tcp = "10.0.0.5:5432"      # IPv6: "[2001:db8::5]:5432"
+//! https = "https://127.0.0.1:8443/healthz"
+//! interval = 0.1             # seconds, default 1
+//! timeout = 0.05             # seconds, default and at most the interval
+//! rise = 2                   # successes in a row to become up, default 1 (a check starts down)
+//! fall = 2                   # failures in a row to become down, default 1
+//! status = [200, 204]        # http(s): codes or "FROM-TO" ranges, default "200-399"
+//! body_contains = "ok"       # http(s): the body must contain it
+//! host = "example.org"       # http(s): Host header and TLS server name
+//! tls_verify = true          # https: default true
+//! user = "nobody"            # script: run as this user
+//!
+//! [[sync_group]]
+//! name = "g1"
+//! instances = ["web", "db"]  # move together: one in FAULT or leaving MASTER takes the others along
+//! notify = "/usr/local/bin/notify"   # run as: notify GROUP <name> <STATE> <priority>
+//! notify_master = "/usr/local/bin/group-master"
+//! notify_backup = "/usr/local/bin/group-backup"
+//! notify_fault = "/usr/local/bin/group-fault"
+//! notify_stop = "/usr/local/bin/group-stop"
 //! ```
 use std::{
     borrow::Cow,
@@ -93,7 +127,7 @@ fn line_at(src: &str, offset: usize) -> usize {
 /// line), e.g. `instance[1].priority`.
 fn key_at(src: &str, offset: usize) -> String {
     let mut table = String::new();
-    let mut instances = 0usize;
+    let mut counts: HashMap<String, usize> = HashMap::new();
     let mut pos = 0usize;
     let mut key = String::new();
     for line in src.split_inclusive('\n') {
@@ -105,12 +139,9 @@ fn key_at(src: &str, offset: usize) -> String {
                 .next()
                 .unwrap_or("")
                 .trim();
-            if name == "instance" {
-                table = format!("instance[{instances}]");
-                instances += 1;
-            } else {
-                table = name.to_string();
-            }
+            let n = counts.entry(name.to_string()).or_default();
+            table = format!("{name}[{n}]");
+            *n += 1;
         } else if t.starts_with('[') {
             table = t
                 .trim_start_matches('[')
@@ -166,7 +197,12 @@ fn native(v: &DeValue<'_>) -> Value {
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(_) => Value::Other("datetime"),
         DeValue::Array(a) => Value::List(a.iter().map(|e| native(e.get_ref())).collect()),
-        DeValue::Table(_) => Value::Other("map"),
+        DeValue::Table(t) => Value::Table(
+            in_order(t)
+                .into_iter()
+                .map(|(k, v)| (k.get_ref().to_string(), native(v.get_ref())))
+                .collect(),
+        ),
     }
 }
 
@@ -198,15 +234,64 @@ fn walk(
         }
         set(key, native(v.get_ref())).map_err(|e| {
             // An unknown key is reported at the key, anything else at its value (or element).
-            let off = if e.msg.starts_with("unknown field") {
+            let off = if e.msg.starts_with("unknown field") && !e.key.contains('[') {
                 k.span().start
             } else {
-                at.get(&e.key).copied().unwrap_or(v.span().start)
+                offset_of(&at, &e.key).unwrap_or(v.span().start)
             };
             (e.key, off, e.msg)
         })?;
     }
     Ok(at)
+}
+
+/// Where the value of `key` is: the key itself, else its element (`track[0]` of
+/// `track[0].weight`), else the whole key (`vips` of `vips[3]`).
+fn offset_of(at: &KeyOffsets, key: &str) -> Option<usize> {
+    let element = key.find(']').map(|e| &key[..=e]);
+    let base = key.split(['[', '.']).next().unwrap_or("");
+    at.get(key)
+        .or_else(|| element.and_then(|e| at.get(e)))
+        .or_else(|| at.get(base))
+        .copied()
+}
+
+/// Reads every table of an array of tables (`[[check]]`) into an input through `set`.
+#[allow(clippy::type_complexity)]
+fn read_tables<I: Default>(
+    what: &str,
+    v: &Spanned<DeValue<'_>>,
+    mut set: impl FnMut(&mut I, &str, Value) -> Result<(), FieldError>,
+    err: &dyn Fn(Option<usize>, String, String) -> ConfigFileError,
+) -> Result<Vec<(I, KeyOffsets)>, ConfigFileError> {
+    let DeValue::Array(list) = v.get_ref() else {
+        return Err(err(
+            Some(v.span().start),
+            what.into(),
+            format!("write each one as [[{what}]]"),
+        ));
+    };
+    let mut out = Vec::new();
+    for (i, t) in list.iter().enumerate() {
+        let mut input = I::default();
+        let at = walk(t, |key, val| set(&mut input, key, val)).map_err(|(key, off, msg)| {
+            err(Some(off), dotted(&format!("{what}[{i}]"), &key), msg)
+        })?;
+        out.push((input, at));
+    }
+    Ok(out)
+}
+
+/// The error of a table's `build`, at its key.
+fn at_key(
+    err: &dyn Fn(Option<usize>, String, String) -> ConfigFileError,
+    what: &str,
+    i: usize,
+    at: &KeyOffsets,
+    e: FieldError,
+) -> ConfigFileError {
+    let off = offset_of(at, &e.key).or_else(|| at.get("").copied());
+    err(off, dotted(&format!("{what}[{i}]"), &e.key), e.msg)
 }
 
 /// Parses configuration text; `file` is only used in error messages.
@@ -226,6 +311,8 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     // validate.
     let mut global = GlobalInput::default();
     let mut instances: Vec<(InstanceInput, KeyOffsets)> = Vec::new();
+    let mut checks: Vec<(CheckInput, KeyOffsets)> = Vec::new();
+    let mut groups: Vec<(SyncGroupInput, KeyOffsets)> = Vec::new();
     let mut global_at = KeyOffsets::new();
     for (k, v) in in_order(doc.get_ref()) {
         match k.get_ref().as_ref() {
@@ -234,27 +321,39 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
                     .map_err(|(key, off, msg)| err(Some(off), dotted("global", &key), msg))?;
             }
             "instance" => {
-                let DeValue::Array(list) = v.get_ref() else {
-                    return Err(err(
-                        Some(v.span().start),
-                        "instance".into(),
-                        "write each virtual router as [[instance]]".into(),
-                    ));
-                };
-                for (i, t) in list.iter().enumerate() {
-                    let mut input = InstanceInput::default();
-                    let at =
-                        walk(t, |key, val| input.set(key, val)).map_err(|(key, off, msg)| {
-                            err(Some(off), dotted(&format!("instance[{i}]"), &key), msg)
-                        })?;
-                    instances.push((input, at));
-                }
+                instances = read_tables(
+                    "instance",
+                    v,
+                    |i: &mut InstanceInput, k, val| i.set(k, val),
+                    &err,
+                )
+                .map_err(|e| {
+                    if e.msg == "write each one as [[instance]]" {
+                        ConfigFileError {
+                            msg: "write each virtual router as [[instance]]".into(),
+                            ..e
+                        }
+                    } else {
+                        e
+                    }
+                })?;
+            }
+            "check" => {
+                checks = read_tables("check", v, |i: &mut CheckInput, k, val| i.set(k, val), &err)?;
+            }
+            "sync_group" => {
+                groups = read_tables(
+                    "sync_group",
+                    v,
+                    |i: &mut SyncGroupInput, k, val| i.set(k, val),
+                    &err,
+                )?;
             }
             other => {
                 return Err(err(
                     Some(k.span().start),
                     String::new(),
-                    keys::unknown(other, vec!["global", "instance"]),
+                    keys::unknown(other, vec!["global", "instance", "check", "sync_group"]),
                 ))
             }
         }
@@ -272,26 +371,39 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
     }
     let mut specs = Vec::new();
     for (i, (input, at)) in instances.iter().enumerate() {
-        let spec = input.build(g.failsafe_timeout).map_err(|e| {
-            let base = e.key.split('[').next().unwrap_or("");
-            let off = at
-                .get(&e.key)
-                .or_else(|| at.get(base))
-                .or_else(|| at.get(""));
-            err(off.copied(), format!("instance[{i}].{}", e.key), e.msg)
-        })?;
+        let spec = input
+            .build(g.failsafe_timeout)
+            .map_err(|e| at_key(&err, "instance", i, at, e))?;
         specs.push(spec);
     }
-    cross_check(&specs).map_err(|(i, e)| {
-        let at = &instances[i].1;
-        let off = at.get(&e.key).or_else(|| at.get("")).copied();
-        err(off, format!("instance[{i}].{}", e.key), e.msg)
+    cross_check(&specs).map_err(|(i, e)| at_key(&err, "instance", i, &instances[i].1, e))?;
+    let mut check_specs = Vec::new();
+    for (i, (input, at)) in checks.iter().enumerate() {
+        check_specs.push(input.build().map_err(|e| at_key(&err, "check", i, at, e))?);
+    }
+    let mut group_specs = Vec::new();
+    for (i, (input, at)) in groups.iter().enumerate() {
+        group_specs.push(
+            input
+                .build()
+                .map_err(|e| at_key(&err, "sync_group", i, at, e))?,
+        );
+    }
+    check_model(&specs, &check_specs, &group_specs).map_err(|(table, i, e)| {
+        let at = match table {
+            Table::Instance => &instances[i].1,
+            Table::Check => &checks[i].1,
+            Table::SyncGroup => &groups[i].1,
+        };
+        at_key(&err, table.name(), i, at, e)
     })?;
     Ok(AgentConfig {
         xdp_mode: g.xdp_mode,
         require_failsafe: g.require_failsafe,
         realtime_priority: g.realtime_priority,
         instances: specs,
+        checks: check_specs,
+        sync_groups: group_specs,
     })
 }
 

@@ -63,6 +63,9 @@ pub fn level(n: &Notification) -> Level {
         | Notification::VipWasPresent { .. }
         | Notification::VipWasAbsent { .. } => Level::Debug,
         Notification::AdvertBuildFailed { .. } => Level::Error,
+        Notification::TrackerChanged { .. }
+        | Notification::PriorityChanged { .. }
+        | Notification::GroupStateChanged { .. } => Level::Info,
     }
 }
 
@@ -262,5 +265,18 @@ pub fn render(n: &Notification) -> String {
         Notification::AdvertBuildFailed { name, error, .. } => {
             format!("instance {name}: cannot build an advert: {error}")
         }
+        Notification::TrackerChanged { target, up, .. } => {
+            format!("tracker {target}: {}", if *up { "up" } else { "down" })
+        }
+        Notification::PriorityChanged { name, from, to, .. } => {
+            format!("instance {name}: priority {from} -> {to}")
+        }
+        Notification::GroupStateChanged {
+            group, from, to, ..
+        } => format!(
+            "sync group {group}: state {} -> {}",
+            state_name(*from),
+            state_name(*to)
+        ),
     }
 }

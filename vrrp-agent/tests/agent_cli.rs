@@ -347,7 +347,9 @@ fn every_instance_key_is_a_file_key_and_a_flag_with_the_same_meaning() {
         for (name, v) in s {
             let lit = match key(name).kind {
                 Kind::Bool | Kind::Int | Kind::Seconds => v.to_string(),
-                Kind::Str | Kind::Addr | Kind::Cidr => format!("{v:?}"),
+                Kind::Str | Kind::Addr | Kind::Cidr | Kind::Track | Kind::Status => {
+                    format!("{v:?}")
+                }
                 Kind::List(_) => format!("[{v:?}]"),
             };
             t.push_str(&format!("{name} = {lit}\n"));

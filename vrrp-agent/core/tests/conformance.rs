@@ -21,15 +21,17 @@ use std::{
 };
 
 use vrrp_core::{
-    config::{cross_check, InstanceInput, InstanceSpec, Value},
+    config::{
+        check_model, cross_check, CheckInput, InstanceInput, InstanceSpec, SyncGroupInput, Value,
+    },
     fsm::Instant,
     node::{reason_name, state_name},
     wire::{
         vrrp_group, AdvertFrame, ArpFrame, Auth, ChecksumOpts, IpPair, MacAddr, NdpFrame,
         NdpMessage, VrrpRepr,
     },
-    Command, Core, Event, Family, IfaceEnv, IfaceId, InstanceId, Notification, Received, Report,
-    Version,
+    Command, Core, Event, Family, IfaceEnv, IfaceId, InstanceId, Model, Notification, Received,
+    Report, TrackerId, Version,
 };
 
 fn dir() -> PathBuf {
@@ -62,6 +64,9 @@ fn to_value(v: &toml::Value) -> Value {
         toml::Value::Float(f) => Value::Float(*f),
         toml::Value::String(s) => Value::Text(s.clone()),
         toml::Value::Array(a) => Value::List(a.iter().map(to_value).collect()),
+        toml::Value::Table(t) => {
+            Value::Table(t.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
+        }
         other => panic!("unsupported value {other}"),
     }
 }
@@ -121,6 +126,18 @@ struct Run {
 impl Run {
     fn name(&self, i: InstanceId) -> &str {
         &self.specs[i.0].name
+    }
+
+    /// The tracker a step names (`target = "web"`: a check's, interface's, file's or process's
+    /// name).
+    fn tracker(&self, step: &toml::Table, n: usize) -> Result<TrackerId, String> {
+        let name = str_of(step, "target").ok_or(format!("step {n}: no `target`"))?;
+        self.core
+            .trackers()
+            .iter()
+            .find(|t| t.target.name() == name)
+            .map(|t| t.id)
+            .ok_or(format!("step {n}: no tracker {name:?}"))
     }
 
     fn iface(&self, name: Option<&str>) -> IfaceId {
@@ -200,6 +217,14 @@ impl Run {
                         "state change sequence numbers go up by one: {sc:?}"
                     );
                     self.seq = sc.seq;
+                }
+                Command::Notify(Notification::GroupStateChanged { seq, .. }) => {
+                    assert_eq!(
+                        seq,
+                        self.seq + 1,
+                        "group state changes share the sequence numbers: {c:?}"
+                    );
+                    self.seq = seq;
                 }
                 Command::SendFrame { .. } | Command::Notify(_) => {}
             }
@@ -352,6 +377,15 @@ fn render_note(n: &Notification) -> String {
         Notification::VipWasPresent { name, vip, .. } => format!("vip-was-present {name} {vip}"),
         Notification::VipWasAbsent { name, vip, .. } => format!("vip-was-absent {name} {vip}"),
         Notification::AdvertBuildFailed { name, .. } => format!("advert-build-failed {name}"),
+        Notification::TrackerChanged { target, up, .. } => {
+            format!("tracker {target} {}", if *up { "up" } else { "down" })
+        }
+        Notification::PriorityChanged { name, from, to, .. } => {
+            format!("priority {name} {from} -> {to}")
+        }
+        Notification::GroupStateChanged {
+            group, from, to, ..
+        } => format!("group {group} {} -> {}", state_name(*from), state_name(*to)),
     }
 }
 
@@ -456,7 +490,44 @@ fn run_scenario(path: &Path) -> Result<(), String> {
         );
     }
     cross_check(&specs).map_err(|(i, e)| format!("instance[{i}].{}: {}", e.key, e.msg))?;
-    let core = Core::new(specs.clone(), ifaces.clone())?;
+    let mut checks = Vec::new();
+    for (i, t) in tables("check").iter().enumerate() {
+        let mut input = CheckInput::default();
+        for (k, v) in t {
+            input
+                .set(k, to_value(v))
+                .map_err(|e| format!("check[{i}].{}: {}", e.key, e.msg))?;
+        }
+        checks.push(
+            input
+                .build()
+                .map_err(|e| format!("check[{i}].{}: {}", e.key, e.msg))?,
+        );
+    }
+    let mut sync_groups = Vec::new();
+    for (i, t) in tables("sync_group").iter().enumerate() {
+        let mut input = SyncGroupInput::default();
+        for (k, v) in t {
+            input
+                .set(k, to_value(v))
+                .map_err(|e| format!("sync_group[{i}].{}: {}", e.key, e.msg))?;
+        }
+        sync_groups.push(
+            input
+                .build()
+                .map_err(|e| format!("sync_group[{i}].{}: {}", e.key, e.msg))?,
+        );
+    }
+    check_model(&specs, &checks, &sync_groups)
+        .map_err(|(t, i, e)| format!("{}[{i}].{}: {}", t.name(), e.key, e.msg))?;
+    let core = Core::with_model(
+        Model {
+            instances: specs.clone(),
+            checks,
+            sync_groups,
+        },
+        ifaces.clone(),
+    )?;
     let mut run = Run {
         core,
         specs,
@@ -535,6 +606,30 @@ fn run_scenario(path: &Path) -> Result<(), String> {
                 run.exec.release_fails = Some(str_of(step, "why").unwrap_or("EPERM").into())
             }
             "releases_work" => run.exec.release_fails = None,
+            "check" | "tracker" | "tracker_value" => {
+                let tracker = run.tracker(step, n)?;
+                let flag = |k: &str| {
+                    step.get(k)
+                        .and_then(|v| v.as_bool())
+                        .ok_or(format!("step {n}: {event} needs {k} = true|false"))
+                };
+                let ev = match event {
+                    "check" => Event::CheckResult {
+                        tracker,
+                        ok: flag("ok")?,
+                    },
+                    "tracker" => Event::TrackerState {
+                        tracker,
+                        up: flag("up")?,
+                    },
+                    _ => Event::TrackerValue {
+                        tracker,
+                        value: int_of(step, "value")
+                            .ok_or(format!("step {n}: tracker_value needs value = N"))?,
+                    },
+                };
+                run.handle(ev, at, &mut out);
+            }
             other => return Err(format!("step {n}: unknown event {other:?}")),
         }
         // A stalled executor that wakes up also runs what fell due meanwhile, after the event
@@ -593,7 +688,18 @@ fn is_other_note(line: &str) -> bool {
     let what = line.split_whitespace().nth(1).unwrap_or("");
     !matches!(
         what,
-        "advert" | "garp" | "na" | "ndp" | "claim" | "release" | "add-vip" | "remove-vip" | "state"
+        "advert"
+            | "garp"
+            | "na"
+            | "ndp"
+            | "claim"
+            | "release"
+            | "add-vip"
+            | "remove-vip"
+            | "state"
+            | "priority"
+            | "group"
+            | "tracker"
     )
 }
 
@@ -641,6 +747,36 @@ fn check_after(run: &Run, step: &toml::Table, n: usize) -> Result<(), String> {
                         "step {n}: instance {name} is {other:?} in the snapshot, expected {want}"
                     ))
                 }
+            }
+        }
+    }
+    if let Some(prios) = step.get("priorities").and_then(|v| v.as_table()) {
+        let snap = run.core.snapshot();
+        for (name, want) in prios {
+            let got = snap
+                .instances
+                .iter()
+                .find(|i| &i.name == name)
+                .map(|i| i64::from(i.effective_priority));
+            if got != want.as_integer() {
+                return Err(format!(
+                    "step {n}: instance {name} has effective priority {got:?}, expected {want}"
+                ));
+            }
+        }
+    }
+    if let Some(groups) = step.get("groups").and_then(|v| v.as_table()) {
+        let snap = run.core.snapshot();
+        for (name, want) in groups {
+            let got = snap
+                .groups
+                .iter()
+                .find(|g| &g.name == name)
+                .map(|g| state_name(g.state));
+            if got != want.as_str() {
+                return Err(format!(
+                    "step {n}: sync group {name} is {got:?}, expected {want}"
+                ));
             }
         }
     }

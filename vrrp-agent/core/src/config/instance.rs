@@ -3,11 +3,12 @@
 //! the rules between keys).
 use std::{net::IpAddr, time::Duration};
 
+use super::track::parse_track;
 use super::{
     global::failsafe,
     keys::{instance_key, InstanceInput},
     value::{checked_int, checked_secs, ferr, parse_ip, parse_vip, FieldError},
-    GarpConfig, InstanceSpec, DEFAULT_PRIORITY, IFNAMSIZ,
+    GarpConfig, InstanceSpec, NotifySpec, DEFAULT_PRIORITY, IFNAMSIZ,
 };
 use crate::{
     fsm::{self, ConfigError, Version},
@@ -209,6 +210,19 @@ impl InstanceInput {
                 v3_checksum_as_v2: self.v3_checksum_as_v2.unwrap_or(false),
             },
             failsafe_timeout,
+            track: self
+                .track
+                .iter()
+                .enumerate()
+                .map(|(i, t)| parse_track(&format!("track[{i}]"), t))
+                .collect::<Result<_, _>>()?,
+            notify: NotifySpec::from_keys([
+                &self.notify,
+                &self.notify_master,
+                &self.notify_backup,
+                &self.notify_fault,
+                &self.notify_stop,
+            ])?,
         };
         // The state machine's own rules; the primary address is only known at run time, so a
         // stand-in of the right kind is used unless unicast_src_ip gives it.

@@ -30,6 +30,11 @@ pub enum Kind {
     Cidr,
     /// A list (TOML: an array; flags: repeat the flag).
     List(&'static Kind),
+    /// One tracked target: TOML an inline table (`{ check = "web", weight = -120 }`), text
+    /// `check=web weight=-120` (the same keys as words; what flags and `set_str` take).
+    Track,
+    /// An HTTP status code or an inclusive range of them: TOML `200` or `"200-399"`.
+    Status,
 }
 
 /// Allowed values, checked by `build` (and shown in help).
@@ -68,11 +73,13 @@ pub enum Flag {
     Off(&'static str),
 }
 
-/// Where a key is written: `[global]` or each `[[instance]]`.
+/// Where a key is written: `[global]`, each `[[instance]]`, `[[check]]` or `[[sync_group]]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     Global,
     Instance,
+    Check,
+    SyncGroup,
 }
 
 /// One configuration key.
@@ -137,6 +144,8 @@ impl Key {
             Kind::Str => "TEXT",
             Kind::Addr | Kind::List(Kind::Addr) => "IP",
             Kind::Cidr | Kind::List(Kind::Cidr) => "CIDR",
+            Kind::Track | Kind::List(Kind::Track) => "KIND=TARGET weight=N",
+            Kind::Status | Kind::List(Kind::Status) => "CODE|FROM-TO",
             Kind::List(_) => "VALUE",
         }
     }
@@ -488,6 +497,42 @@ declare_keys! {
             default: DefaultValue::Text("[global] failsafe_timeout, else the Master_Down_Interval"),
             example: "0.2",
         }
+        track: Vec<String> = "Tracked targets with weights: check, interface, file or process (weight 0 = FAULT while down)" {
+            kind: Kind::List(&Kind::Track),
+            range: Range::Rule("weight -254-254; one of check=NAME, interface=IFACE, file=PATH, process=NAME"),
+            default: DefaultValue::Text("none"),
+            example: "interface=eth1 weight=-50",
+        }
+        notify: Option<String> = "Command run at every state change: PROGRAM [ARGS] + INSTANCE <name> <STATE> <priority>" {
+            range: Range::Rule("an absolute path, then arguments (no shell)"),
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/notify",
+        }
+        notify_master: Option<String> = "Command run on becoming MASTER" {
+            range: Range::Rule("an absolute path, then arguments (no shell)"),
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/to-master",
+        }
+        notify_backup: Option<String> = "Command run on becoming BACKUP" {
+            range: Range::Rule("an absolute path, then arguments (no shell)"),
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/to-backup",
+        }
+        notify_fault: Option<String> = "Command run on entering FAULT" {
+            range: Range::Rule("an absolute path, then arguments (no shell)"),
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/to-fault",
+        }
+        notify_stop: Option<String> = "Command run when the instance stops" {
+            range: Range::Rule("an absolute path, then arguments (no shell)"),
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/on-stop",
+        }
     }
 }
 
@@ -520,6 +565,137 @@ declare_keys! {
             example: "20",
         }
     }
+}
+
+declare_keys! {
+    /// One `[[check]]` before validation, one field per key of [`CHECK_KEYS`]. Exactly one of
+    /// `script`, `icmp`, `tcp`, `http`, `https` says what is probed.
+    pub struct CheckInput, table CHECK_KEYS, scope Check {
+        name: Option<String> = "Check name, one word (what `track = [{ check = NAME }]` refers to)" {
+            value_name: Some("NAME"),
+            example: "web",
+        }
+        script: Option<String> = "Run a program: exit status 0 = up (an absolute path, then arguments; no shell)" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/check-web --quick",
+        }
+        icmp: Option<String> = "Ping this address (IPv4 or IPv6)" {
+            kind: Kind::Addr,
+            default: DefaultValue::Text("none"),
+            example: "10.0.0.1",
+        }
+        tcp: Option<String> = "Connect to ADDR:PORT (IPv6: [ADDR]:PORT)" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("ADDR:PORT"),
+            example: "10.0.0.5:5432",
+        }
+        http: Option<String> = "GET this http:// URL" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("URL"),
+            example: "http://127.0.0.1:8080/healthz",
+        }
+        https: Option<String> = "GET this https:// URL" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("URL"),
+            example: "https://127.0.0.1:8443/healthz",
+        }
+        interval: Option<f64> = "Seconds between two probes" {
+            kind: Kind::Seconds,
+            range: Range::Rule("0.01-86400 s"),
+            default: DefaultValue::Value("1"),
+            example: "0.1",
+        }
+        timeout: Option<f64> = "Seconds a probe may take (a script is killed with its process group then)" {
+            kind: Kind::Seconds,
+            range: Range::Rule("0.001 s up to the interval"),
+            default: DefaultValue::Text("the interval"),
+            example: "0.5",
+        }
+        rise: Option<i64> = "Consecutive successes to become up (a check starts down)" {
+            kind: Kind::Int,
+            range: Range::Int(1, 1_000_000),
+            default: DefaultValue::Value("1"),
+            example: "2",
+        }
+        fall: Option<i64> = "Consecutive failures to become down" {
+            kind: Kind::Int,
+            range: Range::Int(1, 1_000_000),
+            default: DefaultValue::Value("1"),
+            example: "3",
+        }
+        status: Vec<String> = "HTTP(S): status codes that count as up, each a code or a range" {
+            kind: Kind::List(&Kind::Status),
+            range: Range::Rule("100-599"),
+            default: DefaultValue::Value("200-399"),
+            example: "204",
+        }
+        body_contains: Option<String> = "HTTP(S): the body must contain this text" {
+            default: DefaultValue::Text("none"),
+            example: "ok",
+        }
+        host: Option<String> = "HTTP(S): Host header and TLS server name" {
+            default: DefaultValue::Text("the URL's host"),
+            example: "example.org",
+        }
+        tls_verify: Option<bool> = "HTTPS: verify the server's certificate" {
+            kind: Kind::Bool,
+            default: DefaultValue::Value("true"),
+            example: "false",
+        }
+        user: Option<String> = "Script: run as this user" {
+            default: DefaultValue::Text("the agent's user"),
+            example: "nobody",
+        }
+    }
+}
+
+declare_keys! {
+    /// One `[[sync_group]]` before validation, one field per key of [`SYNC_GROUP_KEYS`].
+    pub struct SyncGroupInput, table SYNC_GROUP_KEYS, scope SyncGroup {
+        name: Option<String> = "Group name, one word" {
+            value_name: Some("NAME"),
+            example: "g1",
+        }
+        instances: Vec<String> = "The instances that move together (by name; each in at most one group)" {
+            kind: Kind::List(&Kind::Str),
+            example: "web",
+        }
+        notify: Option<String> = "Command run at every group state change: PROGRAM [ARGS] + GROUP <name> <STATE> <priority>" {
+            range: Range::Rule("an absolute path, then arguments (no shell)"),
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/notify",
+        }
+        notify_master: Option<String> = "Command run when the group becomes MASTER" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/to-master",
+        }
+        notify_backup: Option<String> = "Command run when the group becomes BACKUP" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/to-backup",
+        }
+        notify_fault: Option<String> = "Command run when the group enters FAULT" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/to-fault",
+        }
+        notify_stop: Option<String> = "Command run when the group stops" {
+            default: DefaultValue::Text("none"),
+            value_name: Some("CMD"),
+            example: "/usr/local/bin/on-stop",
+        }
+    }
+}
+
+/// The declaration of a `[[check]]` key.
+pub(crate) fn check_key(name: &str) -> &'static Key {
+    CHECK_KEYS
+        .iter()
+        .find(|k| k.name == name)
+        .expect("declared check key")
 }
 
 /// The declaration of an instance key (a name the model itself uses: a missing one is a bug).

@@ -21,16 +21,22 @@ use crate::{
     wire::{Auth, ChecksumOpts},
 };
 
+pub mod check;
 pub mod global;
+pub mod group;
 pub mod instance;
 pub mod keys;
+pub mod track;
 pub mod value;
 
+pub use check::{parse_command, CheckKind, CheckSpec, DEFAULT_CHECK_INTERVAL, DEFAULT_STATUS};
 pub use global::{failsafe, realtime_priority, GlobalSettings};
+pub use group::{check_model, NotifySpec, SyncGroupSpec, Table};
 pub use keys::{
-    flag_of, DefaultValue, Flag, GlobalInput, InstanceInput, Key, Kind, Range, Scope, GLOBAL_KEYS,
-    INSTANCE_KEYS,
+    flag_of, CheckInput, DefaultValue, Flag, GlobalInput, InstanceInput, Key, Kind, Range, Scope,
+    SyncGroupInput, CHECK_KEYS, GLOBAL_KEYS, INSTANCE_KEYS, SYNC_GROUP_KEYS,
 };
+pub use track::{effective_priority, parse_track, TrackSpec, TrackTarget, MAX_WEIGHT, MIN_WEIGHT};
 pub use value::{ferr, int_in, parse_ip, parse_vip, seconds, FieldError, Value};
 
 /// Longest interface name the kernel takes (IFNAMSIZ, with its NUL).
@@ -153,6 +159,9 @@ pub struct InstanceSpec {
     pub checksum: ChecksumOpts,
     /// Fail-safe bound for the XDP fast path; `None`: the Master_Down_Interval.
     pub failsafe_timeout: Option<Duration>,
+    /// Tracked targets with their weights ([`track`]).
+    pub track: Vec<TrackSpec>,
+    pub notify: NotifySpec,
 }
 
 impl InstanceSpec {
@@ -188,6 +197,24 @@ impl InstanceSpec {
         }
     }
 
+    /// The priority this instance would advertise with every tracker in its initial state
+    /// (every tracker starts down, a file's value 0: see [`track`]), and whether it would be in
+    /// FAULT (a weight-0 tracker down).
+    pub fn initial_priority(&self) -> (u8, bool) {
+        let mut adjust = 0i64;
+        let mut fault = false;
+        for t in &self.track {
+            match (&t.target, t.weight) {
+                // A file's value starts at 0: no effect.
+                (TrackTarget::File(_), _) => {}
+                (_, 0) => fault = true,
+                (_, w) if w < 0 => adjust += i64::from(w),
+                _ => {}
+            }
+        }
+        (effective_priority(self.priority, adjust), fault)
+    }
+
     /// One line for `check-config` and the startup log.
     pub fn describe(&self) -> String {
         let secs = |d: Duration| format!("{}s", d.as_secs_f64());
@@ -196,7 +223,8 @@ impl InstanceSpec {
              vips={} preempt={} preempt_delay={} accept_mode={} lower_prio_no_advert={} \
              unicast_src_ip={} \
              unicast_peers={} auth={} garp_master_delay={} garp_master_repeat={} \
-             garp_master_refresh={} garp_interval={} v3_checksum_as_v2={} failsafe_timeout={}",
+             garp_master_refresh={} garp_interval={} v3_checksum_as_v2={} failsafe_timeout={}\
+             {}{}",
             self.name,
             self.interface,
             self.vrid,
@@ -235,6 +263,29 @@ impl InstanceSpec {
             self.failsafe_timeout
                 .map(secs)
                 .unwrap_or_else(|| "master_down_interval".into()),
+            if self.track.is_empty() {
+                String::new()
+            } else {
+                let (p, fault) = self.initial_priority();
+                format!(
+                    " track={} priority_now={}",
+                    self.track
+                        .iter()
+                        .map(|t| format!("{}:{}", t.target, t.weight))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    if fault {
+                        format!("{p} (FAULT until every weight-0 tracker is up)")
+                    } else {
+                        p.to_string()
+                    }
+                )
+            },
+            if self.notify.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", self.notify.describe())
+            },
         )
     }
 }
@@ -256,6 +307,10 @@ pub struct AgentConfig {
     /// `SCHED_RR` priority of the agent's threads, 0 = normal scheduling ([`crate::sched`]).
     pub realtime_priority: u8,
     pub instances: Vec<InstanceSpec>,
+    /// `[[check]]`s, in the order written.
+    pub checks: Vec<CheckSpec>,
+    /// `[[sync_group]]`s, in the order written.
+    pub sync_groups: Vec<SyncGroupSpec>,
 }
 
 impl AgentConfig {

@@ -39,6 +39,9 @@ pub enum Value {
     Float(f64),
     Text(String),
     List(Vec<Value>),
+    /// A table (TOML: an inline table, as in `track = [{ check = "web", weight = -120 }]`),
+    /// its keys in the order written.
+    Table(Vec<(String, Value)>),
     Other(&'static str),
 }
 
@@ -51,6 +54,7 @@ impl Value {
             Value::Float(f) => format!("floating point `{f}`"),
             Value::Text(s) => format!("string {s:?}"),
             Value::List(_) => "sequence".into(),
+            Value::Table(_) => "map".into(),
             Value::Other(what) => (*what).into(),
         }
     }
@@ -64,6 +68,8 @@ pub(crate) fn expecting(kind: Kind) -> &'static str {
         Kind::Seconds => "a number (seconds)",
         Kind::Str | Kind::Addr | Kind::Cidr => "a string",
         Kind::List(_) => "a sequence",
+        Kind::Track => "a table like { check = \"web\", weight = -10 }",
+        Kind::Status => "a status code or a string \"FROM-TO\"",
     }
 }
 
@@ -96,6 +102,15 @@ fn scalar(key: &str, kind: Kind, v: Value) -> Result<Scalar, FieldError> {
         (Kind::Seconds, Value::Int(i)) => Ok(Scalar::Secs(i as f64)),
         (Kind::Seconds, Value::Float(f)) => Ok(Scalar::Secs(f)),
         (Kind::Str | Kind::Addr | Kind::Cidr, Value::Text(s)) => Ok(Scalar::Text(s)),
+        (Kind::Track, Value::Table(fields)) => {
+            super::track::track_text(key, &fields).map(Scalar::Text)
+        }
+        (Kind::Track, Value::Text(s)) => {
+            super::track::parse_track(key, &s)?;
+            Ok(Scalar::Text(s))
+        }
+        (Kind::Status, Value::Int(i)) => Ok(Scalar::Text(i.to_string())),
+        (Kind::Status, Value::Text(s)) => Ok(Scalar::Text(s)),
         (kind, v) => Err(wrong_type(key, kind, &v)),
     }
 }
@@ -120,7 +135,11 @@ pub(crate) fn scalar_from_text(key: &str, kind: Kind, text: &str) -> Result<Scal
             .parse::<f64>()
             .map(Scalar::Secs)
             .map_err(|_| ferr(key, format!("{text:?} is not a number of seconds"))),
-        Kind::Str | Kind::Addr | Kind::Cidr => Ok(Scalar::Text(text.to_string())),
+        Kind::Str | Kind::Addr | Kind::Cidr | Kind::Status => Ok(Scalar::Text(text.to_string())),
+        Kind::Track => {
+            super::track::parse_track(key, text)?;
+            Ok(Scalar::Text(text.trim().to_string()))
+        }
         Kind::List(elem) => scalar_from_text(key, *elem, text),
     }
 }
@@ -239,6 +258,11 @@ pub(crate) fn put(slot: &mut dyn Slot, key: &Key, v: Scalar) -> Result<(), Field
 pub(crate) fn set_value(slot: &mut dyn Slot, key: &Key, v: Value) -> Result<(), FieldError> {
     match key.kind {
         Kind::List(elem) => {
+            // A status list may be one status: `status = "200-399"`.
+            let v = match (elem, v) {
+                (Kind::Status, v @ (Value::Int(_) | Value::Text(_))) => Value::List(vec![v]),
+                (_, v) => v,
+            };
             let Value::List(items) = v else {
                 return Err(wrong_type(key.name, key.kind, &v));
             };

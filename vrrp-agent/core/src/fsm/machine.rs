@@ -60,6 +60,13 @@ pub enum Input {
     /// A tracked check (script, other interface) failed (`on: true`) or recovered.
     /// Fault holds while the link is down or a tracked fault is on.
     TrackFault { on: bool },
+    /// Another member of this router's sync group is in FAULT (`on: true`), or no member is
+    /// any more: like [`Input::TrackFault`], with [`Reason::SyncGroup`].
+    SyncFault { on: bool },
+    /// Another member of this router's sync group left Master for Backup: a Master gives up
+    /// too (priority-0 advert, release, Backup with Master_Down_Timer, [`Reason::SyncGroup`]);
+    /// a no-op in any other state.
+    Resign,
     /// Taking the VIPs failed (`on: true`: an address or the fast path could not be set up), so
     /// this router must not be Master; `on: false` when the caller's retry is due. Like a
     /// tracked fault: a Master sends priority 0 (the link is up) and releases.
@@ -95,6 +102,8 @@ pub enum Reason {
     ClaimFailed,
     /// Link up / tracked fault cleared / claim retry due: the Startup rules apply again.
     FaultCleared,
+    /// A sync group member moved (another member's FAULT, or its leaving Master).
+    SyncGroup,
 }
 
 /// What the I/O layer must do. Plain data; apply in order.
@@ -138,6 +147,7 @@ pub struct VirtualRouter {
     link_down: bool,
     track_fault: bool,
     claim_fault: bool,
+    sync_fault: bool,
     /// keepalived preempt_time: lower-priority masters are tolerated until then;
     /// `None` with a non-zero delay means "not started yet".
     preempt_until: Option<Instant>,
@@ -164,6 +174,7 @@ impl VirtualRouter {
             link_down: false,
             track_fault: false,
             claim_fault: false,
+            sync_fault: false,
             preempt_until: None,
             down_reason: Reason::MasterNoResponse,
             last_reassert: None,
@@ -210,8 +221,15 @@ impl VirtualRouter {
         self.state == State::Master && (self.cfg.is_owner() || self.cfg.accept_mode)
     }
 
-    /// Whether Fault conditions (link down, tracked fault or failed claim) currently hold.
+    /// Whether Fault conditions (link down, tracked fault, failed claim or a sync group
+    /// member's fault) currently hold.
     pub fn is_faulted(&self) -> bool {
+        self.own_fault() || self.sync_fault
+    }
+
+    /// Whether a Fault condition of this router's own holds (link down, tracked fault or failed
+    /// claim): what a sync group passes on to its other members.
+    pub fn own_fault(&self) -> bool {
         self.link_down || self.track_fault || self.claim_fault
     }
 
@@ -248,6 +266,10 @@ impl VirtualRouter {
             Input::ClaimFault { on } => {
                 self.set_fault(Reason::ClaimFailed, now, &mut out, |vr| vr.claim_fault = on)
             }
+            Input::SyncFault { on } => {
+                self.set_fault(Reason::SyncGroup, now, &mut out, |vr| vr.sync_fault = on)
+            }
+            Input::Resign => self.on_resign(now, &mut out),
             Input::AdvertSent => self.on_sent(now),
         }
         if self.deadline != before {
@@ -466,6 +488,21 @@ impl VirtualRouter {
         self.last_reassert = Some(now);
         self.send_advert(self.priority, out);
         self.deadline = Some(now + interval);
+    }
+
+    /// A Master gives up while staying in the election (sync group): priority 0 so that a
+    /// backup takes over after its Skew_Time, release, Backup.
+    fn on_resign(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state != State::Master {
+            return;
+        }
+        self.send_advert(0, out);
+        out.push(Action::Release);
+        self.master_adver_int_cs = self.cfg.advert_interval_cs;
+        self.deadline = Some(now + self.master_down_interval());
+        self.down_reason = Reason::MasterNoResponse;
+        self.master_addr = None;
+        self.transition(State::Backup, Reason::SyncGroup, out);
     }
 
     fn on_priority(&mut self, priority: u8, now: Instant, out: &mut Vec<Action>) {

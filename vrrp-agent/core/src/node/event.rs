@@ -7,7 +7,7 @@
 use std::{net::IpAddr, time::Duration};
 
 use crate::{
-    config::Vip,
+    config::{CheckSpec, TrackTarget, Vip},
     fsm::{Instant, Reason, State},
     wire::{MacAddr, RxError},
     Family, Version,
@@ -22,6 +22,23 @@ pub struct IfaceId(pub usize);
 /// [`crate::Core::new`]'s list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InstanceId(pub usize);
+
+/// A tracked target of the [`crate::Core`]: the index in [`crate::Core::trackers`]. One per
+/// distinct target across all instances (two instances tracking `check = "web"` share one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrackerId(pub usize);
+
+/// What the edge must watch for a tracker, and how to report it: a check's probe outcomes
+/// with [`Event::CheckResult`], an interface's carrier or a process's presence with
+/// [`Event::TrackerState`], a file's integer with [`Event::TrackerValue`] (an unreadable file:
+/// `TrackerState { up: false }`, counted as the value 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerInfo {
+    pub id: TrackerId,
+    pub target: TrackTarget,
+    /// For [`TrackTarget::Check`]: the check to run.
+    pub check: Option<CheckSpec>,
+}
 
 /// One received advert as the fast path captured it, decoded by the edge: the kernel's
 /// metadata and the VRRP message (not yet validated).
@@ -42,8 +59,7 @@ pub struct Received {
 
 /// Something that happened, handed to [`crate::Core::handle`] with the time it is handled at.
 ///
-/// More inputs arrive as new variants in the next issues: results of tracked checks (with
-/// weights) and a configuration reload.
+/// More inputs arrive as new variants in the next issues (a configuration reload).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Start every instance (RFC 9568 Startup).
@@ -77,6 +93,15 @@ pub enum Event {
     Shutdown,
     /// End every handover now (the edge's last resort at a stop).
     EndHandovers,
+    /// One probe of a check tracker ended (`ok`: it succeeded). The core counts rise and fall:
+    /// a check starts down and is up after `rise` successes in a row, down again after `fall`
+    /// failures in a row.
+    CheckResult { tracker: TrackerId, ok: bool },
+    /// An interface tracker's carrier or a process tracker's presence, already debounced (a
+    /// file tracker: whether the file could be read).
+    TrackerState { tracker: TrackerId, up: bool },
+    /// A file tracker's integer (the file was read).
+    TrackerValue { tracker: TrackerId, value: i64 },
 }
 
 /// What carrying out a command did, reported back with [`Event::Report`].
@@ -322,5 +347,26 @@ pub enum Notification {
         instance: InstanceId,
         name: String,
         error: String,
+    },
+    /// A tracker went up or down (a check after its rise/fall count).
+    TrackerChanged {
+        tracker: TrackerId,
+        target: TrackTarget,
+        up: bool,
+    },
+    /// An instance's effective priority changed (tracked weights).
+    PriorityChanged {
+        instance: InstanceId,
+        name: String,
+        from: u8,
+        to: u8,
+    },
+    /// A sync group's state changed: all its members moved to `to` (FAULT: one member is in
+    /// FAULT and the others follow). `seq` shares the counter of [`StateChange::seq`].
+    GroupStateChanged {
+        seq: u64,
+        group: String,
+        from: State,
+        to: State,
     },
 }

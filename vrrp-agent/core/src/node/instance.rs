@@ -112,6 +112,18 @@ pub(super) struct Instance {
     pub counters: InstanceCounters,
     /// The other routers heard on this VRID.
     pub peers: Peers,
+    /// The trackers of this instance with their weights.
+    pub tracks: Vec<(super::TrackerId, i32)>,
+    /// The tracked fault last given to the state machine.
+    pub track_fault: bool,
+    /// The sync group (an index in the core's groups).
+    pub group: Option<usize>,
+    /// The sync fault last given to the state machine.
+    pub sync_fault: bool,
+    /// A BACKUP whose timer ran out, waiting for its sync group to become MASTER together.
+    pub group_wait: bool,
+    /// Left MASTER for BACKUP by itself since the sync groups last looked.
+    pub left_master: bool,
 }
 
 impl Instance {
@@ -138,6 +150,12 @@ impl Instance {
             last_transition: None,
             counters: InstanceCounters::default(),
             peers: Peers::default(),
+            tracks: Vec::new(),
+            track_fault: false,
+            group: None,
+            sync_fault: false,
+            group_wait: false,
+            left_master: false,
         }
     }
 
@@ -150,7 +168,8 @@ impl Instance {
     pub fn wakeups(&self) -> impl Iterator<Item = Instant> {
         let g = self.garp.as_ref().and_then(GarpRun::next);
         [
-            self.vr.next_deadline(),
+            // A member waiting for its sync group has no timer of its own.
+            self.vr.next_deadline().filter(|_| !self.group_wait),
             g,
             self.handover_until,
             self.claim_retry.at,

@@ -42,7 +42,7 @@
 use std::{collections::VecDeque, net::IpAddr, time::Duration};
 
 use crate::{
-    config::InstanceSpec,
+    config::{AgentConfig, CheckSpec, InstanceSpec, SyncGroupSpec},
     fsm::{Action, Input, Instant, Reason, State, VirtualRouter},
     wire::{self, vmac, AdvertFrame, InstanceCfg, MacAddr, RxError, RxParts, Valid, VrrpRepr},
 };
@@ -53,17 +53,21 @@ mod garp;
 mod instance;
 mod snapshot;
 mod stats;
+mod sync_group;
+mod track;
 
 pub use claims::{
     CLAIM_HELD_RESET, CLAIM_RETRY_MAX, CLAIM_RETRY_MIN, RELEASE_RETRIES, RELEASE_RETRY_FIRST,
 };
 pub use event::{
     Command, Event, IfaceId, InstanceId, Notification, PreviousMaster, Received, ReleaseOutcome,
-    Report, StateChange,
+    Report, StateChange, TrackerId, TrackerInfo,
 };
 pub use instance::IfaceEnv;
 use instance::Instance;
-pub use snapshot::{IfaceSnapshot, InstanceSnapshot, Snapshot, Transition};
+pub use snapshot::{
+    GroupSnapshot, IfaceSnapshot, InstanceSnapshot, Snapshot, TrackerSnapshot, Transition,
+};
 pub use stats::{
     InstanceCounters, LogLimit, Peer, Peers, RxStats, VipStats, LOG_EVERY, LOG_PEERS, MAX_PEERS,
 };
@@ -91,6 +95,7 @@ pub fn reason_name(r: Reason) -> &'static str {
         Reason::Fault => "fault",
         Reason::ClaimFailed => "claim_failed",
         Reason::FaultCleared => "fault_cleared",
+        Reason::SyncGroup => "sync_group",
     }
 }
 
@@ -107,11 +112,36 @@ struct Iface {
     link_up: bool,
 }
 
+/// What the core runs: the instances, the checks they track, the sync groups
+/// ([`Core::with_model`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Model {
+    pub instances: Vec<InstanceSpec>,
+    pub checks: Vec<CheckSpec>,
+    pub sync_groups: Vec<SyncGroupSpec>,
+}
+
+impl From<&AgentConfig> for Model {
+    fn from(c: &AgentConfig) -> Model {
+        Model {
+            instances: c.instances.clone(),
+            checks: c.checks.clone(),
+            sync_groups: c.sync_groups.clone(),
+        }
+    }
+}
+
 /// Every virtual router of every interface. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Core {
     ifaces: Vec<Iface>,
     instances: Vec<Instance>,
+    /// One per distinct tracked target ([`track`]).
+    trackers: Vec<track::Tracker>,
+    /// The same, as the edge sees them ([`Core::trackers`]).
+    tracker_infos: Vec<TrackerInfo>,
+    /// Sync groups ([`sync_group`]).
+    groups: Vec<sync_group::Group>,
     /// Commands not polled yet.
     queue: VecDeque<Command>,
     /// Sequence number of the last state change.
@@ -127,7 +157,32 @@ impl Core {
     /// advert source is chosen by [`IfaceEnv::primary_for`]. The interfaces' addresses are
     /// "ours" (an advert from one is dropped: a spoof or a loop), except VIPs (an address owner
     /// sends from its VIP).
+    ///
+    /// No trackers and no sync groups: see [`Core::with_model`].
     pub fn new(specs: Vec<InstanceSpec>, ifaces: Vec<IfaceEnv>) -> Result<Core, String> {
+        Core::with_model(
+            Model {
+                instances: specs,
+                ..Model::default()
+            },
+            ifaces,
+        )
+    }
+
+    /// [`Core::new`] with the checks the instances track and the sync groups: the trackers
+    /// ([`Core::trackers`], one per distinct target) start down, so an instance starts with
+    /// the priority that gives (and in FAULT if it has a weight-0 tracker); see [`track`] and
+    /// [`sync_group`]. A tracked check or a group member that does not exist is an error
+    /// (`config::check_model` reports it first, with the key).
+    pub fn with_model(model: Model, ifaces: Vec<IfaceEnv>) -> Result<Core, String> {
+        let Model {
+            instances: specs,
+            checks,
+            sync_groups,
+        } = model;
+        let (trackers, tracks) = track::build(&specs, &checks)?;
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let (groups, group_of) = sync_group::build(&sync_groups, &names)?;
         let mut out_ifaces: Vec<Iface> = ifaces
             .iter()
             .map(|e| Iface {
@@ -165,8 +220,16 @@ impl Core {
         }
         let mut instances = Vec::new();
         for (id, (spec, (f, primary, all_vips))) in specs.into_iter().zip(placed).enumerate() {
-            let vr = VirtualRouter::new(spec.fsm_config(primary))
+            let mut vr = VirtualRouter::new(spec.fsm_config(primary))
                 .map_err(|e| format!("instance {}: {e}", spec.name))?;
+            // The trackers' initial state, before Startup (nothing to notify: Initialize).
+            let (priority, track_fault) = track::evaluate(spec.priority, &tracks[id], &trackers);
+            if spec.priority != 255 {
+                vr.handle(Input::PriorityChanged { priority }, Instant::ZERO);
+            }
+            if track_fault {
+                vr.handle(Input::TrackFault { on: true }, Instant::ZERO);
+            }
             let stale_after = spec
                 .failsafe_timeout
                 .unwrap_or_else(|| vr.master_down_interval());
@@ -190,11 +253,18 @@ impl Core {
                 unicast_peers: spec.unicast_peers.clone(),
                 local_addrs: local,
             });
-            instances.push(Instance::new(spec, IfaceId(f), vr, stale_after));
+            let mut inst = Instance::new(spec, IfaceId(f), vr, stale_after);
+            inst.tracks = tracks[id].clone();
+            inst.track_fault = track_fault;
+            inst.group = group_of[id];
+            instances.push(inst);
         }
         Ok(Core {
             ifaces: out_ifaces,
             instances,
+            tracker_infos: trackers.iter().map(|t| t.info.clone()).collect(),
+            trackers,
+            groups,
             queue: VecDeque::new(),
             seq: 0,
             log_adverts: true,
@@ -247,6 +317,7 @@ impl Core {
                 if instance.0 < self.instances.len() {
                     self.report(instance.0, report, now, &mut out);
                 }
+                self.sync_groups(now, &mut out);
                 for c in out.into_iter().rev() {
                     self.queue.push_front(c);
                 }
@@ -276,7 +347,17 @@ impl Core {
                     }
                 }
             }
+            Event::CheckResult { tracker, ok } => {
+                self.on_tracker(tracker, track::TrackerChange::Probe(ok), now, &mut out)
+            }
+            Event::TrackerState { tracker, up } => {
+                self.on_tracker(tracker, track::TrackerChange::State(up), now, &mut out)
+            }
+            Event::TrackerValue { tracker, value } => {
+                self.on_tracker(tracker, track::TrackerChange::Value(value), now, &mut out)
+            }
         }
+        self.sync_groups(now, &mut out);
         self.queue.extend(out);
     }
 
@@ -372,7 +453,7 @@ impl Core {
                 .next_deadline()
                 .is_some_and(|d| d <= now)
             {
-                self.feed(i, Input::Timer, now, None, out);
+                self.fire_timer(i, now, out);
             }
             self.garp_due(i, now, out);
             let inst = &mut self.instances[i];
@@ -421,7 +502,7 @@ impl Core {
                 if backup_reads_first {
                     deferred = Some(i);
                 } else {
-                    self.feed(i, Input::Timer, now, None, out);
+                    self.fire_timer(i, now, out);
                 }
             }
             self.garp_due(i, at, out);
@@ -432,7 +513,7 @@ impl Core {
         }
         if let Some(i) = deferred {
             if self.instances[i].vr.next_deadline().is_some_and(|d| d < at) {
-                self.feed(i, Input::Timer, now, None, out);
+                self.fire_timer(i, now, out);
             }
         }
     }
@@ -586,6 +667,7 @@ impl Core {
                     cmds.push(Command::Release { instance: id });
                 }
                 Action::StateChanged { from, to, reason } => {
+                    self.note_group_change(i, from, to, reason);
                     self.seq += 1;
                     let inst = &mut self.instances[i];
                     inst.last_transition = Some(Transition {

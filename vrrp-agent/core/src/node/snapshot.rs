@@ -1,9 +1,9 @@
 //! [`Snapshot`]: everything a status page needs, as plain data.
 use std::{net::IpAddr, time::Duration};
 
-use super::{Core, IfaceId, InstanceCounters, InstanceId, Peer, RxStats, VipStats};
+use super::{Core, IfaceId, InstanceCounters, InstanceId, Peer, RxStats, TrackerId, VipStats};
 use crate::{
-    config::Vip,
+    config::{TrackTarget, Vip},
     fsm::{Instant, Reason, State},
     Family, Version,
 };
@@ -67,6 +67,36 @@ pub struct InstanceSnapshot {
     pub release_retry_at: Option<Instant>,
     /// When a departing master's handover ends at the latest.
     pub handover_until: Option<Instant>,
+    /// What this instance tracks, in configuration order.
+    pub trackers: Vec<TrackerSnapshot>,
+    /// Whether a weight-0 tracker (or a file) holds this instance in FAULT.
+    pub track_fault: bool,
+    /// The sync group this instance is in.
+    pub sync_group: Option<String>,
+    /// A BACKUP whose Master_Down_Timer ran out, waiting for the rest of its sync group.
+    pub group_wait: bool,
+}
+
+/// One tracker of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerSnapshot {
+    pub id: TrackerId,
+    pub target: TrackTarget,
+    /// This instance's weight for it.
+    pub weight: i32,
+    /// A check: after its rise/fall count; an interface/process: as reported; a file: read.
+    pub up: bool,
+    /// A file's integer (0 for the others, and for a file not read).
+    pub value: i64,
+}
+
+/// One sync group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    pub name: String,
+    /// The state its members moved to (FAULT while one is in FAULT).
+    pub state: State,
+    pub members: Vec<InstanceId>,
 }
 
 /// One interface.
@@ -85,7 +115,8 @@ pub struct IfaceSnapshot {
 pub struct Snapshot {
     pub instances: Vec<InstanceSnapshot>,
     pub ifaces: Vec<IfaceSnapshot>,
-    /// The sequence number of the last state change (0: none yet).
+    pub groups: Vec<GroupSnapshot>,
+    /// The sequence number of the last state change, of an instance or a group (0: none yet).
     pub last_seq: u64,
 }
 
@@ -131,6 +162,23 @@ impl Core {
                     claim_retry_at: inst.claim_retry.at,
                     release_retry_at: inst.release_retry.at,
                     handover_until: inst.handover_until,
+                    trackers: inst
+                        .tracks
+                        .iter()
+                        .map(|(id, weight)| {
+                            let t = &self.trackers[id.0];
+                            TrackerSnapshot {
+                                id: *id,
+                                target: t.info.target.clone(),
+                                weight: *weight,
+                                up: t.up,
+                                value: t.value,
+                            }
+                        })
+                        .collect(),
+                    track_fault: inst.track_fault,
+                    sync_group: inst.group.map(|g| self.groups[g].spec.name.clone()),
+                    group_wait: inst.group_wait,
                 }
             })
             .collect();
@@ -146,9 +194,17 @@ impl Core {
                 instances: iface.members.clone(),
             })
             .collect();
+        let groups = (0..self.groups.len())
+            .map(|g| GroupSnapshot {
+                name: self.groups[g].spec.name.clone(),
+                state: self.groups[g].state,
+                members: self.group_members(g),
+            })
+            .collect();
         Snapshot {
             instances,
             ifaces,
+            groups,
             last_seq: self.seq,
         }
     }
