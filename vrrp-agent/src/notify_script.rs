@@ -30,6 +30,7 @@ use tokio::{
     io::{AsyncBufReadExt as _, AsyncRead, BufReader},
     sync::{mpsc, watch},
 };
+pub use vrrp_core::config::NotifySpec;
 use vrrp_core::{
     fsm::State,
     node::{reason_name, state_name, StateChange},
@@ -43,25 +44,6 @@ pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the agent waits at the stop for the queued calls (the STOP ones) before it exits.
 pub const STOP_DRAIN: Duration = Duration::from_secs(2);
-
-/// The notify commands of an instance or a sync group (stand-in for
-/// `vrrp_core::config::NotifySpec` until it lands; same fields).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NotifySpec {
-    pub notify: Option<String>,
-    pub master: Option<String>,
-    pub backup: Option<String>,
-    pub fault: Option<String>,
-    pub stop: Option<String>,
-}
-
-fn has_any(s: &NotifySpec) -> bool {
-    s.notify.is_some()
-        || s.master.is_some()
-        || s.backup.is_some()
-        || s.fault.is_some()
-        || s.stop.is_some()
-}
 
 /// One program run: what, with which environment, and for whom (log lines).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -405,8 +387,10 @@ impl NotifySink<ProcessRunner> {
         Self::new(
             cfg.instances
                 .iter()
-                .map(|i| (i.name.clone(), NotifySpec::default())),
-            [],
+                .map(|i| (i.name.clone(), i.notify.clone())),
+            cfg.sync_groups
+                .iter()
+                .map(|g| (g.name.clone(), g.notify.clone())),
             NOTIFY_TIMEOUT,
         )
     }
@@ -428,7 +412,7 @@ impl<R: Runner> NotifySink<R> {
         runner: R,
         timeout: Duration,
     ) -> Self {
-        let keep = |(n, s): (String, NotifySpec)| has_any(&s).then_some((n, s));
+        let keep = |(n, s): (String, NotifySpec)| (!s.is_empty()).then_some((n, s));
         Self {
             instances: instances.into_iter().filter_map(keep).collect(),
             groups: groups.into_iter().filter_map(keep).collect(),
@@ -448,12 +432,26 @@ impl<R: Runner> NotifySink<R> {
 
 impl<R: Runner> Sink for NotifySink<R> {
     fn notify(&mut self, n: &Notification) {
-        if let Notification::StateChanged(c) = n {
-            if let Some(spec) = self.instances.get(&c.name) {
-                let calls = instance_calls(spec, c);
-                self.dispatcher
-                    .submit(&format!("INSTANCE {}", c.name), calls);
+        match n {
+            Notification::StateChanged(c) => {
+                if let Some(spec) = self.instances.get(&c.name) {
+                    let calls = instance_calls(spec, c);
+                    self.dispatcher
+                        .submit(&format!("INSTANCE {}", c.name), calls);
+                }
             }
+            Notification::GroupStateChanged {
+                seq,
+                group,
+                from,
+                to,
+            } => {
+                if let Some(spec) = self.groups.get(group) {
+                    let calls = group_calls(spec, *seq, group, *from, *to);
+                    self.dispatcher.submit(&format!("GROUP {group}"), calls);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -462,8 +460,8 @@ impl<R: Runner> Sink for NotifySink<R> {
 /// are dropped (counted in a warning).
 pub const EVENT_BACKLOG: usize = 1024;
 
-/// The JSON line of a notification for the event stream, if it is one the stream carries
-/// (state changes of instances and sync groups).
+/// The JSON line of a notification for the event stream, if it is one the stream carries:
+/// state changes of instances and sync groups, effective-priority and tracker changes.
 pub fn event_json(n: &Notification) -> Option<String> {
     let v = match n {
         Notification::StateChanged(c) => serde_json::json!({
@@ -478,12 +476,36 @@ pub fn event_json(n: &Notification) -> Option<String> {
             "vrid": c.vrid,
             "master": c.master.map(|(a, _)| a.to_string()),
         }),
+        Notification::GroupStateChanged {
+            seq,
+            group,
+            from,
+            to,
+        } => serde_json::json!({
+            "seq": seq,
+            "type": "group",
+            "name": group,
+            "state": state_word(*to),
+            "previous": state_name(*from),
+        }),
+        Notification::PriorityChanged { name, from, to, .. } => serde_json::json!({
+            "type": "priority",
+            "name": name,
+            "priority": to,
+            "previous": from,
+        }),
+        Notification::TrackerChanged { target, up, .. } => serde_json::json!({
+            "type": "tracker",
+            "kind": target.kind(),
+            "name": target.name(),
+            "up": up,
+        }),
         _ => return None,
     };
     Some(v.to_string())
 }
 
-/// The JSON event stream (keepalived's notify_fifo role): one JSON object per line, appended to
+/// The JSON event stream (keepalived's notify_fifo role): one JSON object per line ([`event_json`]), appended to
 /// a file or written into a FIFO. A thread of its own does the writing (opening a FIFO waits
 /// for its reader; a reader that goes away is waited for again), so the election never waits;
 /// at most [`EVENT_BACKLOG`] lines wait, later ones are dropped with a warning.
@@ -798,6 +820,97 @@ mod tests {
             (Some("db"), true)
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn group_changes_run_the_group_commands_in_order() {
+        let fake = Fake {
+            took: [(1, Duration::from_millis(500))].into(),
+            ..Default::default()
+        };
+        let log = fake.log.clone();
+        let mut sink = NotifySink::with_runner(
+            [],
+            [("g1".into(), spec_all())],
+            fake,
+            Duration::from_secs(10),
+        );
+        let mut drain = sink.drain();
+        for (seq, from, to) in [
+            (1, State::Backup, State::Master),
+            (2, State::Master, State::Backup),
+        ] {
+            sink.notify(&Notification::GroupStateChanged {
+                seq,
+                group: "g1".into(),
+                from,
+                to,
+            });
+        }
+        // Not a group of this sink.
+        sink.notify(&Notification::GroupStateChanged {
+            seq: 3,
+            group: "g2".into(),
+            from: State::Master,
+            to: State::Backup,
+        });
+        assert!(drain.wait(Duration::from_secs(30)).await);
+        let log = log.lock().unwrap().clone();
+        // Each change: its own command, then notify.
+        assert_eq!(
+            log.iter().map(|e| (e.0.as_str(), e.1)).collect::<Vec<_>>(),
+            [
+                ("sync group g1", 1),
+                ("sync group g1", 1),
+                ("sync group g1", 2),
+                ("sync group g1", 2)
+            ]
+        );
+        assert!(log.windows(2).all(|w| w[1].2 >= w[0].3), "{log:?}");
+    }
+
+    #[test]
+    fn event_json_of_groups_priorities_and_trackers() {
+        let g = event_json(&Notification::GroupStateChanged {
+            seq: 9,
+            group: "g1".into(),
+            from: State::Master,
+            to: State::Fault,
+        })
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&g).unwrap();
+        assert_eq!(
+            (
+                v["type"].as_str(),
+                v["name"].as_str(),
+                v["state"].as_str(),
+                v["seq"].as_u64()
+            ),
+            (Some("group"), Some("g1"), Some("FAULT"), Some(9))
+        );
+        let p = event_json(&Notification::PriorityChanged {
+            instance: InstanceId(0),
+            name: "web".into(),
+            from: 150,
+            to: 30,
+        })
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&p).unwrap();
+        assert_eq!(
+            (v["priority"].as_u64(), v["previous"].as_u64()),
+            (Some(30), Some(150))
+        );
+        let t = event_json(&Notification::TrackerChanged {
+            tracker: vrrp_core::node::TrackerId(0),
+            target: vrrp_core::config::TrackTarget::Check("web".into()),
+            up: false,
+        })
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v["name"].as_str(), v["up"].as_bool()),
+            (Some("check"), Some("web"), Some(false))
+        );
     }
 
     fn call(argv: &[&str]) -> Call {
