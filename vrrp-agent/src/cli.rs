@@ -77,6 +77,10 @@ pub struct RunArgs {
     /// overrides [global] realtime_priority of --config).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub realtime_priority: Option<i64>,
+    /// Write every state change as one JSON object per line to this file or FIFO (for
+    /// programs; keepalived's notify_fifo role).
+    #[arg(long, value_name = "PATH")]
+    pub event_stream: Option<PathBuf>,
     /// The flags of one virtual router, generated from the model's key table.
     #[command(flatten)]
     pub instance: InstanceFlags,
@@ -242,6 +246,7 @@ impl RunArgs {
                 self.require_failsafe
                     .then(|| "--require-failsafe".to_string())
             })
+            .or_else(|| self.event_stream.as_ref().map(|_| "--event-stream".into()))
     }
 
     /// Turns the flags into what to run; errors are one line.
@@ -413,12 +418,12 @@ pub fn main() -> ExitCode {
             };
         }
         Cmd::ImportKeepalived { file } => return import_keepalived(&file),
-        Cmd::Run(a) => match a.resolve() {
-            Err(e) => {
+        Cmd::Run(a) => match (a.event_stream.clone(), a.resolve()) {
+            (_, Err(e)) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            Ok(mode) => {
+            (events, Ok(mode)) => {
                 // Before the runtime exists: every thread it creates inherits the policy.
                 let prio = match &mode {
                     RunMode::Monitor(c) => c.realtime_priority,
@@ -428,7 +433,7 @@ pub fn main() -> ExitCode {
                 match mode {
                     RunMode::Monitor(cfg) => runtime().and_then(|rt| rt.block_on(agent::run(cfg))),
                     RunMode::Election(cfg) => {
-                        runtime().and_then(|rt| rt.block_on(agent::run_election(cfg)))
+                        runtime().and_then(|rt| rt.block_on(agent::run_election_with(cfg, events)))
                     }
                 }
             }

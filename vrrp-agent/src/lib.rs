@@ -16,6 +16,7 @@ pub mod fastpath;
 pub mod keepalived_conf;
 pub mod netlink;
 pub mod notify_log;
+pub mod notify_script;
 pub mod overflow;
 pub mod port;
 pub mod rtnl;
