@@ -5,14 +5,17 @@
 //! - `vrrp-agent run --iface IF --vrid N --vip CIDR [--vip CIDR]... [instance flags]`: one
 //!   virtual router (election mode).
 //! - `vrrp-agent run --config FILE`: the virtual routers of a TOML file ([`crate::config`]).
+//! - `vrrp-agent run --keepalived-conf FILE`: the virtual routers of a keepalived.conf
+//!   ([`crate::keepalived_conf`]), warnings on stderr.
 //! - `vrrp-agent check-config FILE`: parse and validate a file, print its instances.
+//! - `vrrp-agent import-keepalived FILE`: print a keepalived.conf as vrrp-agent TOML.
 use std::{path::PathBuf, process::ExitCode, sync::OnceLock};
 
 use crate::{
     agent::{self, RunConfig},
     config::XdpMode,
     config::{self, AgentConfig, FieldError, InstanceInput, Key, Kind},
-    sched,
+    keepalived_conf, sched,
 };
 use clap::{Arg, ArgAction, ArgMatches, Command, Parser, Subcommand};
 use vrrp_core::Family;
@@ -37,6 +40,12 @@ pub enum Cmd {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Print a keepalived.conf as vrrp-agent TOML (warnings about what is not supported on
+    /// stderr, one line each).
+    ImportKeepalived {
+        /// The keepalived.conf (its includes are followed).
+        file: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,8 +53,12 @@ pub struct RunArgs {
     /// TOML configuration with one or more [[instance]] (instead of the flags below).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["iface", "vrids", "family"])]
     pub config: Option<PathBuf>,
+    /// keepalived.conf to run from directly (its vrrp_instance, vrrp_script, vrrp_sync_group
+    /// blocks; see `import-keepalived` for the equivalent TOML).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "iface", "vrids", "family"])]
+    pub keepalived_conf: Option<PathBuf>,
     /// Interface to run on (e.g. eth0).
-    #[arg(long, short = 'i', required_unless_present = "config")]
+    #[arg(long, short = 'i', required_unless_present_any = ["config", "keepalived_conf"])]
     pub iface: Option<String>,
     /// Virtual router ID (1-255). Without --vip: watch only (repeat for several).
     #[arg(long = "vrid", value_parser = clap::value_parser!(u8).range(1..=255))]
@@ -64,6 +77,10 @@ pub struct RunArgs {
     /// overrides [global] realtime_priority of --config).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub realtime_priority: Option<i64>,
+    /// Write every state change as one JSON object per line to this file or FIFO (for
+    /// programs; keepalived's notify_fifo role).
+    #[arg(long, value_name = "PATH")]
+    pub event_stream: Option<PathBuf>,
     /// The flags of one virtual router, generated from the model's key table.
     #[command(flatten)]
     pub instance: InstanceFlags,
@@ -133,7 +150,7 @@ fn arg_of(k: &'static Key) -> Arg {
     let arg = Arg::new(k.name)
         .long(long_names()[i].as_str())
         .help(k.help())
-        .conflicts_with("config");
+        .conflicts_with_all(["config", "keepalived_conf"]);
     if k.switch_value().is_some() {
         return arg.action(ArgAction::SetTrue);
     }
@@ -229,6 +246,7 @@ impl RunArgs {
                 self.require_failsafe
                     .then(|| "--require-failsafe".to_string())
             })
+            .or_else(|| self.event_stream.as_ref().map(|_| "--event-stream".into()))
     }
 
     /// Turns the flags into what to run; errors are one line.
@@ -238,8 +256,18 @@ impl RunArgs {
             .map(|v| config::realtime_priority("realtime_priority", v))
             .transpose()
             .map_err(flag_error)?;
-        if let Some(path) = &self.config {
-            let mut cfg = config::load(path).map_err(|e| e.to_string())?;
+        let file = match (&self.config, &self.keepalived_conf) {
+            (Some(path), _) => Some(config::load(path).map_err(|e| e.to_string())?),
+            (None, Some(path)) => {
+                let (cfg, warnings) = keepalived_conf::load(path)?;
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+                Some(cfg)
+            }
+            (None, None) => None,
+        };
+        if let Some(mut cfg) = file {
             if let Some(m) = self.xdp_mode {
                 cfg.xdp_mode = m;
             }
@@ -375,6 +403,12 @@ pub fn main() -> ExitCode {
                     for i in &cfg.instances {
                         println!("{}", i.describe());
                     }
+                    for c in &cfg.checks {
+                        println!("{}", c.describe());
+                    }
+                    for g in &cfg.sync_groups {
+                        println!("{}", g.describe());
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -383,12 +417,13 @@ pub fn main() -> ExitCode {
                 }
             };
         }
-        Cmd::Run(a) => match a.resolve() {
-            Err(e) => {
+        Cmd::ImportKeepalived { file } => return import_keepalived(&file),
+        Cmd::Run(a) => match (a.event_stream.clone(), a.resolve()) {
+            (_, Err(e)) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            Ok(mode) => {
+            (events, Ok(mode)) => {
                 // Before the runtime exists: every thread it creates inherits the policy.
                 let prio = match &mode {
                     RunMode::Monitor(c) => c.realtime_priority,
@@ -398,7 +433,7 @@ pub fn main() -> ExitCode {
                 match mode {
                     RunMode::Monitor(cfg) => runtime().and_then(|rt| rt.block_on(agent::run(cfg))),
                     RunMode::Election(cfg) => {
-                        runtime().and_then(|rt| rt.block_on(agent::run_election(cfg)))
+                        runtime().and_then(|rt| rt.block_on(agent::run_election_with(cfg, events)))
                     }
                 }
             }
@@ -411,4 +446,26 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `import-keepalived FILE`: the TOML on stdout, the warnings on stderr (one line each); an
+/// error (syntax, or a value the model refuses) is one line naming the keepalived line, and
+/// nothing is printed on stdout.
+fn import_keepalived(file: &std::path::Path) -> ExitCode {
+    let imported = match keepalived_conf::import(file) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &imported.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Err(e) = imported.build() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    print!("{}", imported.to_toml());
+    ExitCode::SUCCESS
 }

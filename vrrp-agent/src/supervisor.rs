@@ -7,7 +7,7 @@
 //! A stop (SIGINT/SIGTERM) sets `stopping`: the core gets [`Event::Shutdown`] and the loop goes
 //! on, without link and address events, while a departing master hands over (bounded by the
 //! core's deadline plus a one-second backstop), then cleans up.
-use std::{net::IpAddr, task::Poll, time::Duration};
+use std::{net::IpAddr, path::PathBuf, task::Poll, time::Duration};
 
 use anyhow::{anyhow, Context as _, Result};
 use aya::maps::{MapData, RingBuf};
@@ -30,6 +30,7 @@ use crate::{
     fastpath::FastPath,
     netlink::{self, AddrEvent, NetEvent},
     notify_log::{fan_out, LogSink, Sink},
+    notify_script::{EventStream, NotifySink},
     overflow::OverflowReport,
     port::{decode, drain_ready, register, InstInfo, Port},
     timer::DeadlineTimer,
@@ -260,6 +261,11 @@ fn attach(
 /// `vrrp-agent run` with virtual routers (`--vip` or `--config`): elect, own the VIPs, stop
 /// cleanly on SIGINT/SIGTERM.
 pub async fn run_election(cfg: AgentConfig) -> Result<()> {
+    run_election_with(cfg, None).await
+}
+
+/// [`run_election`], also writing the JSON event stream to `event_stream` (`--event-stream`).
+pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) -> Result<()> {
     let nl = netlink::connect()?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -371,11 +377,11 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
         .await
         .context("starting the trackers")?,
     );
-    let mut edge = Edge {
-        core,
-        ports,
-        sinks: vec![Box::new(LogSink)],
-    };
+    let scripts = NotifySink::from_config(&cfg);
+    let mut drain = scripts.drain();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink), Box::new(scripts)];
+    sinks.extend(event_stream.map(|p| Box::new(EventStream::open(p)) as Box<dyn Sink>));
+    let mut edge = Edge { core, ports, sinks };
     for f in 0..edge.ports.len() {
         if !edge.ports[f].link_up {
             log::info!("interface {}: link down", edge.ports[f].iface);
@@ -460,6 +466,8 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
             );
         }
     }
+    // The STOP notify calls run while the fast path is taken down; waited for below.
+    let drain_by = tokio::time::Instant::now() + crate::notify_script::STOP_DRAIN;
     let snap = edge.core.snapshot();
     for (f, p) in edge.ports.iter_mut().enumerate() {
         p.check_overflow(now(), true);
@@ -484,6 +492,7 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
             counters?.summary()
         );
     }
+    drain.finish(drain_by).await;
     Ok(())
 }
 

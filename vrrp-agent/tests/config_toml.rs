@@ -710,3 +710,170 @@ fn unknown_keys_in_a_file_name_the_close_ones() {
         "config.toml:1: instance: write each virtual router as [[instance]]"
     );
 }
+
+// ---- issue 9: [[check]], track, notify, [[sync_group]] ----
+
+const TRACKED: &str = r#"[[check]]
+name = "web"
+http = "http://127.0.0.1:8080/healthz"
+interval = 0.1
+timeout = 0.05
+rise = 2
+fall = 2
+status = [200, "300-302"]
+
+[[check]]
+name = "db"
+tcp = "10.0.0.5:5432"
+
+[[instance]]
+name = "web"
+interface = "eth0"
+vrid = 1
+priority = 150
+vips = ["10.0.0.100/24"]
+track = [{ check = "web", weight = -120 }, { interface = "eth1", weight = -50 },
+         { file = "/run/vrrp/prio", weight = 1 }, { process = "nginx" }]
+notify = "/usr/local/bin/notify"
+notify_master = "/usr/local/bin/to-master now"
+
+[[instance]]
+name = "db"
+interface = "eth0"
+vrid = 2
+vips = ["10.0.0.101/24"]
+track = [{ check = "db", weight = -30 }]
+
+[[sync_group]]
+name = "g1"
+instances = ["web", "db"]
+notify_fault = "/usr/local/bin/group-fault"
+"#;
+
+#[test]
+fn checks_tracking_notify_and_sync_groups_are_read() {
+    let cfg = parse(TRACKED).unwrap();
+    assert_eq!(cfg.checks.len(), 2);
+    let web = &cfg.checks[0];
+    assert_eq!(web.name, "web");
+    assert_eq!(
+        (web.interval, web.timeout, web.rise, web.fall),
+        (Duration::from_millis(100), Duration::from_millis(50), 2, 2)
+    );
+    match &web.kind {
+        config::CheckKind::Http { status, tls, .. } => {
+            assert_eq!(status, &[(200, 200), (300, 302)]);
+            assert!(!tls);
+        }
+        k => panic!("{k:?}"),
+    }
+    let t: Vec<String> = cfg.instances[0]
+        .track
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(
+        t,
+        [
+            "check=web weight=-120",
+            "interface=eth1 weight=-50",
+            "file=/run/vrrp/prio weight=1",
+            "process=nginx weight=0"
+        ]
+    );
+    assert_eq!(
+        cfg.instances[0].notify.master.as_deref(),
+        Some("/usr/local/bin/to-master now")
+    );
+    assert_eq!(cfg.sync_groups[0].instances, ["web", "db"]);
+    assert_eq!(
+        cfg.sync_groups[0].notify.fault.as_deref(),
+        Some("/usr/local/bin/group-fault")
+    );
+    // check-config: the trackers and the priority advertised now (every tracker down: -120,
+    // -50; weight 0 down: FAULT).
+    let d = cfg.instances[0].describe();
+    assert!(
+        d.contains(
+            "track=check web:-120,interface eth1:-50,file /run/vrrp/prio:1,process nginx:0 \
+             priority_now=1 (FAULT until every weight-0 tracker is up)"
+        ),
+        "{d}"
+    );
+    assert!(cfg.instances[1].describe().contains("priority_now=70"));
+    assert_eq!(
+        cfg.checks[1].describe(),
+        "check db: tcp=10.0.0.5:5432 interval=1s timeout=1s rise=1 fall=1"
+    );
+}
+
+#[test]
+fn check_and_group_errors_name_file_line_and_key() {
+    let one =
+        "[[instance]]\nname = \"web\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n";
+    assert_eq!(
+        err(&format!(
+            "{one}[[check]]\nname = \"c\"\nhttp = \"http://a/\"\ninterval = 0.1\ntimeout = 0.2\n"
+        )),
+        "config.toml:10: check[0].timeout: 0.2 s is longer than the interval (0.1 s): a probe \
+         must end before the next one starts"
+    );
+    assert_eq!(
+        err(&format!("{one}[[check]]\nname = \"c\"\n")),
+        "config.toml:6: check[0]: no probe: give exactly one of script, icmp, tcp, http, https"
+    );
+    assert_eq!(
+        err(&format!(
+            "{one}[[check]]\nname = \"c\"\ntcp = \"10.0.0.1:1\"\nrise = 0\n"
+        )),
+        "config.toml:9: check[0].rise: 0 is out of range 1-1000000"
+    );
+    assert_eq!(
+        err(&format!(
+            "{one}[[check]]\nname = \"c\"\ntcp = \"10.0.0.1:1\"\nintervall = 1\n"
+        )),
+        "config.toml:9: check[0].intervall: unknown field `intervall` (did you mean `interval`?)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{one}track = [{{ check = \"web\", weight = -1 }}]\n"
+        )),
+        "config.toml:6: instance[0].track[0].check: no [[check]] is named \"web\" (there are none)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{one}track = [{{ check = \"web\", weight = -300 }}]\n"
+        )),
+        "config.toml:6: instance[0].track[0].weight: -300 is out of range -254-254"
+    );
+    assert_eq!(
+        err(&format!(
+            "{one}track = [\n  {{ interface = \"eth1\" }},\n  {{ interfce = \"eth2\" }},\n]\n"
+        )),
+        "config.toml:8: instance[0].track[1].interfce: unknown field `interfce` (did you mean \
+         `interface`?)"
+    );
+    assert_eq!(
+        err(&format!("{one}notify_stop = \"stop.sh\"\n")),
+        "config.toml:6: instance[0].notify_stop: \"stop.sh\" is not an absolute path (commands \
+         run without a shell or PATH: write /usr/local/bin/stop.sh, say)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{one}[[sync_group]]\nname = \"g\"\ninstances = [\"web\", \"wbe\"]\n"
+        )),
+        "config.toml:8: sync_group[0].instances[1]: no instance is named \"wbe\" (the instances \
+         are web)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{one}[[sync_group]]\nname = \"g\"\ninstances = [\"web\"]\n[[sync_group]]\nname = \"h\"\ninstances = [\"web\"]\n"
+        )),
+        "config.toml:11: sync_group[1].instances[0]: instance web is already in sync group g (an \
+         instance is in at most one group)"
+    );
+    assert_eq!(
+        err(&format!("{one}[sync_group]\nname = \"g\"\n")),
+        "config.toml:6: sync_group: write each one as [[sync_group]]"
+    );
+}

@@ -300,3 +300,97 @@ fn an_instance_on_an_unknown_interface_is_refused() {
     .unwrap_err();
     assert!(e.contains("instance c") && e.contains("eth9"), "{e}");
 }
+
+/// One tracker per distinct target across instances (what the edge watches), each instance's
+/// trackers and each sync group's state in the snapshot, and a bad tracker id is ignored.
+#[test]
+fn trackers_are_shared_and_shown_in_the_snapshot() {
+    use vrrp_core::{
+        config::{CheckInput, SyncGroupInput, TrackTarget},
+        Model, TrackerId,
+    };
+    let mut a = spec("a", "eth0", 1, 150, "192.0.2.100/24");
+    let mut b = spec("b", "eth0", 2, 100, "192.0.2.101/24");
+    let tr = |t: &str| vrrp_core::config::parse_track("track[0]", t).unwrap();
+    a.track = vec![tr("check=web weight=-60"), tr("interface=eth1 weight=-10")];
+    b.track = vec![tr("check=web weight=0")];
+    let mut c = CheckInput::default();
+    c.set_str("name", "web").unwrap();
+    c.set_str("tcp", "192.0.2.9:80").unwrap();
+    let mut g = SyncGroupInput::default();
+    g.set_str("name", "g1").unwrap();
+    g.set_list("instances", vec!["a".into(), "b".into()])
+        .unwrap();
+    let mut core = Core::with_model(
+        Model {
+            instances: vec![a, b],
+            checks: vec![c.build().unwrap()],
+            sync_groups: vec![g.build().unwrap()],
+        },
+        vec![env("eth0", v4(2))],
+    )
+    .unwrap();
+    let t = core.trackers();
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert_eq!(t[0].target, TrackTarget::Check("web".into()));
+    assert_eq!(t[0].check.as_ref().map(|c| c.name.as_str()), Some("web"));
+    assert_eq!(t[1].target, TrackTarget::Interface("eth1".into()));
+    assert!(t[1].check.is_none());
+    // Every tracker starts down: a at 150 - 60 - 10, b in FAULT (and a with it: one group).
+    run(&mut core, Event::Startup, Instant::ZERO);
+    let s = core.snapshot();
+    assert_eq!(s.instances[0].effective_priority, 80);
+    assert_eq!(s.instances[0].trackers.len(), 2);
+    assert_eq!(s.instances[0].trackers[0].weight, -60);
+    assert!(!s.instances[0].trackers[0].up);
+    assert!(s.instances[1].track_fault);
+    assert_eq!(s.instances[0].state, State::Fault);
+    assert_eq!(s.instances[0].sync_group.as_deref(), Some("g1"));
+    assert_eq!(s.groups[0].name, "g1");
+    assert_eq!(s.groups[0].state, State::Fault);
+    assert_eq!(s.groups[0].members, [InstanceId(0), InstanceId(1)]);
+    // The check comes up: both leave FAULT, a at 140.
+    let n = run(
+        &mut core,
+        Event::CheckResult {
+            tracker: TrackerId(0),
+            ok: true,
+        },
+        Instant::from_nanos(MS),
+    );
+    assert!(n
+        .iter()
+        .any(|n| matches!(n, Notification::TrackerChanged { up: true, .. })));
+    assert!(n.iter().any(|n| matches!(
+        n,
+        Notification::GroupStateChanged {
+            from: State::Fault,
+            to: State::Backup,
+            ..
+        }
+    )));
+    let s = core.snapshot();
+    assert_eq!(s.instances[0].effective_priority, 140);
+    assert_eq!(s.instances[1].state, State::Backup);
+    // Unknown trackers and a value for a non-file tracker change nothing.
+    let before = core.snapshot();
+    assert!(run(
+        &mut core,
+        Event::CheckResult {
+            tracker: TrackerId(9),
+            ok: false
+        },
+        Instant::from_nanos(2 * MS)
+    )
+    .is_empty());
+    assert!(run(
+        &mut core,
+        Event::TrackerValue {
+            tracker: TrackerId(1),
+            value: 5
+        },
+        Instant::from_nanos(2 * MS)
+    )
+    .is_empty());
+    assert_eq!(core.snapshot(), before);
+}

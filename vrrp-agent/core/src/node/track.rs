@@ -209,11 +209,11 @@ impl Core {
         let from = inst.vr.priority();
         if priority != from && inst.spec.priority != 255 {
             let name = inst.spec.name.clone();
-            self.feed(i, Input::PriorityChanged { priority }, now, None, out);
+            let mut cmds = Vec::new();
+            self.feed(i, Input::PriorityChanged { priority }, now, None, &mut cmds);
             let to = self.instances[i].vr.priority();
             if to != from {
-                // Before the state change the new priority may cause (none is immediate: the
-                // fsm reacts to adverts and timers), after what the change sent.
+                // Decided before it is carried out (a master's advert with the new priority).
                 out.push(Command::Notify(Notification::PriorityChanged {
                     instance: InstanceId(i),
                     name,
@@ -221,6 +221,7 @@ impl Core {
                     to,
                 }));
             }
+            out.extend(cmds);
         }
         if !fault && self.instances[i].track_fault {
             self.instances[i].track_fault = false;
