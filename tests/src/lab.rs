@@ -303,6 +303,31 @@ impl Lab {
         })
     }
 
+    /// Starts `bin run --config FILE` on router `n` (FILE holds `toml`, kept with the process)
+    /// with `RUST_LOG=info` and waits (bounded) until it logs `XDP attached to eth0`.
+    /// `instance` is the name its state lines use.
+    pub fn agent_config(&self, n: usize, bin: &Path, toml: &str, instance: &str) -> Result<Vr> {
+        let node = self.r(n);
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("vrrp-agent.toml");
+        std::fs::write(&file, toml)?;
+        let mut cmd = node.ns.cmd(bin);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&file)
+            .env("RUST_LOG", "info");
+        let mut proc = Proc::spawn_in(dir, cmd, &format!("vrrp-agent on {}", node.name))?;
+        proc.wait_for_line(Duration::from_secs(15), |l| {
+            l.contains(&format!("XDP attached to {}", node.iface))
+        })?;
+        Ok(Vr {
+            proc,
+            kind: VrKind::Agent,
+            instance: instance.to_owned(),
+            node: node.name.clone(),
+        })
+    }
+
     /// Starts keepalived on router `n` with `config`; `instance` is its `vrrp_instance` name.
     pub fn keepalived(&self, n: usize, config: &str, instance: &str) -> Result<Vr> {
         let node = self.r(n);

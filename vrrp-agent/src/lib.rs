@@ -9,6 +9,7 @@
 //!   interface (XDP program, ring buffer, raw tx, VIPs), the log rendered from the core's
 //!   notifications ([`notify_log`]).
 pub mod agent;
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;

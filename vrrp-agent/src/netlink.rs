@@ -256,3 +256,117 @@ pub async fn uc_filter_del(h: &Handle, ifindex: u32, mac: [u8; 6]) -> Result<()>
 fn fmt_mac(m: [u8; 6]) -> String {
     crate::wire::MacAddr(m).to_string()
 }
+
+/// Watches the carrier (IFF_RUNNING) of interfaces by name, for `track = [{ interface = .. }]`
+/// (`watch`: name → tracker): reports each one's state at the start and on each change as
+/// [`crate::checks::Report::State`]. A missing interface is down; one that appears, is renamed
+/// to the name or away from it, or goes away is followed. Subscribed before the first reading,
+/// so no change in between is missed. The task is spawned into `tasks`.
+pub fn spawn_iface_tracker(
+    watch: std::collections::HashMap<String, usize>,
+    tx: tokio::sync::mpsc::UnboundedSender<crate::checks::Report>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<()> {
+    use futures::StreamExt as _;
+    use rtnetlink::packet_core::NetlinkPayload;
+    use rtnetlink::packet_route::{
+        link::{LinkAttribute, LinkFlags},
+        RouteNetlinkMessage,
+    };
+    let (conn, _handle, mut messages) =
+        rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Link])
+            .context("subscribing to link notifications")?;
+    tasks.spawn(conn);
+    // name → (ifindex, running) as last reported.
+    let mut state: std::collections::HashMap<String, (Option<u32>, bool)> = Default::default();
+    let first = read_tracked(&watch, &mut state);
+    for (name, &(_, up)) in &state {
+        log::info!(
+            "track interface {name}: {}",
+            if up { "up" } else { "down (or missing)" }
+        );
+    }
+    tasks.spawn(async move {
+        let send = |changes: Vec<(usize, bool)>| {
+            changes.into_iter().all(|(tracker, up)| {
+                tx.send(crate::checks::Report::State { tracker, up })
+                    .is_ok()
+            })
+        };
+        if !send(first) {
+            return;
+        }
+        while let Some((msg, _)) = messages.next().await {
+            let (index, name, running) = match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
+                    let name = l.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::IfName(n) => Some(n.clone()),
+                        _ => None,
+                    });
+                    (
+                        l.header.index,
+                        name,
+                        l.header.flags.contains(LinkFlags::Running),
+                    )
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
+                    (l.header.index, None, false)
+                }
+                NetlinkPayload::Overrun(_) => {
+                    log::warn!(
+                        "link notifications were lost; reading the tracked interfaces again"
+                    );
+                    let changes = read_tracked(&watch, &mut state);
+                    if !send(changes) {
+                        return;
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let mut changes = Vec::new();
+            // The interface that had this index under a tracked name: renamed away or gone.
+            for (n, (idx, up)) in state.iter_mut() {
+                if *idx == Some(index) && name.as_deref() != Some(n.as_str()) {
+                    *idx = None;
+                    if *up {
+                        *up = false;
+                        changes.push((watch[n], false));
+                    }
+                }
+            }
+            if let Some(n) = &name {
+                if let Some((idx, up)) = state.get_mut(n) {
+                    *idx = Some(index);
+                    if *up != running {
+                        *up = running;
+                        changes.push((watch[n], running));
+                    }
+                }
+            }
+            if !send(changes) {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Reads the tracked interfaces now; returns the (tracker, running) that changed.
+fn read_tracked(
+    watch: &std::collections::HashMap<String, usize>,
+    state: &mut std::collections::HashMap<String, (Option<u32>, bool)>,
+) -> Vec<(usize, bool)> {
+    let mut out = Vec::new();
+    for (name, &tracker) in watch {
+        let now = match crate::rtnl::iface_facts(name) {
+            Ok(f) => (Some(f.index), f.running),
+            Err(_) => (None, false),
+        };
+        let before = state.insert(name.clone(), now);
+        if before.map(|b| b.1) != Some(now.1) {
+            out.push((tracker, now.1));
+        }
+    }
+    out
+}

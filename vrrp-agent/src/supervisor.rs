@@ -17,9 +17,15 @@ use tokio::{
     sync::mpsc,
 };
 use vrrp_common::AdvertEvent;
-use vrrp_core::{fsm, wire::MacAddr, Command, Core, Event, IfaceEnv, IfaceId, InstanceId};
+use vrrp_core::{
+    config::{CheckKind, TrackTarget},
+    fsm,
+    wire::MacAddr,
+    Command, Core, Event, IfaceEnv, IfaceId, InstanceId, Model, TrackerId, TrackerInfo,
+};
 
 use crate::{
+    checks::{self, HttpSpec, Probe, Trackers, Watch},
     config::{AgentConfig, XdpMode},
     fastpath::FastPath,
     netlink::{self, AddrEvent, NetEvent},
@@ -297,7 +303,7 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             addrs,
         });
     }
-    let core = Core::new(cfg.instances.clone(), envs.clone()).map_err(|e| anyhow!(e))?;
+    let core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
     // Set every interface up first: a mistake in the second must not leave the first running.
     let snap = core.snapshot();
     let mut ports = Vec::new();
@@ -356,6 +362,21 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             .collect(),
         net_tx,
     )?;
+    // The trackers' reports come through one channel; `_trk_keep` keeps it open when there
+    // are none, so that its branch of the loop just waits.
+    let (trk_tx, mut trk_rx) = mpsc::unbounded_channel();
+    let _trk_keep = trk_tx.clone();
+    let mut trackers = Some(
+        Trackers::start(
+            core.trackers()
+                .iter()
+                .map(|t| (t.id.0, watch_of(t)))
+                .collect(),
+            trk_tx,
+        )
+        .await
+        .context("starting the trackers")?,
+    );
     let scripts = NotifySink::from_config(&cfg);
     let mut drain = scripts.drain();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink), Box::new(scripts)];
@@ -411,6 +432,10 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
                 on_net_event(&mut edge, ev).await;
                 None
             }
+            Some(r) = trk_rx.recv(), if !stopping => {
+                edge.handle(tracker_event(r)).await;
+                None
+            }
             _ = hb.tick() => None,
             _ = sleep_until(backstop), if backstop.is_some() => {
                 edge.handle(Event::EndHandovers).await;
@@ -424,6 +449,10 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
             edge.feed_all(&mut rings).await;
             edge.handle(Event::Shutdown).await;
+            // The checks end here (a script still running is killed with its group).
+            if let Some(t) = trackers.take() {
+                t.stop().await;
+            }
             // Graceful handover: keep the VIPs until the new master announces itself (bounded
             // by the core's deadline; the extra second is only a backstop).
             backstop = Some(
@@ -465,6 +494,73 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
     }
     drain.finish(drain_by).await;
     Ok(())
+}
+
+/// What the checks edge must watch for a tracker of the core.
+fn watch_of(t: &TrackerInfo) -> Watch {
+    match (&t.target, &t.check) {
+        (TrackTarget::Check(_), Some(c)) => Watch::Check {
+            name: c.name.clone(),
+            probe: match &c.kind {
+                CheckKind::Script { command, user } => Probe::Script {
+                    command: command.clone(),
+                    user: user.clone(),
+                },
+                CheckKind::Icmp { target } => Probe::Icmp(*target),
+                CheckKind::Tcp { target } => Probe::Tcp(*target),
+                CheckKind::Http {
+                    url,
+                    tls,
+                    status,
+                    body_contains,
+                    host,
+                    tls_verify,
+                } => Probe::Http(HttpSpec {
+                    url: url.clone(),
+                    tls: *tls,
+                    status: status.clone(),
+                    body_contains: body_contains.clone(),
+                    host: host.clone(),
+                    tls_verify: *tls_verify,
+                }),
+            },
+            interval: c.interval,
+            timeout: c.timeout,
+            fall: c.fall,
+        },
+        (TrackTarget::Check(name), None) => Watch::Check {
+            // The core resolves every tracked check; this is only the fail-safe answer.
+            name: name.clone(),
+            probe: Probe::Script {
+                command: String::new(),
+                user: None,
+            },
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            fall: 1,
+        },
+        (TrackTarget::Interface(n), _) => Watch::Interface(n.clone()),
+        (TrackTarget::File(p), _) => Watch::File(p.into()),
+        (TrackTarget::Process(n), _) => Watch::Process(n.clone()),
+    }
+}
+
+/// A tracker's report as the core's event.
+fn tracker_event(r: checks::Report) -> Event {
+    match r {
+        checks::Report::Check { tracker, ok } => Event::CheckResult {
+            tracker: TrackerId(tracker),
+            ok,
+        },
+        checks::Report::State { tracker, up } => Event::TrackerState {
+            tracker: TrackerId(tracker),
+            up,
+        },
+        checks::Report::Value { tracker, value } => Event::TrackerValue {
+            tracker: TrackerId(tracker),
+            value,
+        },
+    }
 }
 
 /// Sleeps until `at` (forever without one).

@@ -51,6 +51,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Benchmarks. `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`,
+    /// `cargo xtask bench health [--runs N]`,
     /// `cargo xtask bench starvation [--runs N] [--duration S] [--nice 0,-10] [--peer agent,keepalived]`.
     Bench {
         #[command(subcommand)]
@@ -67,6 +68,26 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Service death → VIP on the backup: the built-in HTTP check against keepalived's
+    /// vrrp_script running curl, side by side (min / p50 / max), and the CPU of 100 checks each.
+    Health {
+        #[arg(long, default_value_t = 30)]
+        runs: u32,
+        /// The agent's check interval, seconds.
+        #[arg(long, default_value = "0.1")]
+        interval: String,
+        #[arg(long, default_value_t = 2)]
+        fall: u32,
+        /// Advertisement interval of both, seconds.
+        #[arg(long, default_value = "0.1")]
+        advert_int: String,
+        /// keepalived's vrrp_script interval, whole seconds (1 is its smallest).
+        #[arg(long, default_value_t = 1)]
+        ka_interval: u32,
+        /// Seconds of the CPU window.
+        #[arg(long, default_value_t = 10)]
+        cpu_window: u64,
+    },
     /// Kernel receive time → user-space receipt latency of adverts through the ring buffer.
     Latency {
         /// Adverts to send.
@@ -164,9 +185,43 @@ fn main() -> Result<()> {
         Cmd::Bench { which } => {
             setup::run(
                 &root,
-                matches!(which, Bench::Failover { .. } | Bench::Starvation { .. }),
+                matches!(
+                    which,
+                    Bench::Failover { .. } | Bench::Starvation { .. } | Bench::Health { .. }
+                ),
             )?;
             match which {
+                Bench::Health {
+                    runs,
+                    interval,
+                    fall,
+                    advert_int,
+                    ka_interval,
+                    cpu_window,
+                } => {
+                    let (runs, fall, ka, win) = (
+                        runs.to_string(),
+                        fall.to_string(),
+                        ka_interval.to_string(),
+                        cpu_window.to_string(),
+                    );
+                    let args = [
+                        "bench-health",
+                        "--runs",
+                        &runs,
+                        "--interval",
+                        &interval,
+                        "--fall",
+                        &fall,
+                        "--advert-int",
+                        &advert_int,
+                        "--ka-interval",
+                        &ka,
+                        "--cpu-window",
+                        &win,
+                    ];
+                    lab(&root, &args, "health benchmark")?;
+                }
                 Bench::Failover {
                     runs,
                     peer,

@@ -40,8 +40,9 @@ const BUILD_PACKAGES: &[&str] = &[
 const LAB_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "procps", "util-linux", "mount"];
 
 /// Real peers and tools of the tests and the side-by-side benchmarks: keepalived (peer), tshark
-/// (decoding), tcpdump (captures).
-const TEST_PACKAGES: &[&str] = &["keepalived", "tshark", "tcpdump"];
+/// (decoding), tcpdump (captures), python3 (the services the health-check tests watch), curl
+/// (the keepalived vrrp_script of `cargo xtask bench health`).
+const TEST_PACKAGES: &[&str] = &["keepalived", "tshark", "tcpdump", "python3", "curl"];
 
 pub fn run(root: &Path, test_peers: bool) -> Result<()> {
     let mut wanted: Vec<&str> = [BUILD_PACKAGES, LAB_PACKAGES].concat();

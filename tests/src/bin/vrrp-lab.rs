@@ -2,6 +2,8 @@
 //! and the live demo (`cargo xtask demo`).
 #[path = "vrrp-lab/failover.rs"]
 mod failover;
+#[path = "vrrp-lab/health.rs"]
+mod health;
 #[path = "vrrp-lab/starvation.rs"]
 mod starvation;
 
@@ -90,6 +92,26 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         hogs_per_cpu: u32,
     },
+    /// Service death → VIP on the backup: vrrp-agent's HTTP check against keepalived's
+    /// vrrp_script running curl (interleaved runs), then the CPU of 100 checks of each.
+    BenchHealth {
+        #[arg(long, default_value_t = 30)]
+        runs: u32,
+        /// The agent's check interval, seconds.
+        #[arg(long, default_value = "0.1")]
+        interval: String,
+        #[arg(long, default_value_t = 2)]
+        fall: u32,
+        /// Advertisement interval of both, seconds.
+        #[arg(long, default_value = "0.1")]
+        advert_int: String,
+        /// keepalived's vrrp_script interval, whole seconds (1 is its smallest).
+        #[arg(long, default_value_t = 1)]
+        ka_interval: u32,
+        /// Seconds of the CPU window.
+        #[arg(long, default_value_t = 10)]
+        cpu_window: u64,
+    },
     /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
     Demo {
         /// Advertisement interval, seconds.
@@ -128,6 +150,21 @@ fn main() -> Result<()> {
             agent_args,
             keep,
             hogs_per_cpu,
+        }),
+        Cmd::BenchHealth {
+            runs,
+            interval,
+            fall,
+            advert_int,
+            ka_interval,
+            cpu_window,
+        } => health::bench(health::Opts {
+            runs,
+            interval,
+            fall,
+            advert_int,
+            ka_interval,
+            cpu_window,
         }),
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
