@@ -439,3 +439,133 @@ fn weight_zero_tracker_down_is_fault() {
     ns.ip(&["link", "set", "trk1", "up"]).unwrap();
     back_to_r1(&lab, &mut r1, &mut r2);
 }
+
+/// A self-signed certificate for r1's address (`openssl req -x509`, P-256, subjectAltName
+/// IP:r1) in `dir`: `(cert.pem, key.pem)`.
+fn self_signed_cert(lab: &Lab, dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ip = lab.r(1).ip4;
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=vrrp-agent test",
+            "-addext",
+            &format!("subjectAltName=IP:{ip}"),
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("openssl (the CLI) is needed: `cargo xtask setup --test-peers`: {e}")
+        });
+    assert!(
+        out.status.success(),
+        "openssl req -x509 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// python3's http.server wrapped in TLS with `cert`/`key`, on r1's address, port 8443.
+fn https_server(lab: &Lab, cert: &Path, key: &Path) -> Proc {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "import http.server, ssl\n\
+         srv = http.server.ThreadingHTTPServer(('{ip}', 8443), http.server.SimpleHTTPRequestHandler)\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain('{cert}', '{key}')\n\
+         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+         srv.serve_forever()\n",
+        ip = lab.r(1).ip4,
+        cert = cert.display(),
+        key = key.display(),
+    );
+    let mut cmd = lab.r(1).ns.cmd("python3");
+    cmd.args(["-c", &script]).current_dir(dir.path());
+    let p = Proc::spawn_in(dir, cmd, "python3 HTTPS server on r1").unwrap();
+    wait_listening(lab, 1, SocketAddr::new(IpAddr::V4(lab.r(1).ip4), 8443));
+    p
+}
+
+fn https_check(lab: &Lab, tls_verify: bool) -> String {
+    format!(
+        "[[check]]\nname = \"web\"\nhttps = \"https://{}:8443/\"\ninterval = 0.1\n\
+         timeout = 0.1\nrise = 2\nfall = 2\nstatus = \"200-299\"\ntls_verify = {tls_verify}\n",
+        lab.r(1).ip4
+    )
+}
+
+#[test]
+fn https_check_moves_the_vip_with_a_real_tls_server() {
+    let lab = Lab::for_test("hc-https", 2);
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_cert(&lab, certs.path());
+    let mut server = https_server(&lab, &cert, &key);
+    let (mut r1, mut r2) = pair(
+        &lab,
+        &https_check(&lab, false),
+        r#"{ check = "web", weight = -120 }"#,
+    );
+    wait_vip(&lab, 1, true);
+    server.stop(libc::SIGKILL, T).unwrap();
+    moved_to_r2(&lab, &mut r1, &mut r2);
+    let _server = https_server(&lab, &cert, &key);
+    back_to_r1(&lab, &mut r1, &mut r2);
+}
+
+#[test]
+fn https_check_with_tls_verify_refuses_a_self_signed_cert() {
+    // The same server as above, but the check verifies the certificate: it never comes up
+    // (r1 stays at 200 - 120 = 80 < 100), and its failure line names the certificate problem.
+    let lab = Lab::for_test("hc-tlsv", 2);
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_cert(&lab, certs.path());
+    let _server = https_server(&lab, &cert, &key);
+    let mut r1 = lab
+        .agent_config(
+            1,
+            Path::new(BIN),
+            &config(
+                200,
+                &https_check(&lab, true),
+                r#"{ check = "web", weight = -120 }"#,
+            ),
+            NAME,
+        )
+        .unwrap();
+    let mut r2 = lab
+        .agent_config(2, Path::new(BIN), &config(100, "", ""), NAME)
+        .unwrap();
+    wait(&mut r2, MASTER);
+    wait(&mut r1, BACKUP);
+    let line = r1
+        .proc
+        .wait_for_line(T, |l| l.contains("check web: failing:"))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // rustls' words; with `openssl req -x509`'s defaults the certificate is a CA used as
+    // the server's own, which webpki refuses before it looks for an issuer.
+    assert!(
+        line.contains("invalid peer certificate"),
+        "the failure does not name the certificate: {line}"
+    );
+    // The check never came up, and r1 never left BACKUP.
+    let out = r1.proc.output();
+    assert!(
+        !out.contains("tracker check web: up")
+            && r1.transitions().last().map(String::as_str) == Some(BACKUP),
+        "the check came up or r1 moved:\n{}",
+        tail(&out, 20)
+    );
+}

@@ -41,8 +41,16 @@ const LAB_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "procps", "util-linu
 
 /// Real peers and tools of the tests and the side-by-side benchmarks: keepalived (peer), tshark
 /// (decoding), tcpdump (captures), python3 (the services the health-check tests watch), curl
-/// (the keepalived vrrp_script of `cargo xtask bench health`).
-const TEST_PACKAGES: &[&str] = &["keepalived", "tshark", "tcpdump", "python3", "curl"];
+/// (the keepalived vrrp_script of `cargo xtask bench health` and of tests/tests/keepalived_conf.rs),
+/// openssl (the self-signed certificate of the HTTPS check tests).
+const TEST_PACKAGES: &[&str] = &[
+    "keepalived",
+    "tshark",
+    "tcpdump",
+    "python3",
+    "curl",
+    "openssl",
+];
 
 pub fn run(root: &Path, test_peers: bool) -> Result<()> {
     let mut wanted: Vec<&str> = [BUILD_PACKAGES, LAB_PACKAGES].concat();
