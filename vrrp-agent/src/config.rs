@@ -401,6 +401,8 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
         xdp_mode: g.xdp_mode,
         require_failsafe: g.require_failsafe,
         realtime_priority: g.realtime_priority,
+        control_group: g.control_group,
+        metrics_addr: g.metrics_addr,
         instances: specs,
         checks: check_specs,
         sync_groups: group_specs,
