@@ -63,6 +63,12 @@ impl Launch {
     /// The command that runs `bin` in `ns` this way (arguments to be appended).
     pub fn command(&self, ns: &Netns, bin: &Path) -> std::process::Command {
         let net = format!("--net={}", ns.path().display());
+        let mut c = self.command_bare(ns, bin, &net);
+        c.env(crate::CONTROL_SOCKET_ENV, ns.control_socket());
+        c
+    }
+
+    fn command_bare(&self, ns: &Netns, bin: &Path, net: &str) -> std::process::Command {
         match self {
             Launch::IpNetnsExec => ns.cmd(bin),
             Launch::NsenterNet => {

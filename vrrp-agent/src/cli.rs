@@ -52,7 +52,12 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
         /// The running agent's control socket.
-        #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_SOCKET)]
+        #[arg(
+            long,
+            value_name = "PATH",
+            env = "VRRP_AGENT_CONTROL_SOCKET",
+            default_value = crate::control::DEFAULT_SOCKET
+        )]
         control_socket: PathBuf,
     },
 }
@@ -91,7 +96,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub event_stream: Option<PathBuf>,
     /// Serve `vrrp-agent status` on this Unix socket.
-    #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_SOCKET)]
+    #[arg(
+            long,
+            value_name = "PATH",
+            env = "VRRP_AGENT_CONTROL_SOCKET",
+            default_value = crate::control::DEFAULT_SOCKET
+        )]
     pub control_socket: PathBuf,
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (overrides [global] metrics_addr).
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics_addr)]

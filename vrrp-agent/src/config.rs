@@ -16,6 +16,8 @@
 //! failsafe_timeout = 0.5     # seconds; default: each instance's Master_Down_Interval
 //! require_failsafe = false   # true: refuse to start where the fail-safe cannot outlive the agent
 //! realtime_priority = 10     # SCHED_RR priority 1-99 of the agent, 0 = normal scheduling
+//! control_group = "vrrp"      # group allowed on the control socket besides root
+//! metrics_addr = "127.0.0.1:9650"  # Prometheus metrics on /metrics
 //!
 //! [[instance]]
 //! name = "web"               # default vrid<N> (IPv4) / vrid<N>-v6 (IPv6)

@@ -243,6 +243,7 @@ pub async fn serve(
             tokio::spawn(async move {
                 let svc = service_fn(move |req| answer(req, tx.clone()));
                 let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(std::time::Duration::from_secs(5))
                     .serve_connection(TokioIo::new(stream), svc);
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(30), conn).await;
