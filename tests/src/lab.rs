@@ -73,7 +73,7 @@ impl Launch {
             Launch::IpNetnsExec => ns.cmd(bin),
             Launch::NsenterNet => {
                 let mut c = std::process::Command::new("nsenter");
-                c.arg(&net).arg("--").arg(bin);
+                c.arg(net).arg("--").arg(bin);
                 c
             }
             Launch::Container { host_bpffs } => {
@@ -92,7 +92,7 @@ impl Launch {
                     "--mount-proc",
                     "--",
                     "nsenter",
-                    &net,
+                    net,
                     "--",
                     "sh",
                     "-c",
