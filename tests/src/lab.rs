@@ -63,11 +63,17 @@ impl Launch {
     /// The command that runs `bin` in `ns` this way (arguments to be appended).
     pub fn command(&self, ns: &Netns, bin: &Path) -> std::process::Command {
         let net = format!("--net={}", ns.path().display());
+        let mut c = self.command_bare(ns, bin, &net);
+        c.env(crate::CONTROL_SOCKET_ENV, ns.control_socket());
+        c
+    }
+
+    fn command_bare(&self, ns: &Netns, bin: &Path, net: &str) -> std::process::Command {
         match self {
             Launch::IpNetnsExec => ns.cmd(bin),
             Launch::NsenterNet => {
                 let mut c = std::process::Command::new("nsenter");
-                c.arg(&net).arg("--").arg(bin);
+                c.arg(net).arg("--").arg(bin);
                 c
             }
             Launch::Container { host_bpffs } => {
@@ -86,7 +92,7 @@ impl Launch {
                     "--mount-proc",
                     "--",
                     "nsenter",
-                    &net,
+                    net,
                     "--",
                     "sh",
                     "-c",

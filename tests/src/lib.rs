@@ -74,6 +74,9 @@ fn ip(args: &[&str]) -> Result<Output> {
     run(Command::new("ip").args(args))
 }
 
+/// The environment variable of vrrp-agent's `--control-socket` (`run` and `status`).
+pub const CONTROL_SOCKET_ENV: &str = "VRRP_AGENT_CONTROL_SOCKET";
+
 /// A network namespace owned by this test; deleted (with its processes) on drop.
 #[derive(Debug)]
 pub struct Netns {
@@ -111,11 +114,21 @@ impl Netns {
         Ok(())
     }
 
-    /// A command that runs inside this namespace.
+    /// A command that runs inside this namespace (a vrrp-agent started or asked there uses
+    /// this namespace's [`Netns::control_socket`]).
     pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name]).arg(program);
+        c.env(CONTROL_SOCKET_ENV, self.control_socket());
         c
+    }
+
+    /// The control socket of a vrrp-agent in this namespace: each namespace its own (the
+    /// default path under /run is shared by every namespace of the host).
+    pub fn control_socket(&self) -> PathBuf {
+        std::env::temp_dir()
+            .join("vrrp-agent-tests")
+            .join(format!("{}.sock", self.name))
     }
 
     /// Path of the namespace's handle, for `setns`.
@@ -168,6 +181,7 @@ impl Drop for Netns {
     fn drop(&mut self) {
         kill_namespace_processes(&self.name);
         let _ = ip(&["netns", "del", &self.name]);
+        let _ = fs::remove_file(self.control_socket());
     }
 }
 

@@ -46,6 +46,20 @@ pub enum Cmd {
         /// The keepalived.conf (its includes are followed).
         file: PathBuf,
     },
+    /// Show the running agent's virtual routers (from its control socket).
+    Status {
+        /// Print `{"instances": [...]}` (every field) instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// The running agent's control socket.
+        #[arg(
+            long,
+            value_name = "PATH",
+            env = "VRRP_AGENT_CONTROL_SOCKET",
+            default_value = crate::control::DEFAULT_SOCKET
+        )]
+        control_socket: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,6 +95,17 @@ pub struct RunArgs {
     /// programs; keepalived's notify_fifo role).
     #[arg(long, value_name = "PATH")]
     pub event_stream: Option<PathBuf>,
+    /// Serve `vrrp-agent status` on this Unix socket.
+    #[arg(
+            long,
+            value_name = "PATH",
+            env = "VRRP_AGENT_CONTROL_SOCKET",
+            default_value = crate::control::DEFAULT_SOCKET
+        )]
+    pub control_socket: PathBuf,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics (overrides [global] metrics_addr).
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The flags of one virtual router, generated from the model's key table.
     #[command(flatten)]
     pub instance: InstanceFlags,
@@ -221,6 +246,10 @@ fn parse_families(s: &str) -> Result<Families, String> {
     }
 }
 
+fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    config::metrics_addr("metrics_addr", s).map_err(|e| e.msg)
+}
+
 fn parse_xdp_mode(s: &str) -> Result<XdpMode, String> {
     XdpMode::parse(s).ok_or_else(|| format!("{s:?} is not one of auto, native, generic"))
 }
@@ -247,6 +276,7 @@ impl RunArgs {
                     .then(|| "--require-failsafe".to_string())
             })
             .or_else(|| self.event_stream.as_ref().map(|_| "--event-stream".into()))
+            .or_else(|| self.metrics_addr.map(|_| "--metrics-addr".into()))
     }
 
     /// Turns the flags into what to run; errors are one line.
@@ -274,6 +304,9 @@ impl RunArgs {
             cfg.require_failsafe |= self.require_failsafe;
             if let Some(p) = realtime {
                 cfg.realtime_priority = p;
+            }
+            if let Some(a) = self.metrics_addr {
+                cfg.metrics_addr = Some(a);
             }
             return Ok(RunMode::Election(cfg));
         }
@@ -331,6 +364,8 @@ impl RunArgs {
             xdp_mode: self.xdp_mode.unwrap_or(XdpMode::Auto),
             require_failsafe: self.require_failsafe,
             realtime_priority: realtime,
+            control_group: None,
+            metrics_addr: self.metrics_addr,
             instances: vec![spec],
             checks: Vec::new(),
             sync_groups: Vec::new(),
@@ -418,12 +453,20 @@ pub fn main() -> ExitCode {
             };
         }
         Cmd::ImportKeepalived { file } => return import_keepalived(&file),
-        Cmd::Run(a) => match (a.event_stream.clone(), a.resolve()) {
-            (_, Err(e)) => {
+        Cmd::Status {
+            json,
+            control_socket,
+        } => return status(&control_socket, json),
+        Cmd::Run(a) => match (
+            a.event_stream.clone(),
+            a.control_socket.clone(),
+            a.resolve(),
+        ) {
+            (_, _, Err(e)) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            (events, Ok(mode)) => {
+            (events, socket, Ok(mode)) => {
                 // Before the runtime exists: every thread it creates inherits the policy.
                 let prio = match &mode {
                     RunMode::Monitor(c) => c.realtime_priority,
@@ -432,9 +475,8 @@ pub fn main() -> ExitCode {
                 sched::log(prio, &sched::apply(prio));
                 match mode {
                     RunMode::Monitor(cfg) => runtime().and_then(|rt| rt.block_on(agent::run(cfg))),
-                    RunMode::Election(cfg) => {
-                        runtime().and_then(|rt| rt.block_on(agent::run_election_with(cfg, events)))
-                    }
+                    RunMode::Election(cfg) => runtime()
+                        .and_then(|rt| rt.block_on(agent::run_election_ctl(cfg, events, socket))),
                 }
             }
         },
@@ -468,4 +510,22 @@ fn import_keepalived(file: &std::path::Path) -> ExitCode {
     }
     print!("{}", imported.to_toml());
     ExitCode::SUCCESS
+}
+
+/// `status [--json]`: asks the running agent; an error is one line.
+fn status(socket: &std::path::Path, json: bool) -> ExitCode {
+    match crate::control::request(socket, &serde_json::json!({ "cmd": "status" })) {
+        Ok(v) if json => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            print!("{}", crate::control::status_table(&v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

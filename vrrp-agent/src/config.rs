@@ -16,6 +16,8 @@
 //! failsafe_timeout = 0.5     # seconds; default: each instance's Master_Down_Interval
 //! require_failsafe = false   # true: refuse to start where the fail-safe cannot outlive the agent
 //! realtime_priority = 10     # SCHED_RR priority 1-99 of the agent, 0 = normal scheduling
+//! control_group = "vrrp"      # group allowed on the control socket besides root
+//! metrics_addr = "127.0.0.1:9650"  # Prometheus metrics on /metrics
 //!
 //! [[instance]]
 //! name = "web"               # default vrid<N> (IPv4) / vrid<N>-v6 (IPv6)
@@ -401,6 +403,8 @@ pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError>
         xdp_mode: g.xdp_mode,
         require_failsafe: g.require_failsafe,
         realtime_priority: g.realtime_priority,
+        control_group: g.control_group,
+        metrics_addr: g.metrics_addr,
         instances: specs,
         checks: check_specs,
         sync_groups: group_specs,

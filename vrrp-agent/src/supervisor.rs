@@ -27,6 +27,7 @@ use vrrp_core::{
 use crate::{
     checks::{self, HttpSpec, Probe, Trackers, Watch},
     config::{AgentConfig, XdpMode},
+    control,
     fastpath::FastPath,
     netlink::{self, AddrEvent, NetEvent},
     notify_log::{fan_out, LogSink, Sink},
@@ -47,7 +48,40 @@ struct Edge {
     core: Core,
     ports: Vec<Port>,
     sinks: Vec<Box<dyn Sink>>,
+    /// Health-check results per tracker (`Some` for a check), for the metrics.
+    checks: Vec<Option<control::CheckCount>>,
 }
+
+// --- control socket and metrics (crate::control, crate::metrics) ---
+impl Edge {
+    /// Counts a check result the edge hands to the core.
+    fn count_check(&mut self, r: &checks::Report) {
+        if let checks::Report::Check { tracker, ok } = r {
+            if let Some(Some(c)) = self.checks.get_mut(*tracker) {
+                *if *ok { &mut c.success } else { &mut c.failure } += 1;
+            }
+        }
+    }
+
+    /// Answers a question of the control socket or the metrics server.
+    fn answer(&self, req: control::Request) {
+        match req {
+            control::Request::Status(reply) => {
+                let _ = reply.send(control::StatusData {
+                    snapshot: self.core.snapshot(),
+                    now: now(),
+                    fastpath: self
+                        .ports
+                        .iter()
+                        .map(|p| (p.iface.clone(), p.fp.counters().ok()))
+                        .collect(),
+                    checks: self.checks.iter().flatten().cloned().collect(),
+                });
+            }
+        }
+    }
+}
+// --- end control socket and metrics ---
 
 impl Edge {
     fn port(&mut self, id: InstanceId) -> &mut Port {
@@ -266,6 +300,15 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
 
 /// [`run_election`], also writing the JSON event stream to `event_stream` (`--event-stream`).
 pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) -> Result<()> {
+    run_election_ctl(cfg, event_stream, control::DEFAULT_SOCKET.into()).await
+}
+
+/// [`run_election_with`], serving the control socket at `control_socket`.
+pub async fn run_election_ctl(
+    cfg: AgentConfig,
+    event_stream: Option<PathBuf>,
+    control_socket: PathBuf,
+) -> Result<()> {
     let nl = netlink::connect()?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -304,6 +347,30 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
         });
     }
     let core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
+    // Control socket and metrics: bound before anything is attached (a taken socket or
+    // address is an error at start-up); served once the loop runs.
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<control::Request>(16);
+    let _control = control::serve(
+        &control_socket,
+        cfg.control_group.as_deref(),
+        ctl_tx.clone(),
+    )?;
+    let _metrics = match cfg.metrics_addr {
+        Some(a) => Some(crate::metrics::serve(a, ctl_tx.clone()).await?),
+        None => None,
+    };
+    drop(ctl_tx);
+    let check_counts = core
+        .trackers()
+        .iter()
+        .map(|t| match &t.target {
+            TrackTarget::Check(name) => Some(control::CheckCount {
+                check: name.clone(),
+                ..Default::default()
+            }),
+            _ => None,
+        })
+        .collect();
     // Set every interface up first: a mistake in the second must not leave the first running.
     let snap = core.snapshot();
     let mut ports = Vec::new();
@@ -381,7 +448,12 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
     let mut drain = scripts.drain();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(LogSink), Box::new(scripts)];
     sinks.extend(event_stream.map(|p| Box::new(EventStream::open(p)) as Box<dyn Sink>));
-    let mut edge = Edge { core, ports, sinks };
+    let mut edge = Edge {
+        core,
+        ports,
+        sinks,
+        checks: check_counts,
+    };
     for f in 0..edge.ports.len() {
         if !edge.ports[f].link_up {
             log::info!("interface {}: link down", edge.ports[f].iface);
@@ -433,10 +505,15 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
                 None
             }
             Some(r) = trk_rx.recv(), if !stopping => {
+                edge.count_check(&r);
                 edge.handle(tracker_event(r)).await;
                 None
             }
             _ = hb.tick() => None,
+            Some(req) = ctl_rx.recv() => {
+                edge.answer(req);
+                None
+            }
             _ = sleep_until(backstop), if backstop.is_some() => {
                 edge.handle(Event::EndHandovers).await;
                 backstop = None;

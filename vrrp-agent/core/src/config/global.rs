@@ -1,5 +1,5 @@
 //! The `[global]` settings: [`GlobalInput::build`] and the rules of its keys.
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use super::{
     keys::{global_key, GlobalInput},
@@ -8,13 +8,17 @@ use super::{
 };
 
 /// The validated `[global]` settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalSettings {
     pub xdp_mode: XdpMode,
     /// `failsafe_timeout` of every instance that sets none.
     pub failsafe_timeout: Option<Duration>,
     pub require_failsafe: bool,
     pub realtime_priority: u8,
+    /// `control_group`: the group the control socket is chowned to.
+    pub control_group: Option<String>,
+    /// `metrics_addr`: where `/metrics` is served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl GlobalInput {
@@ -37,7 +41,23 @@ impl GlobalInput {
             Some(v) => realtime_priority("realtime_priority", v)?,
             None => DEFAULT_REALTIME_PRIORITY,
         };
+        let control_group = match &self.control_group {
+            Some(g) if g.is_empty() || g.contains(|c: char| c.is_whitespace() || c == ':') => {
+                return Err(ferr(
+                    global_key("control_group").name,
+                    format!("{g:?} is not a group name or number"),
+                ))
+            }
+            g => g.clone(),
+        };
+        let metrics_addr = self
+            .metrics_addr
+            .as_deref()
+            .map(|a| metrics_addr("metrics_addr", a))
+            .transpose()?;
         Ok(GlobalSettings {
+            control_group,
+            metrics_addr,
             xdp_mode,
             failsafe_timeout,
             require_failsafe: self.require_failsafe.unwrap_or(false),
@@ -71,4 +91,14 @@ pub fn failsafe(key: &str, s: f64) -> Result<Duration, FieldError> {
         ));
     }
     Ok(d)
+}
+
+/// `metrics_addr` (`--metrics-addr`): `ADDR:PORT`, IPv6 as `[ADDR]:PORT`.
+pub fn metrics_addr(key: &str, text: &str) -> Result<SocketAddr, FieldError> {
+    text.parse().map_err(|_| {
+        ferr(
+            key,
+            format!("{text:?} is not ADDR:PORT (e.g. 127.0.0.1:9650, [::1]:9650)"),
+        )
+    })
 }

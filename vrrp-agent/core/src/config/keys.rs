@@ -564,6 +564,16 @@ declare_keys! {
             value_name: Some("N"),
             example: "20",
         }
+        control_group: Option<String> = "Group (name or number) allowed to use the control socket besides root" {
+            default: DefaultValue::Text("none (root only)"),
+            value_name: Some("GROUP"),
+            example: "vrrp",
+        }
+        metrics_addr: Option<String> = "Serve Prometheus metrics over HTTP on ADDR:PORT (/metrics)" {
+            default: DefaultValue::Text("none (no metrics server)"),
+            value_name: Some("ADDR:PORT"),
+            example: "127.0.0.1:9650",
+        }
     }
 }
 

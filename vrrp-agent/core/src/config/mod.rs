@@ -30,7 +30,7 @@ pub mod track;
 pub mod value;
 
 pub use check::{parse_command, CheckKind, CheckSpec, DEFAULT_CHECK_INTERVAL, DEFAULT_STATUS};
-pub use global::{failsafe, realtime_priority, GlobalSettings};
+pub use global::{failsafe, metrics_addr, realtime_priority, GlobalSettings};
 pub use group::{check_model, NotifySpec, SyncGroupSpec, Table};
 pub use keys::{
     flag_of, CheckInput, DefaultValue, Flag, GlobalInput, InstanceInput, Key, Kind, Range, Scope,
@@ -306,6 +306,10 @@ pub struct AgentConfig {
     pub require_failsafe: bool,
     /// `SCHED_RR` priority of the agent's threads, 0 = normal scheduling ([`crate::sched`]).
     pub realtime_priority: u8,
+    /// `[global] control_group`: the group allowed on the control socket besides root.
+    pub control_group: Option<String>,
+    /// `[global] metrics_addr`: where Prometheus metrics are served.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub instances: Vec<InstanceSpec>,
     /// `[[check]]`s, in the order written.
     pub checks: Vec<CheckSpec>,
