@@ -15,7 +15,7 @@ use vrrp_common::{AdvertEvent, EVENT_FLAG_TRUNCATED};
 use vrrp_core::Family;
 
 pub use crate::port::register;
-pub use crate::supervisor::{run_election, run_election_with};
+pub use crate::supervisor::{run_election, run_election_reloadable, run_election_with};
 use crate::{
     config::XdpMode,
     fastpath::{parse_event, FastPath},

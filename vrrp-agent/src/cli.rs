@@ -418,12 +418,12 @@ pub fn main() -> ExitCode {
             };
         }
         Cmd::ImportKeepalived { file } => return import_keepalived(&file),
-        Cmd::Run(a) => match (a.event_stream.clone(), a.resolve()) {
+        Cmd::Run(a) => match ((a.event_stream.clone(), reload_source(&a)), a.resolve()) {
             (_, Err(e)) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            (events, Ok(mode)) => {
+            ((events, source), Ok(mode)) => {
                 // Before the runtime exists: every thread it creates inherits the policy.
                 let prio = match &mode {
                     RunMode::Monitor(c) => c.realtime_priority,
@@ -432,9 +432,9 @@ pub fn main() -> ExitCode {
                 sched::log(prio, &sched::apply(prio));
                 match mode {
                     RunMode::Monitor(cfg) => runtime().and_then(|rt| rt.block_on(agent::run(cfg))),
-                    RunMode::Election(cfg) => {
-                        runtime().and_then(|rt| rt.block_on(agent::run_election_with(cfg, events)))
-                    }
+                    RunMode::Election(cfg) => runtime().and_then(|rt| {
+                        rt.block_on(agent::run_election_reloadable(cfg, events, source))
+                    }),
                 }
             }
         },
@@ -468,4 +468,14 @@ fn import_keepalived(file: &std::path::Path) -> ExitCode {
     }
     print!("{}", imported.to_toml());
     ExitCode::SUCCESS
+}
+
+/// The file SIGHUP reloads (reload, issue 10).
+fn reload_source(a: &RunArgs) -> Option<crate::supervisor::ConfigSource> {
+    use crate::supervisor::ConfigSource;
+    match (&a.config, &a.keepalived_conf) {
+        (Some(p), _) => Some(ConfigSource::Toml(p.clone())),
+        (None, Some(p)) => Some(ConfigSource::Keepalived(p.clone())),
+        (None, None) => None,
+    }
 }
