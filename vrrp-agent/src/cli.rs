@@ -460,13 +460,14 @@ pub fn main() -> ExitCode {
         Cmd::Run(a) => match (
             a.event_stream.clone(),
             a.control_socket.clone(),
+            reload_source(&a),
             a.resolve(),
         ) {
-            (_, _, Err(e)) => {
+            (_, _, _, Err(e)) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
-            (events, socket, Ok(mode)) => {
+            (events, socket, source, Ok(mode)) => {
                 // Before the runtime exists: every thread it creates inherits the policy.
                 let prio = match &mode {
                     RunMode::Monitor(c) => c.realtime_priority,
@@ -475,8 +476,9 @@ pub fn main() -> ExitCode {
                 sched::log(prio, &sched::apply(prio));
                 match mode {
                     RunMode::Monitor(cfg) => runtime().and_then(|rt| rt.block_on(agent::run(cfg))),
-                    RunMode::Election(cfg) => runtime()
-                        .and_then(|rt| rt.block_on(agent::run_election_ctl(cfg, events, socket))),
+                    RunMode::Election(cfg) => runtime().and_then(|rt| {
+                        rt.block_on(agent::run_election_ctl(cfg, events, socket, source))
+                    }),
                 }
             }
         },
@@ -527,5 +529,15 @@ fn status(socket: &std::path::Path, json: bool) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The file SIGHUP reloads (reload, issue 10).
+fn reload_source(a: &RunArgs) -> Option<crate::supervisor::ConfigSource> {
+    use crate::supervisor::ConfigSource;
+    match (&a.config, &a.keepalived_conf) {
+        (Some(p), _) => Some(ConfigSource::Toml(p.clone())),
+        (None, Some(p)) => Some(ConfigSource::Keepalived(p.clone())),
+        (None, None) => None,
     }
 }

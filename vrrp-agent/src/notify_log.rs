@@ -65,7 +65,9 @@ pub fn level(n: &Notification) -> Level {
         Notification::AdvertBuildFailed { .. } => Level::Error,
         Notification::TrackerChanged { .. }
         | Notification::PriorityChanged { .. }
-        | Notification::GroupStateChanged { .. } => Level::Info,
+        | Notification::GroupStateChanged { .. }
+        | Notification::Reloaded { .. }
+        | Notification::ReloadVip { .. } => Level::Info,
     }
 }
 
@@ -277,6 +279,38 @@ pub fn render(n: &Notification) -> String {
             "sync group {group}: state {} -> {}",
             state_name(*from),
             state_name(*to)
+        ),
+        Notification::Reloaded {
+            added,
+            removed,
+            changed,
+            unchanged,
+        } => {
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.join(",")
+                }
+            };
+            format!(
+                "reload: added {}; removed {}; changed {}; unchanged {}",
+                list(added),
+                list(removed),
+                list(changed),
+                list(unchanged)
+            )
+        }
+        Notification::ReloadVip {
+            name,
+            iface,
+            vip,
+            added,
+            ..
+        } => format!(
+            "instance {name}: reload {} {vip} {} {iface}",
+            if *added { "added" } else { "removed" },
+            if *added { "on" } else { "from" }
         ),
     }
 }

@@ -300,16 +300,19 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
 
 /// [`run_election`], also writing the JSON event stream to `event_stream` (`--event-stream`).
 pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) -> Result<()> {
-    run_election_ctl(cfg, event_stream, control::DEFAULT_SOCKET.into()).await
+    run_election_ctl(cfg, event_stream, control::DEFAULT_SOCKET.into(), None).await
 }
 
-/// [`run_election_with`], serving the control socket at `control_socket`.
+/// [`run_election_with`], serving the control socket at `control_socket` and reloading
+/// `source` on SIGHUP ([`Edge::reload`]).
 pub async fn run_election_ctl(
     cfg: AgentConfig,
     event_stream: Option<PathBuf>,
     control_socket: PathBuf,
+    source: Option<ConfigSource>,
 ) -> Result<()> {
     let nl = netlink::connect()?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     for i in &cfg.instances {
@@ -509,6 +512,19 @@ pub async fn run_election_ctl(
                 edge.handle(tracker_event(r)).await;
                 None
             }
+            _ = sighup.recv(), if !stopping => {
+                // ---- reload (issue 10) ----
+                match &source {
+                    Some(src) => {
+                        let _ = edge.reload_from(src).await;
+                    }
+                    None => log::warn!(
+                        "SIGHUP: no configuration file to reload (run with --config or \
+                         --keepalived-conf)"
+                    ),
+                }
+                None
+            }
             _ = hb.tick() => None,
             Some(req) = ctl_rx.recv() => {
                 edge.answer(req);
@@ -691,5 +707,170 @@ async fn on_net_event(edge: &mut Edge, ev: NetEvent) {
                 Err(e) => log::warn!("interface {}: reading the addresses: {e:#}", p.iface),
             }
         }
+    }
+}
+
+// ---- reload (issue 10): SIGHUP / `vrrp-agent reload` ----
+
+/// Where the running configuration came from, read again at a reload.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    Toml(PathBuf),
+    Keepalived(PathBuf),
+}
+
+impl ConfigSource {
+    /// Reads and validates the file like at start; an error is one line (file:line for TOML).
+    pub fn load(&self) -> Result<AgentConfig, String> {
+        match self {
+            ConfigSource::Toml(p) => crate::config::load(p).map_err(|e| e.to_string()),
+            ConfigSource::Keepalived(p) => {
+                let (cfg, warnings) = crate::keepalived_conf::load(p)?;
+                for w in warnings {
+                    log::warn!("reload: {w}");
+                }
+                Ok(cfg)
+            }
+        }
+    }
+}
+
+/// What a reload did (the reply of `vrrp-agent reload`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+impl Edge {
+    /// Reads `src` again and applies it ([`Edge::reload`]); the outcome is logged (one line
+    /// on an error: the old configuration keeps running).
+    async fn reload_from(&mut self, src: &ConfigSource) -> Result<ReloadSummary, String> {
+        let r = match src.load() {
+            Ok(cfg) => self.reload(cfg).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &r {
+            log::error!("reload failed, the running configuration is kept: {e}");
+        }
+        r
+    }
+
+    /// Applies a new configuration without a flap ([`vrrp_core::Core::reload`]): the fast path
+    /// of new instances and the new VIPs go in before the core's commands are carried out, what
+    /// removed instances and dropped VIPs left in it after.
+    pub async fn reload(&mut self, new: AgentConfig) -> Result<ReloadSummary, String> {
+        let mut envs = Vec::new();
+        for p in &self.ports {
+            let addrs = netlink::addresses(&p.nl, p.ifindex)
+                .await
+                .map_err(|e| format!("reading the addresses of {}: {e:#}", p.iface))?;
+            // The core places instances by name and addresses; the MAC is not used again.
+            let mac = crate::rtnl::iface_facts(&p.iface)
+                .and_then(|f| f.mac())
+                .map(MacAddr)
+                .unwrap_or(MacAddr([0; 6]));
+            envs.push(IfaceEnv {
+                name: p.iface.clone(),
+                mac,
+                addrs,
+            });
+        }
+        let plan = self.core.reload(Model::from(&new), envs, now())?;
+        let snap = self.core.snapshot();
+        let info_of = |id: InstanceId| {
+            snap.instances
+                .iter()
+                .find(|i| i.id == id)
+                .map(|i| InstInfo {
+                    id: i.id,
+                    name: i.name.clone(),
+                    family: i.family.tag(),
+                    vrid: i.vrid,
+                    vips: i.vips.clone(),
+                    stale_after: i.failsafe_bound,
+                    owner: i.priority == 255,
+                })
+        };
+        // Before: the maps of new instances, new VIPs in the VIP map.
+        for id in &plan.added {
+            let Some(inf) = info_of(*id) else { continue };
+            let f = self.core.iface_of(*id).map_or(0, |f| f.0);
+            let p = &mut self.ports[f];
+            let r =
+                p.fp.set_vrid(inf.family, inf.vrid, true)
+                    .and_then(|()| {
+                        p.fp.set_router(inf.family, inf.vrid, false, false, inf.stale_after)
+                    })
+                    .and_then(|()| {
+                        inf.vips
+                            .iter()
+                            .try_for_each(|v| p.fp.add_vip(v.addr, inf.vrid))
+                    });
+            if let Err(e) = r {
+                log::warn!("instance {}: setting up the fast path: {e:#}", inf.name);
+            }
+            let mac = vrrp_common::vmac(inf.family, inf.vrid);
+            if let Err(e) = netlink::uc_filter_add(&p.nl, p.ifindex, mac).await {
+                log::warn!("instance {} on {}: {e:#}", inf.name, p.iface);
+            }
+            p.info.push(inf);
+        }
+        for id in &plan.changed {
+            let Some(new_inf) = info_of(*id) else {
+                continue;
+            };
+            let f = self.core.iface_of(*id).map_or(0, |f| f.0);
+            let p = &mut self.ports[f];
+            for (_, v) in plan.vips_added.iter().filter(|(i, _)| i == id) {
+                if let Err(e) = p.fp.add_vip(v.addr, new_inf.vrid) {
+                    log::warn!("instance {}: fast-path VIP {v}: {e:#}", new_inf.name);
+                }
+            }
+            if let Some(inf) = p.info.iter_mut().find(|i| i.id == *id) {
+                *inf = new_inf;
+            }
+        }
+        self.exec().await;
+        // After: what removed instances and dropped VIPs left in the fast path.
+        for (id, v) in &plan.vips_removed {
+            let f = self.core.iface_of(*id).map_or(0, |f| f.0);
+            if let Err(e) = self.ports[f].fp.remove_vip(v.addr) {
+                log::warn!("fast-path VIP {v}: {e:#}");
+            }
+        }
+        for id in &plan.removed {
+            let f = self.core.iface_of(*id).map_or(0, |f| f.0);
+            let p = &mut self.ports[f];
+            let Some(k) = p.info.iter().position(|i| i.id == *id) else {
+                continue;
+            };
+            let inf = p.info.remove(k);
+            let r =
+                p.fp.set_router(inf.family, inf.vrid, false, false, Duration::ZERO)
+                    .and_then(|()| inf.vips.iter().try_for_each(|v| p.fp.remove_vip(v.addr)))
+                    .and_then(|()| p.fp.set_vrid(inf.family, inf.vrid, false));
+            if let Err(e) = r {
+                log::warn!("instance {}: clearing the fast-path maps: {e:#}", inf.name);
+            }
+            let mac = vrrp_common::vmac(inf.family, inf.vrid);
+            if let Err(e) = netlink::uc_filter_del(&p.nl, p.ifindex, mac).await {
+                log::warn!("instance {} on {}: {e:#}", inf.name, p.iface);
+            }
+        }
+        let name = |id: &InstanceId| {
+            self.core
+                .spec(*id)
+                .map(|s| s.name.clone())
+                .unwrap_or_default()
+        };
+        Ok(ReloadSummary {
+            added: plan.added.iter().map(name).collect(),
+            removed: plan.removed.iter().map(name).collect(),
+            changed: plan.changed.iter().map(name).collect(),
+            unchanged: plan.unchanged.iter().map(name).collect(),
+        })
     }
 }

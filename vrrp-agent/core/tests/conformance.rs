@@ -125,7 +125,12 @@ struct Run {
 
 impl Run {
     fn name(&self, i: InstanceId) -> &str {
-        &self.specs[i.0].name
+        &self.spec(i).name
+    }
+
+    /// The configuration of an instance (a reload's new or removed ones included).
+    fn spec(&self, i: InstanceId) -> &InstanceSpec {
+        self.core.spec(i).expect("an instance of the core")
     }
 
     /// The tracker a step names (`target = "web"`: a check's, interface's, file's or process's
@@ -257,7 +262,7 @@ impl Run {
                 frame,
                 advert: true,
             } => {
-                let f = AdvertFrame::parse(frame, self.specs[instance.0].checksum)
+                let f = AdvertFrame::parse(frame, self.spec(*instance).checksum)
                     .unwrap_or_else(|e| panic!("the core sent an advert that does not parse: {e}"));
                 format!("advert {} {}", self.name(*instance), describe(&f.vrrp))
             }
@@ -289,7 +294,7 @@ impl Run {
                     IpAddr::V6(_) => &[0x86, 0xdd],
                 });
                 frame.extend_from_slice(packet);
-                let f = AdvertFrame::parse(&frame, self.specs[instance.0].checksum)
+                let f = AdvertFrame::parse(&frame, self.spec(*instance).checksum)
                     .unwrap_or_else(|e| panic!("the core sent an advert that does not parse: {e}"));
                 format!(
                     "advert {} to {dst} {}",
@@ -386,6 +391,33 @@ fn render_note(n: &Notification) -> String {
         Notification::GroupStateChanged {
             group, from, to, ..
         } => format!("group {group} {} -> {}", state_name(*from), state_name(*to)),
+        Notification::Reloaded {
+            added,
+            removed,
+            changed,
+            unchanged,
+        } => {
+            let l = |v: &[String]| {
+                if v.is_empty() {
+                    "-".into()
+                } else {
+                    v.join(",")
+                }
+            };
+            format!(
+                "reloaded added={} removed={} changed={} unchanged={}",
+                l(added),
+                l(removed),
+                l(changed),
+                l(unchanged)
+            )
+        }
+        Notification::ReloadVip {
+            name, vip, added, ..
+        } => format!(
+            "reload-vip {name} {} {vip}",
+            if *added { "added" } else { "removed" }
+        ),
     }
 }
 
@@ -475,21 +507,7 @@ fn run_scenario(path: &Path) -> Result<(), String> {
             addrs: addrs_of(t, "addrs").unwrap_or_default(),
         })
         .collect();
-    let mut specs = Vec::new();
-    for (i, t) in tables("instance").iter().enumerate() {
-        let mut input = InstanceInput::default();
-        for (k, v) in t {
-            input
-                .set(k, to_value(v))
-                .map_err(|e| format!("instance[{i}].{}: {}", e.key, e.msg))?;
-        }
-        specs.push(
-            input
-                .build(None)
-                .map_err(|e| format!("instance[{i}].{}: {}", e.key, e.msg))?,
-        );
-    }
-    cross_check(&specs).map_err(|(i, e)| format!("instance[{i}].{}: {}", e.key, e.msg))?;
+    let specs = instances_of(&tables("instance"))?;
     let mut checks = Vec::new();
     for (i, t) in tables("check").iter().enumerate() {
         let mut input = CheckInput::default();
@@ -523,8 +541,8 @@ fn run_scenario(path: &Path) -> Result<(), String> {
     let core = Core::with_model(
         Model {
             instances: specs.clone(),
-            checks,
-            sync_groups,
+            checks: checks.clone(),
+            sync_groups: sync_groups.clone(),
         },
         ifaces.clone(),
     )?;
@@ -565,6 +583,26 @@ fn run_scenario(path: &Path) -> Result<(), String> {
             "startup" => run.handle(Event::Startup, at, &mut out),
             "shutdown" => run.handle(Event::Shutdown, at, &mut out),
             "end_handovers" => run.handle(Event::EndHandovers, at, &mut out),
+            "reload" => {
+                // The new instances inline; the checks and sync groups stay.
+                let new: Vec<toml::Table> = step
+                    .get("instances")
+                    .and_then(|v| v.as_array())
+                    .ok_or(format!("step {n}: reload needs instances = [{{...}}, ...]"))?
+                    .iter()
+                    .map(|t| t.as_table().cloned().expect("inline tables"))
+                    .collect();
+                let new = instances_of(&new).map_err(|e| format!("step {n}: {e}"))?;
+                let model = Model {
+                    instances: new,
+                    checks: checks.clone(),
+                    sync_groups: sync_groups.clone(),
+                };
+                match run.core.reload(model, run.ifaces.clone(), at) {
+                    Ok(_) => run.drain(at, &mut out),
+                    Err(e) => out.push(format!("@{} reload-refused {e}", secs(at))),
+                }
+            }
             "advert" => {
                 // Received at `rx_at` (default: `at`), handled at `at`.
                 let rx_at = secs_of(step, "rx_at").map(instant).unwrap_or(at);
@@ -683,6 +721,26 @@ fn run_scenario(path: &Path) -> Result<(), String> {
     first_err.map_or(Ok(()), Err)
 }
 
+/// Instances from `[[instance]]` tables (or a reload step's inline tables).
+fn instances_of(tables: &[toml::Table]) -> Result<Vec<InstanceSpec>, String> {
+    let mut specs = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let mut input = InstanceInput::default();
+        for (k, v) in t {
+            input
+                .set(k, to_value(v))
+                .map_err(|e| format!("instance[{i}].{}: {}", e.key, e.msg))?;
+        }
+        specs.push(
+            input
+                .build(None)
+                .map_err(|e| format!("instance[{i}].{}: {}", e.key, e.msg))?,
+        );
+    }
+    cross_check(&specs).map_err(|(i, e)| format!("instance[{i}].{}: {}", e.key, e.msg))?;
+    Ok(specs)
+}
+
 /// A rendered line of a notification other than a state change.
 fn is_other_note(line: &str) -> bool {
     let what = line.split_whitespace().nth(1).unwrap_or("");
@@ -699,6 +757,7 @@ fn is_other_note(line: &str) -> bool {
             | "state"
             | "priority"
             | "group"
+            | "reload-refused"
             | "tracker"
     )
 }

@@ -186,6 +186,20 @@ impl VirtualRouter {
         &self.cfg
     }
 
+    /// A live reconfiguration (a reload): the new settings (interval, preempt, preempt delay,
+    /// accept mode, lower_prio_no_advert, VIPs) take effect without a state change; the state,
+    /// the timers and the effective priority are kept (a new configured priority comes in as
+    /// [`Input::PriorityChanged`]). A Master advertises the new interval from its next advert.
+    /// The VRID, version, primary address and ownership must not change (the caller checks).
+    pub fn reconfigure(&mut self, cfg: Config) -> Result<(), ConfigError> {
+        cfg.validate()?;
+        if self.state == State::Master || self.cfg.version == Version::V2 {
+            self.master_adver_int_cs = cfg.advert_interval_cs;
+        }
+        self.cfg = cfg;
+        Ok(())
+    }
+
     pub fn state(&self) -> State {
         self.state
     }

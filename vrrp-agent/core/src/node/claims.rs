@@ -90,7 +90,7 @@ impl Core {
                 }
                 let r = &mut inst.release_retry;
                 r.failures += 1;
-                let outcome = if self.stopping {
+                let outcome = if self.stopping || inst.retired {
                     r.at = None;
                     ReleaseOutcome::AtStop
                 } else if r.failures <= RELEASE_RETRIES {
@@ -117,6 +117,17 @@ impl Core {
                 }));
             }
             Report::VipAdded { vip, was_present } => {
+                if let Some(k) = inst.reload_vips.iter().position(|a| *a == vip.addr) {
+                    inst.reload_vips.swap_remove(k);
+                    out.push(Command::Notify(Notification::ReloadVip {
+                        instance: id,
+                        name,
+                        iface,
+                        vip,
+                        added: true,
+                    }));
+                    return;
+                }
                 let n = if was_present {
                     Notification::VipWasPresent {
                         instance: id,
@@ -137,6 +148,17 @@ impl Core {
                 out.push(Command::Notify(n));
             }
             Report::VipRemoved { vip, was_present } => {
+                if let Some(k) = inst.reload_vips.iter().position(|a| *a == vip.addr) {
+                    inst.reload_vips.swap_remove(k);
+                    out.push(Command::Notify(Notification::ReloadVip {
+                        instance: id,
+                        name,
+                        iface,
+                        vip,
+                        added: false,
+                    }));
+                    return;
+                }
                 let n = if was_present {
                     inst.vip_stats.vips_removed += 1;
                     Notification::VipRemoved {

@@ -361,6 +361,22 @@ pub enum Notification {
         from: u8,
         to: u8,
     },
+    /// A configuration reload was applied ([`crate::Core::reload`]): the instances by name.
+    /// `unchanged` ones were not touched at all.
+    Reloaded {
+        added: Vec<String>,
+        removed: Vec<String>,
+        changed: Vec<String>,
+        unchanged: Vec<String>,
+    },
+    /// A reload added (`added`) or removed a VIP of a master on the interface.
+    ReloadVip {
+        instance: InstanceId,
+        name: String,
+        iface: String,
+        vip: Vip,
+        added: bool,
+    },
     /// A sync group's state changed: all its members moved to `to` (FAULT: one member is in
     /// FAULT and the others follow). `seq` shares the counter of [`StateChange::seq`].
     GroupStateChanged {

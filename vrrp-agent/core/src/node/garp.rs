@@ -56,6 +56,30 @@ impl Core {
         self.garp_due(i, now, out);
     }
 
+    /// A reload changed the VIPs of Master instance `i`: the packets still queued point into
+    /// the old list, so the queue restarts with a burst for the new VIPs `idx` only (indices
+    /// into the new list); the schedule of later bursts is kept.
+    pub(super) fn garp_reload(
+        &mut self,
+        i: usize,
+        now: Instant,
+        idx: &[usize],
+        out: &mut Vec<Command>,
+    ) {
+        let inst = &mut self.instances[i];
+        let mut run = inst.garp.take().unwrap_or_default();
+        run.queue.clear();
+        let mut k = 0u32;
+        for _ in 0..inst.spec.garp.master_repeat {
+            for v in idx {
+                run.queue.push_back((now + inst.spec.garp.interval * k, *v));
+                k += 1;
+            }
+        }
+        inst.garp = Some(run);
+        self.garp_due(i, now, out);
+    }
+
     pub(super) fn garp_due(&mut self, i: usize, now: Instant, out: &mut Vec<Command>) {
         let vmac = self.vmac(i);
         let inst = &mut self.instances[i];

@@ -124,6 +124,12 @@ pub(super) struct Instance {
     pub group_wait: bool,
     /// Left MASTER for BACKUP by itself since the sync groups last looked.
     pub left_master: bool,
+    /// Removed by a reload: no longer on its interface, in the snapshot or the trackers; its
+    /// id is never reused ([`super::Core::reload`]).
+    pub retired: bool,
+    /// VIPs a reload adds or removes on the interface ([`super::Command::AddVip`] /
+    /// `RemoveVip`) whose reports are not the VIP guard's.
+    pub reload_vips: Vec<IpAddr>,
 }
 
 impl Instance {
@@ -156,6 +162,8 @@ impl Instance {
             sync_fault: false,
             group_wait: false,
             left_master: false,
+            retired: false,
+            reload_vips: Vec::new(),
         }
     }
 

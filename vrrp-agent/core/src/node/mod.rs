@@ -51,6 +51,7 @@ mod claims;
 mod event;
 mod garp;
 mod instance;
+mod reload;
 mod snapshot;
 mod stats;
 mod sync_group;
@@ -65,6 +66,7 @@ pub use event::{
 };
 pub use instance::IfaceEnv;
 use instance::Instance;
+pub use reload::ReloadPlan;
 pub use snapshot::{
     GroupSnapshot, IfaceSnapshot, InstanceSnapshot, Snapshot, TrackerSnapshot, Transition,
 };

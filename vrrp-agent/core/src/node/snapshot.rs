@@ -127,6 +127,7 @@ impl Core {
             .instances
             .iter()
             .enumerate()
+            .filter(|(_, inst)| !inst.retired)
             .map(|(i, inst)| {
                 let master = inst
                     .vr
