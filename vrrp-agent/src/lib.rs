@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod fastpath;
 pub mod keepalived_conf;
+pub mod logfmt;
 pub mod netlink;
 pub mod notify_log;
 pub mod notify_script;
