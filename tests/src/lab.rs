@@ -313,6 +313,19 @@ impl Lab {
     /// with `RUST_LOG=info` and waits (bounded) until it logs `XDP attached to eth0`.
     /// `instance` is the name its state lines use.
     pub fn agent_config(&self, n: usize, bin: &Path, toml: &str, instance: &str) -> Result<Vr> {
+        self.agent_config_env(n, bin, toml, instance, &[])
+    }
+
+    /// [`Lab::agent_config`] with environment variables set (`Some`) or removed (`None`) for
+    /// the agent (the file's `${NAME}`).
+    pub fn agent_config_env(
+        &self,
+        n: usize,
+        bin: &Path,
+        toml: &str,
+        instance: &str,
+        env: &[(&str, Option<&str>)],
+    ) -> Result<Vr> {
         let node = self.r(n);
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("vrrp-agent.toml");
@@ -322,6 +335,12 @@ impl Lab {
             .arg("--config")
             .arg(&file)
             .env("RUST_LOG", "info");
+        for (k, v) in env {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
         let mut proc = Proc::spawn_in(dir, cmd, &format!("vrrp-agent on {}", node.name))?;
         proc.wait_for_line(Duration::from_secs(15), |l| {
             l.contains(&format!("XDP attached to {}", node.iface))

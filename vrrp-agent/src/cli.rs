@@ -28,6 +28,16 @@ use vrrp_core::Family;
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Cmd,
+    /// Log lines as text (default; `<N>` syslog priorities under systemd) or one JSON object
+    /// per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        value_name = "text|json"
+    )]
+    pub log_format: crate::logfmt::LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -406,7 +416,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Parses the command line, runs it, and turns errors into one `error: ...` line.
 pub fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e)
@@ -424,6 +433,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    crate::logfmt::init(cli.log_format); // (deploy: --log-format)
     let result = match cli.cmd {
         Cmd::CheckConfig { file } => {
             return match config::load(&file) {

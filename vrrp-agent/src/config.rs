@@ -296,8 +296,203 @@ fn at_key(
     err(off, dotted(&format!("{what}[{i}]"), &e.key), e.msg)
 }
 
-/// Parses configuration text; `file` is only used in error messages.
+/// `${NAME}` / `${NAME:-default}` substitution in a configuration text, before TOML parsing
+/// (one file for every node, per-node values from the environment). Expanded in bare value
+/// positions and in basic strings (`"..."`, `"""..."""`); comments and literal strings
+/// (`'...'`) are left as written; `$$` is one `$`. In a bare position a value that reads as a
+/// TOML number or boolean goes in as is, anything else as a string; in a string it is escaped.
+/// Values never add a line, so error lines still point into the file as written. An error is
+/// (byte offset in `src`, message).
+pub fn expand_env(
+    src: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Cow<'_, str>, (usize, String)> {
+    if !src.contains('$') {
+        return Ok(Cow::Borrowed(src));
+    }
+    #[derive(PartialEq, Clone, Copy)]
+    enum At {
+        Bare,
+        Comment,
+        Basic,
+        MlBasic,
+        Literal,
+        MlLiteral,
+    }
+    let b = src.as_bytes();
+    let mut out = String::with_capacity(src.len());
+    let mut at = At::Bare;
+    let mut i = 0;
+    // Copies `src[i..i + n]` and moves on.
+    macro_rules! copy {
+        ($n:expr) => {{
+            let n = ($n).min(b.len() - i);
+            out.push_str(&src[i..i + n]);
+            i += n;
+        }};
+    }
+    while i < b.len() {
+        let rest = &src[i..];
+        match at {
+            At::Comment => {
+                if b[i] == b'\n' {
+                    at = At::Bare;
+                }
+            }
+            At::Literal if b[i] == b'\'' || b[i] == b'\n' => at = At::Bare,
+            At::MlLiteral if rest.starts_with("'''") => {
+                copy!(3);
+                at = At::Bare;
+                continue;
+            }
+            At::Literal | At::MlLiteral => {}
+            At::Basic | At::MlBasic if b[i] == b'\\' => {
+                // An escape: the escaped character is never a quote or `$` of ours.
+                let n = rest.chars().nth(1).map_or(1, |c| 1 + c.len_utf8());
+                copy!(n);
+                continue;
+            }
+            At::Basic if b[i] == b'"' || b[i] == b'\n' => at = At::Bare,
+            At::MlBasic if rest.starts_with("\"\"\"") => {
+                copy!(3);
+                at = At::Bare;
+                continue;
+            }
+            At::Bare if b[i] == b'#' => at = At::Comment,
+            At::Bare if rest.starts_with("\"\"\"") => {
+                copy!(3);
+                at = At::MlBasic;
+                continue;
+            }
+            At::Bare if rest.starts_with("'''") => {
+                copy!(3);
+                at = At::MlLiteral;
+                continue;
+            }
+            At::Bare if b[i] == b'"' => at = At::Basic,
+            At::Bare if b[i] == b'\'' => at = At::Literal,
+            At::Bare | At::Basic | At::MlBasic if b[i] == b'$' => {
+                if rest.starts_with("$$") {
+                    out.push('$');
+                    i += 2;
+                    continue;
+                }
+                if rest.starts_with("${") {
+                    let Some(end) = rest.find('}').filter(|e| !rest[..*e].contains('\n')) else {
+                        return Err((
+                            i,
+                            "unterminated ${ (write ${NAME} or ${NAME:-default}; $${ is a literal ${)"
+                                .into(),
+                        ));
+                    };
+                    let inner = &rest[2..end];
+                    let (name, default) = match inner.split_once(":-") {
+                        Some((n, d)) => (n, Some(d)),
+                        None => (inner, None),
+                    };
+                    let valid = !name.is_empty()
+                        && !name.starts_with(|c: char| c.is_ascii_digit())
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        return Err((
+                            i,
+                            format!(
+                                "${{{inner}}}: not a variable name (letters, digits and _, \
+                                 e.g. ${{VRRP_PRIORITY}}; $$ is a literal $)"
+                            ),
+                        ));
+                    }
+                    let value = match (lookup(name), default) {
+                        (Some(v), _) => v,
+                        (None, Some(d)) => d.to_string(),
+                        (None, None) => {
+                            return Err((
+                                i,
+                                format!(
+                                    "${{{name}}} is not set (export it or give a default: \
+                                     ${{{name}:-value}})"
+                                ),
+                            ))
+                        }
+                    };
+                    if at == At::Bare && is_toml_scalar(&value) {
+                        out.push_str(&value);
+                    } else {
+                        let quoted = toml_basic_escape(&value);
+                        if at == At::Bare {
+                            out.push('"');
+                            out.push_str(&quoted);
+                            out.push('"');
+                        } else {
+                            out.push_str(&quoted);
+                        }
+                    }
+                    i += end + 1;
+                    continue;
+                }
+            }
+            At::Bare | At::Basic | At::MlBasic => {}
+        }
+        copy!(rest.chars().next().map_or(1, char::len_utf8));
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// A number or boolean TOML reads as such, with nothing that could end or extend the value.
+fn is_toml_scalar(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+        && matches!(
+            DeTable::parse(&format!("v = {v}"))
+                .ok()
+                .as_ref()
+                .and_then(|t| t.get_ref().get("v"))
+                .map(|v| v.get_ref()),
+            Some(DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_))
+        )
+}
+
+/// `v` as the inside of a TOML basic string.
+fn toml_basic_escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\t' => s.push_str("\\t"),
+            '\r' => s.push_str("\\r"),
+            c if c.is_control() => s.push_str(&format!("\\u{:04X}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// Parses configuration text (`${ENV}` expanded from the process environment, see
+/// [`expand_env`]); `file` is only used in error messages.
 pub fn parse_str(src: &str, file: &Path) -> Result<AgentConfig, ConfigFileError> {
+    parse_str_with_env(src, file, |name| std::env::var(name).ok())
+}
+
+/// [`parse_str`] with the variables from `lookup`.
+pub fn parse_str_with_env(
+    src: &str,
+    file: &Path,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<AgentConfig, ConfigFileError> {
+    let src: &str = &match expand_env(src, lookup) {
+        Ok(s) => s,
+        Err((off, msg)) => {
+            return Err(ConfigFileError {
+                file: file.to_path_buf(),
+                line: line_at(src, off),
+                key: String::new(),
+                msg,
+            })
+        }
+    };
     let err = |offset: Option<usize>, key: String, msg: String| ConfigFileError {
         file: file.to_path_buf(),
         line: offset.map(|o| line_at(src, o)).unwrap_or(0),

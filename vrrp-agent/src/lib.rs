@@ -16,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod fastpath;
 pub mod keepalived_conf;
+pub mod logfmt;
 pub mod metrics;
 pub mod netlink;
 pub mod notify_log;

@@ -877,3 +877,150 @@ fn check_and_group_errors_name_file_line_and_key() {
         "config.toml:6: sync_group: write each one as [[sync_group]]"
     );
 }
+
+// ---- ${ENV} substitution -------------------------------------------------------------------
+
+fn parse_env(src: &str, env: &[(&str, &str)]) -> Result<config::AgentConfig, ConfigFileError> {
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config::parse_str_with_env(src, Path::new("config.toml"), |n| env.get(n).cloned())
+}
+
+const ENV_CONF: &str = r#"
+[[instance]]
+name = "${VRRP_NAME:-web}"
+interface = "${VRRP_IFACE}"
+vrid = 51
+priority = ${VRRP_PRIORITY}   # ${NOT_EXPANDED_IN_COMMENTS}
+vips = ["${VRRP_VIP:-10.0.0.100/24}"]
+notify = "/usr/local/bin/notify --cost $$5 '${VRRP_IFACE}'"
+"#;
+
+#[test]
+fn env_variables_fill_numbers_strings_and_defaults() {
+    let c = parse_env(
+        ENV_CONF,
+        &[("VRRP_PRIORITY", "150"), ("VRRP_IFACE", "eth1")],
+    )
+    .unwrap();
+    let i = &c.instances[0];
+    assert_eq!(i.priority, 150);
+    assert_eq!(i.interface, "eth1");
+    assert_eq!(i.name, "web", "default used when unset");
+    assert_eq!(i.vips[0].addr, "10.0.0.100".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        i.notify.notify.as_deref(),
+        Some("/usr/local/bin/notify --cost $5 'eth1'"),
+        "$$ is one $, and a variable inside a string is expanded"
+    );
+    // A set variable wins over the default; an empty default is allowed.
+    let c = parse_env(
+        &ENV_CONF.replace("${VRRP_VIP:-10.0.0.100/24}", "${VRRP_VIP:-}"),
+        &[
+            ("VRRP_PRIORITY", "99"),
+            ("VRRP_IFACE", "eth1"),
+            ("VRRP_NAME", "db"),
+            ("VRRP_VIP", "10.0.0.7/24"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.instances[0].name, "db");
+    assert_eq!(c.instances[0].priority, 99);
+    assert_eq!(
+        c.instances[0].vips[0].addr,
+        "10.0.0.7".parse::<IpAddr>().unwrap()
+    );
+}
+
+#[test]
+fn an_unset_env_variable_is_one_clear_error_at_its_line() {
+    let e = parse_env(ENV_CONF, &[("VRRP_IFACE", "eth1")])
+        .expect_err("VRRP_PRIORITY is unset")
+        .to_string();
+    assert_eq!(
+        e,
+        "config.toml:6: ${VRRP_PRIORITY} is not set (export it or give a default: \
+         ${VRRP_PRIORITY:-value})"
+    );
+    let e = parse_env("[[instance]]\nvrid = ${BAD-NAME}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("config.toml:2: ${BAD-NAME}: not a variable name"),
+        "{e}"
+    );
+    let e = parse_env("[[instance]]\nvrid = ${VRID\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("config.toml:2: unterminated ${"), "{e}");
+}
+
+#[test]
+fn env_values_cannot_inject_toml_and_keep_line_numbers() {
+    // A non-number in a number position goes in as a string: a type error at its line, never
+    // a new key.
+    let e = parse_env(
+        ENV_CONF,
+        &[("VRRP_PRIORITY", "1\nvrid = 7"), ("VRRP_IFACE", "eth1")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("config.toml:6: instance[0].priority"), "{e}");
+    // Quotes and backslashes inside a string value stay inside the string.
+    let c = parse_env(
+        ENV_CONF,
+        &[("VRRP_PRIORITY", "100"), ("VRRP_IFACE", r#"e"t\h"#)],
+    )
+    .unwrap();
+    assert_eq!(c.instances[0].interface, r#"e"t\h"#);
+    // An error after a substitution still names the line as written.
+    let e = parse_env(
+        "[[instance]]\ninterface = \"${I}\"\nvrid = 51\npriority = ${P}\nvips = [\"10.0.0.1\"]\nbogus = 1\n",
+        &[("I", "eth0"), ("P", "100")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("config.toml:6: instance[0].bogus"), "{e}");
+    // Literal strings are literal.
+    let c = parse_env(
+        "[[instance]]\ninterface = 'eth${X}'\nvrid = 51\nvips = [\"10.0.0.1\"]\n",
+        &[],
+    );
+    assert_eq!(c.unwrap().instances[0].interface, "eth${X}");
+}
+
+#[test]
+fn check_config_expands_the_process_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vrrp-agent.toml");
+    std::fs::write(
+        &file,
+        "[[instance]]\ninterface = \"eth0\"\nvrid = 51\npriority = ${VRRP_PRIORITY}\nvips = [\"10.0.0.1/24\"]\n",
+    )
+    .unwrap();
+    let run = |prio: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vrrp-agent"));
+        c.arg("check-config").arg(&file).env_remove("VRRP_PRIORITY");
+        if let Some(p) = prio {
+            c.env("VRRP_PRIORITY", p);
+        }
+        c.output().unwrap()
+    };
+    let ok = run(Some("173"));
+    let out =
+        String::from_utf8_lossy(&ok.stdout).to_string() + &String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{out}");
+    assert!(
+        out.contains("173"),
+        "check-config shows the priority from the environment: {out}"
+    );
+    let bad = run(None);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains(":4: ${VRRP_PRIORITY} is not set (export it or give a default: ${VRRP_PRIORITY:-value})"),
+        "{err}"
+    );
+}

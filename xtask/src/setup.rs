@@ -42,7 +42,8 @@ const LAB_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "procps", "util-linu
 /// Real peers and tools of the tests and the side-by-side benchmarks: keepalived (peer), tshark
 /// (decoding), tcpdump (captures), python3 (the services the health-check tests watch), curl
 /// (the keepalived vrrp_script of `cargo xtask bench health` and of tests/tests/keepalived_conf.rs),
-/// openssl (the self-signed certificate of the HTTPS check tests).
+/// openssl (the self-signed certificate of the HTTPS check tests), systemd (`systemd-analyze
+/// verify` on deploy/systemd/vrrp-agent.service in tests/tests/deploy.rs).
 const TEST_PACKAGES: &[&str] = &[
     "keepalived",
     "tshark",
@@ -50,6 +51,7 @@ const TEST_PACKAGES: &[&str] = &[
     "python3",
     "curl",
     "openssl",
+    "systemd",
 ];
 
 pub fn run(root: &Path, test_peers: bool) -> Result<()> {
