@@ -7,6 +7,14 @@
 //! A stop (SIGINT/SIGTERM) sets `stopping`: the core gets [`Event::Shutdown`] and the loop goes
 //! on, without link and address events, while a departing master hands over (bounded by the
 //! core's deadline plus a one-second backstop), then cleans up.
+//!
+//! Hitless restart (SIGUSR2): the agent exits at once, without priority-0 adverts or releases,
+//! leaving its VIPs on the interfaces and the fast path attached with its routers owned. The
+//! next start reads what it left ([`crate::fastpath::leftover`]) and an instance whose router is
+//! owned with a fresh heartbeat and whose VIPs are all on the interface resumes as Master
+//! ([`Event::Resume`]). The fast path answers for the VIPs in between only until the heartbeat
+//! is older than the fail-safe bound (by default Master_Down_Interval): the restart must come
+//! within it.
 use std::{net::IpAddr, path::PathBuf, task::Poll, time::Duration};
 
 use anyhow::{anyhow, Context as _, Result};
@@ -206,7 +214,102 @@ async fn ring_ready(
     .await
 }
 
-/// Attaches the fast path of one interface, with its instances' maps filled in.
+// ---- hitless restart (SIGUSR2) and start-up timing ----
+
+/// Start-up timestamps for the debug log: what each step of a start costs.
+struct Stopwatch {
+    start: u64,
+    last: u64,
+}
+
+impl Stopwatch {
+    fn new() -> Self {
+        let t = crate::clock::monotonic_ns();
+        Stopwatch { start: t, last: t }
+    }
+
+    fn mark(&mut self, what: &str) {
+        let t = crate::clock::monotonic_ns();
+        log::debug!(
+            "startup: {what}: {:.2} ms (at {:.2} ms)",
+            (t - self.last) as f64 / 1e6,
+            (t - self.start) as f64 / 1e6
+        );
+        self.last = t;
+    }
+}
+
+/// The instances of one interface (`idx` into the configuration) the previous run left Master:
+/// not address owners, their router owned in the fast path it left attached with a fresh
+/// heartbeat, and every VIP on the interface.
+fn resumable(
+    cfg: &AgentConfig,
+    idx: &[usize],
+    facts: &crate::rtnl::IfaceFacts,
+    addrs: &[IpAddr],
+) -> Vec<String> {
+    let specs: Vec<_> = idx
+        .iter()
+        .map(|i| &cfg.instances[*i])
+        .filter(|s| s.priority != 255)
+        .collect();
+    let slots: Vec<u32> = specs
+        .iter()
+        .map(|s| vrrp_common::vrid_slot(s.family_tag(), s.vrid))
+        .collect();
+    let left = match crate::fastpath::leftover(facts, &slots, crate::clock::monotonic_ns()) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!(
+                "{}: reading what the previous run left in the fast path: {e:#}; starting cold",
+                facts.name
+            );
+            return Vec::new();
+        }
+    };
+    specs
+        .into_iter()
+        .filter(|s| {
+            left.owns(s.family_tag(), s.vrid) && s.vips.iter().all(|v| addrs.contains(&v.addr))
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// SIGUSR2: exits for a hitless restart. No priority-0 advert, no release: the VIPs stay on
+/// the interfaces, the fast path stays attached with its routers owned and a fresh heartbeat,
+/// so it answers for the VIPs until the fail-safe bound; the next start resumes.
+async fn leave_for_restart(mut edge: Edge, trackers: Option<Trackers>) -> Result<()> {
+    edge.beat();
+    let snap = edge.core.snapshot();
+    let masters: Vec<String> = snap
+        .instances
+        .iter()
+        .filter(|i| i.state == fsm::State::Master)
+        .map(|i| format!("{} ({:?})", i.name, i.failsafe_bound))
+        .collect();
+    log::info!(
+        "SIGUSR2: exiting for a hitless restart, leaving the VIPs and the fast path in place; \
+         start again within the fail-safe bound to resume: {}",
+        if masters.is_empty() {
+            "no instance is master".to_owned()
+        } else {
+            masters.join(", ")
+        }
+    );
+    if let Some(t) = trackers {
+        t.stop().await;
+    }
+    for p in edge.ports.drain(..) {
+        p.fp.leave_attached();
+    }
+    Ok(())
+}
+
+/// Attaches the fast path of one interface, with its instances' maps filled in; the routers of
+/// `resumed` instances are owned from the start (the previous run left them so: the new
+/// program answers for their VIPs as the old one did).
+#[allow(clippy::too_many_arguments)]
 fn attach(
     iface: &str,
     mac: MacAddr,
@@ -215,13 +318,24 @@ fn attach(
     f: IfaceId,
     mode: XdpMode,
     require_failsafe: bool,
+    resumed: &[InstanceId],
 ) -> Result<FastPath> {
     let mut fp = FastPath::load()?;
     fp.set_iface_mac(mac.0)?;
     fp.heartbeat(crate::clock::monotonic_ns())?;
     for inf in info {
         fp.set_vrid(inf.family, inf.vrid, true)?;
-        fp.set_router(inf.family, inf.vrid, false, false, inf.stale_after)?;
+        let accept = core
+            .spec(inf.id)
+            .is_some_and(|s| s.accept_mode || s.priority == 255);
+        let owned = resumed.contains(&inf.id);
+        fp.set_router(
+            inf.family,
+            inf.vrid,
+            owned,
+            owned && accept,
+            inf.stale_after,
+        )?;
         for v in &inf.vips {
             fp.add_vip(v.addr, inf.vrid)?;
         }
@@ -266,9 +380,12 @@ pub async fn run_election(cfg: AgentConfig) -> Result<()> {
 
 /// [`run_election`], also writing the JSON event stream to `event_stream` (`--event-stream`).
 pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) -> Result<()> {
+    let mut sw = Stopwatch::new();
     let nl = netlink::connect()?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sigusr2 = signal(SignalKind::user_defined2()).context("installing SIGUSR2 handler")?;
+    sw.mark("netlink socket, signal handlers");
     for i in &cfg.instances {
         log::debug!("{}", i.describe());
     }
@@ -276,6 +393,10 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
     let groups = cfg.by_interface();
     let mut envs = Vec::new();
     let mut ifindexes = Vec::new();
+    // Hitless restart: the instances (configuration order = InstanceId) the previous run left
+    // Master.
+    let mut resume = Vec::new();
+    let mut resume_ids = Vec::new();
     for (iface, idx) in &groups {
         // From netlink, in our own network namespace (never /sys, which may show another one).
         let facts = crate::rtnl::iface_facts(iface)?;
@@ -283,8 +404,19 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
         let addrs = netlink::addresses(&nl, facts.index)
             .await
             .with_context(|| format!("reading the addresses of {iface}"))?;
+        sw.mark("interface facts, addresses");
+        let resumed = resumable(&cfg, idx, &facts, &addrs);
+        sw.mark("previous run's maps");
         for s in idx.iter().map(|i| &cfg.instances[*i]) {
             if s.priority == 255 {
+                continue;
+            }
+            if resumed.contains(&s.name) {
+                log::info!(
+                    "instance {}: resuming as master: the previous run left its VIPs on {iface} \
+                     and its router owned in the fast path (hitless restart)",
+                    s.name
+                );
                 continue;
             }
             if let Some(v) = s.vips.iter().find(|v| addrs.contains(&v.addr)) {
@@ -296,6 +428,7 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
                 );
             }
         }
+        resume.extend(resumed);
         ifindexes.push(facts.index);
         envs.push(IfaceEnv {
             name: iface.clone(),
@@ -303,7 +436,13 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             addrs,
         });
     }
+    for (k, s) in cfg.instances.iter().enumerate() {
+        if resume.contains(&s.name) {
+            resume_ids.push(InstanceId(k));
+        }
+    }
     let core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
+    sw.mark("core");
     // Set every interface up first: a mistake in the second must not leave the first running.
     let snap = core.snapshot();
     let mut ports = Vec::new();
@@ -331,7 +470,9 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             IfaceId(f),
             cfg.xdp_mode,
             cfg.require_failsafe,
+            &resume_ids,
         )?;
+        sw.mark("fast path loaded and attached");
         rings.push(register(fp.take_events()?)?);
         let tx = Tx::open(&env.name, ifindexes[f])?;
         let running = crate::rtnl::iface_facts(&env.name).map_or(true, |f| f.running);
@@ -345,6 +486,7 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             overflow: OverflowReport::new(),
             link_up: running,
         });
+        sw.mark("ring, transmit sockets");
     }
     let (net_tx, mut net_rx) = mpsc::unbounded_channel();
     netlink::spawn_link_monitor(
@@ -393,15 +535,21 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
         }
         edge.ports[f].uc_filter(true).await;
     }
+    sw.mark("monitors, trackers, unicast filter");
+    for &instance in &resume_ids {
+        edge.handle(Event::Resume { instance }).await;
+    }
     edge.handle(Event::Startup).await;
+    sw.mark("started (first adverts sent)");
     let mut hb = tokio::time::interval(edge.core.heartbeat_period());
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut timer = DeadlineTimer::new()?;
     let mut stopping = false;
+    let mut hitless = false;
     // The last resort of a handover at a stop.
     let mut backstop: Option<tokio::time::Instant> = None;
     loop {
-        if stopping && !edge.core.handing_over() {
+        if (stopping && !edge.core.handing_over()) || hitless {
             break;
         }
         edge.beat();
@@ -417,6 +565,10 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             biased;
             _ = sigint.recv(), if !stopping => Some("SIGINT"),
             _ = sigterm.recv(), if !stopping => Some("SIGTERM"),
+            _ = sigusr2.recv(), if !stopping => {
+                hitless = true;
+                None
+            }
             r = ring_ready(&mut rings) => {
                 let (f, events) = r?;
                 edge.feed(f, events).await;
@@ -465,6 +617,9 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
                     + Duration::from_secs(1),
             );
         }
+    }
+    if hitless {
+        return leave_for_restart(edge, trackers).await;
     }
     // The STOP notify calls run while the fast path is taken down; waited for below.
     let drain_by = tokio::time::Instant::now() + crate::notify_script::STOP_DRAIN;
