@@ -13,8 +13,9 @@
 //! next start reads what it left ([`crate::fastpath::leftover`]) and an instance whose router is
 //! owned with a fresh heartbeat and whose VIPs are all on the interface resumes as Master
 //! ([`Event::Resume`]). The fast path answers for the VIPs in between only until the heartbeat
-//! is older than the fail-safe bound (by default Master_Down_Interval): the restart must come
-//! within it.
+//! is older than twice the fail-safe bound (by default Master_Down_Interval; the exit doubles
+//! it for the restart): the restart must come within it, and within the peers'
+//! Master_Down_Interval for no role change.
 use std::{net::IpAddr, path::PathBuf, task::Poll, time::Duration};
 
 use anyhow::{anyhow, Context as _, Result};
@@ -278,16 +279,41 @@ fn resumable(
 
 /// SIGUSR2: exits for a hitless restart. No priority-0 advert, no release: the VIPs stay on
 /// the interfaces, the fast path stays attached with its routers owned and a fresh heartbeat,
-/// so it answers for the VIPs until the fail-safe bound; the next start resumes.
+/// so it answers for the VIPs until twice the fail-safe bound; the next start resumes if it
+/// comes within that.
 async fn leave_for_restart(mut edge: Edge, trackers: Option<Trackers>) -> Result<()> {
     edge.beat();
     let snap = edge.core.snapshot();
-    let masters: Vec<String> = snap
+    let mut masters = Vec::new();
+    for i in snap
         .instances
         .iter()
         .filter(|i| i.state == fsm::State::Master)
-        .map(|i| format!("{} ({:?})", i.name, i.failsafe_bound))
-        .collect();
+    {
+        // The restart gets the fail-safe bound once more: the old program keeps answering for
+        // the VIPs until the heartbeat is twice the bound old (the next start reads the same
+        // bound to decide whether to resume, and sets the configured one again).
+        let accept = edge
+            .core
+            .spec(i.id)
+            .is_some_and(|s| s.accept_mode || s.priority == 255);
+        let p = edge.port(i.id);
+        let r = p.fp.set_router(
+            i.family.tag(),
+            i.vrid,
+            true,
+            accept,
+            i.failsafe_bound.saturating_mul(2),
+        );
+        if let Err(e) = r {
+            log::warn!("instance {}: extending the fail-safe bound: {e:#}", i.name);
+        }
+        masters.push(format!(
+            "{} ({:?})",
+            i.name,
+            i.failsafe_bound.saturating_mul(2)
+        ));
+    }
     log::info!(
         "SIGUSR2: exiting for a hitless restart, leaving the VIPs and the fast path in place; \
          start again within the fail-safe bound to resume: {}",
