@@ -86,10 +86,17 @@ impl Edge {
     /// from the send).
     async fn exec(&mut self) {
         while let Some(c) = self.core.poll_command() {
+            self.run(c).await;
+        }
+    }
+
+    /// Carries out one command of the core.
+    async fn run(&mut self, c: Command) {
+        {
             let (instance, report) = match c {
                 Command::Notify(n) => {
                     fan_out(&mut self.sinks, &n);
-                    continue;
+                    return;
                 }
                 Command::SendFrame {
                     instance,
@@ -108,7 +115,7 @@ impl Edge {
                             )
                         }
                     }
-                    continue;
+                    return;
                 }
                 Command::SendIp {
                     instance,
@@ -122,7 +129,7 @@ impl Edge {
                             self.name(instance)
                         ),
                     }
-                    continue;
+                    return;
                 }
                 Command::Claim { instance, accept } => {
                     (instance, self.port(instance).claim(instance, accept).await)
@@ -238,6 +245,90 @@ impl Stopwatch {
         );
         self.last = t;
     }
+}
+
+/// What [`resume_early`] left for the edge: the notifications (for the sinks, not built yet)
+/// and the commands that need a port.
+struct Early {
+    notes: Vec<vrrp_core::Notification>,
+    deferred: Vec<Command>,
+}
+
+/// Resumes the instances `resume` (the previous run left them Master: router owned with a fresh
+/// heartbeat, VIPs on the interface) and sends their first adverts and GARPs at once, through
+/// transmit sockets opened here (kept in `txs` for the ports). Their claim is reported done:
+/// everything it would set up is in place, and this run's fast path is attached with their
+/// routers owned. Anything else the core asks (a release, for a faulted instance) waits for
+/// the ports.
+fn resume_early(
+    core: &mut Core,
+    resume: &[InstanceId],
+    envs: &[IfaceEnv],
+    ifindexes: &[u32],
+    txs: &mut [Option<Tx>],
+) -> Result<Early> {
+    let mut early = Early {
+        notes: Vec::new(),
+        deferred: Vec::new(),
+    };
+    for &instance in resume {
+        core.handle(Event::Resume { instance }, now());
+    }
+    while let Some(c) = core.poll_command() {
+        let (instance, sent) = match c {
+            Command::Notify(n) => {
+                early.notes.push(n);
+                continue;
+            }
+            Command::Claim { instance, .. } => {
+                core.handle(
+                    Event::Report {
+                        instance,
+                        report: vrrp_core::Report::Claimed,
+                    },
+                    now(),
+                );
+                continue;
+            }
+            Command::SendFrame {
+                instance,
+                ref frame,
+                advert,
+            } => {
+                let f = core.iface_of(instance).expect("a known instance").0;
+                if txs[f].is_none() {
+                    txs[f] = Some(Tx::open(&envs[f].name, ifindexes[f])?);
+                }
+                let tx = txs[f].as_mut().expect("opened");
+                (instance, tx.send_frame(frame).map(|_| advert))
+            }
+            Command::SendIp {
+                instance,
+                dst,
+                ref packet,
+            } => {
+                let f = core.iface_of(instance).expect("a known instance").0;
+                if txs[f].is_none() {
+                    txs[f] = Some(Tx::open(&envs[f].name, ifindexes[f])?);
+                }
+                let tx = txs[f].as_mut().expect("opened");
+                (instance, tx.send_ip(dst, packet).map(|_| true))
+            }
+            c => {
+                early.deferred.push(c);
+                continue;
+            }
+        };
+        match sent {
+            Ok(true) => {
+                let at = now();
+                core.handle(Event::AdvertSent { instance, at }, at);
+            }
+            Ok(false) => {}
+            Err(e) => log::warn!("resuming: sending a frame: {e:#}"),
+        }
+    }
+    Ok(early)
 }
 
 /// The instances of one interface (`idx` into the configuration) the previous run left Master:
@@ -467,8 +558,15 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             resume_ids.push(InstanceId(k));
         }
     }
-    let core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
+    let mut core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
     sw.mark("core");
+    // Hitless restart: the resumed instances' first adverts leave before this run loads its
+    // fast path (the one the previous run left still answers for their VIPs).
+    let mut txs: Vec<Option<Tx>> = envs.iter().map(|_| None).collect();
+    let early = resume_early(&mut core, &resume_ids, &envs, &ifindexes, &mut txs)?;
+    if !resume_ids.is_empty() {
+        sw.mark("resumed: first adverts sent");
+    }
     // Set every interface up first: a mistake in the second must not leave the first running.
     let snap = core.snapshot();
     let mut ports = Vec::new();
@@ -500,7 +598,10 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
         )?;
         sw.mark("fast path loaded and attached");
         rings.push(register(fp.take_events()?)?);
-        let tx = Tx::open(&env.name, ifindexes[f])?;
+        let tx = match txs[f].take() {
+            Some(tx) => tx,
+            None => Tx::open(&env.name, ifindexes[f])?,
+        };
         let running = crate::rtnl::iface_facts(&env.name).map_or(true, |f| f.running);
         ports.push(Port {
             iface: env.name.clone(),
@@ -562,9 +663,13 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
         edge.ports[f].uc_filter(true).await;
     }
     sw.mark("monitors, trackers, unicast filter");
-    for &instance in &resume_ids {
-        edge.handle(Event::Resume { instance }).await;
+    for n in &early.notes {
+        fan_out(&mut edge.sinks, n);
     }
+    for c in early.deferred {
+        edge.run(c).await;
+    }
+    edge.exec().await;
     edge.handle(Event::Startup).await;
     sw.mark("started (first adverts sent)");
     let mut hb = tokio::time::interval(edge.core.heartbeat_period());
