@@ -437,7 +437,13 @@ fn attach(
     require_failsafe: bool,
     resumed: &[InstanceId],
 ) -> Result<FastPath> {
+    let t = crate::clock::monotonic_ns();
     let mut fp = FastPath::load()?;
+    let loaded = crate::clock::monotonic_ns();
+    log::debug!(
+        "startup: {iface}: programs loaded and verified: {:.2} ms",
+        (loaded - t) as f64 / 1e6
+    );
     fp.set_iface_mac(mac.0)?;
     fp.heartbeat(crate::clock::monotonic_ns())?;
     for inf in info {
@@ -457,7 +463,13 @@ fn attach(
             fp.add_vip(v.addr, inf.vrid)?;
         }
     }
+    let filled = crate::clock::monotonic_ns();
     let used = fp.attach_with(iface, mode, require_failsafe)?;
+    log::debug!(
+        "startup: {iface}: maps filled: {:.2} ms, attached: {:.2} ms",
+        (filled - loaded) as f64 / 1e6,
+        (crate::clock::monotonic_ns() - filled) as f64 / 1e6
+    );
     let snap = core.snapshot();
     let mine: Vec<_> = snap.instances.iter().filter(|i| i.iface == f).collect();
     let bounds = mine

@@ -6,7 +6,7 @@
 //! bridge port records every advert r1 sends; per run the time just before the process is
 //! spawned (CLOCK_REALTIME, the clock of the capture's timestamps) is matched with the first
 //! advert of priority > 0 after it.
-use std::{path::PathBuf, time::Duration};
+use std::{path::Path, time::Duration};
 
 use anyhow::{bail, Context as _, Result};
 use vrrp_integration_tests::{
@@ -58,7 +58,7 @@ fn stop_fast(vr: &mut Vr, sig: i32) -> Result<()> {
     bail!("did not exit within {T:?} of signal {sig}")
 }
 
-fn start(lab: &Lab, mode: Mode, agent: &PathBuf, advert_int: &str) -> Result<Vr> {
+fn start(lab: &Lab, mode: Mode, agent: &Path, advert_int: &str) -> Result<Vr> {
     match mode {
         Mode::KeepalivedCold => lab.keepalived(
             1,
@@ -79,7 +79,7 @@ fn series(
     lab: &Lab,
     mode: Mode,
     runs: u32,
-    agent: &PathBuf,
+    agent: &Path,
     advert_int: &str,
 ) -> Result<(Vec<u64>, u32)> {
     let mut spawns = Vec::new();
