@@ -331,15 +331,15 @@ fn resume_early(
     Ok(early)
 }
 
-/// The instances of one interface (`idx` into the configuration) the previous run left Master:
-/// not address owners, their router owned in the fast path it left attached with a fresh
-/// heartbeat, and every VIP on the interface.
+/// The instances of one interface (`idx` into the configuration) the previous run left Master,
+/// with the fail-safe bound it left: not address owners, their router owned in the fast path
+/// it left attached with a fresh heartbeat, and every VIP on the interface.
 fn resumable(
     cfg: &AgentConfig,
     idx: &[usize],
     facts: &crate::rtnl::IfaceFacts,
     addrs: &[IpAddr],
-) -> Vec<String> {
+) -> Vec<(String, Duration)> {
     let specs: Vec<_> = idx
         .iter()
         .map(|i| &cfg.instances[*i])
@@ -361,10 +361,8 @@ fn resumable(
     };
     specs
         .into_iter()
-        .filter(|s| {
-            left.owns(s.family_tag(), s.vrid) && s.vips.iter().all(|v| addrs.contains(&v.addr))
-        })
-        .map(|s| s.name.clone())
+        .filter(|s| s.vips.iter().all(|v| addrs.contains(&v.addr)))
+        .filter_map(|s| Some((s.name.clone(), left.owns(s.family_tag(), s.vrid)?)))
         .collect()
 }
 
@@ -534,30 +532,8 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             .await
             .with_context(|| format!("reading the addresses of {iface}"))?;
         sw.mark("interface facts, addresses");
-        let resumed = resumable(&cfg, idx, &facts, &addrs);
+        resume.extend(resumable(&cfg, idx, &facts, &addrs));
         sw.mark("previous run's maps");
-        for s in idx.iter().map(|i| &cfg.instances[*i]) {
-            if s.priority == 255 {
-                continue;
-            }
-            if resumed.contains(&s.name) {
-                log::info!(
-                    "instance {}: resuming as master: the previous run left its VIPs on {iface} \
-                     and its router owned in the fast path (hitless restart)",
-                    s.name
-                );
-                continue;
-            }
-            if let Some(v) = s.vips.iter().find(|v| addrs.contains(&v.addr)) {
-                log::info!(
-                    "instance {}: {} is already on {iface} (left over by an earlier run?); \
-                     it is removed until this router becomes master",
-                    s.name,
-                    v.addr
-                );
-            }
-        }
-        resume.extend(resumed);
         ifindexes.push(facts.index);
         envs.push(IfaceEnv {
             name: iface.clone(),
@@ -565,13 +541,37 @@ pub async fn run_election_with(cfg: AgentConfig, event_stream: Option<PathBuf>) 
             addrs,
         });
     }
-    for (k, s) in cfg.instances.iter().enumerate() {
-        if resume.contains(&s.name) {
-            resume_ids.push(InstanceId(k));
-        }
-    }
     let mut core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
     sw.mark("core");
+    // Resumed: left by a SIGUSR2 exit, which doubled the bound this configuration gives
+    // (a killed agent's routers, or another configuration's, start cold).
+    for i in &core.snapshot().instances {
+        let iface = &envs[i.iface.0].name;
+        if resume
+            .iter()
+            .any(|(n, b)| *n == i.name && *b == i.failsafe_bound.saturating_mul(2))
+        {
+            log::info!(
+                "instance {}: resuming as master: the previous run left its VIPs on {iface} \
+                 and its router owned in the fast path (hitless restart)",
+                i.name
+            );
+            resume_ids.push(i.id);
+        } else if i.priority != 255 {
+            if let Some(v) = i
+                .vips
+                .iter()
+                .find(|v| envs[i.iface.0].addrs.contains(&v.addr))
+            {
+                log::info!(
+                    "instance {}: {} is already on {iface} (left over by an earlier run?); \
+                     it is removed until this router becomes master",
+                    i.name,
+                    v.addr
+                );
+            }
+        }
+    }
     // Hitless restart: the resumed instances' first adverts leave before this run loads its
     // fast path (the one the previous run left still answers for their VIPs).
     let mut txs: Vec<Option<Tx>> = envs.iter().map(|_| None).collect();

@@ -117,14 +117,15 @@ impl FastPath {
 /// bound.
 #[derive(Debug, Default)]
 pub struct Leftover {
-    /// `ROUTERS` slots owned, with a fresh heartbeat.
-    pub owned: std::collections::BTreeSet<u32>,
+    /// `ROUTERS` slots owned, with a fresh heartbeat, and their fail-safe bound.
+    pub owned: std::collections::BTreeMap<u32, std::time::Duration>,
 }
 
 impl Leftover {
-    /// Whether the earlier run left router (`family`, `vrid`) owned and alive.
-    pub fn owns(&self, family: u8, vrid: u8) -> bool {
-        self.owned.contains(&vrid_slot(family, vrid))
+    /// The fail-safe bound of router (`family`, `vrid`) if the earlier run left it owned and
+    /// alive.
+    pub fn owns(&self, family: u8, vrid: u8) -> Option<std::time::Duration> {
+        self.owned.get(&vrid_slot(family, vrid)).copied()
     }
 }
 
@@ -166,7 +167,8 @@ pub fn leftover(facts: &crate::rtnl::IfaceFacts, slots: &[u32], now_ns: u64) -> 
                 .context("reading the previous ROUTERS map")?;
             let fresh = r.stale_after_ns == 0 || now_ns.wrapping_sub(hb) <= r.stale_after_ns;
             if r.flags & ROUTER_OWNED != 0 && fresh {
-                out.owned.insert(slot);
+                out.owned
+                    .insert(slot, std::time::Duration::from_nanos(r.stale_after_ns));
             }
         }
     }
