@@ -7,6 +7,15 @@
 //! A stop (SIGINT/SIGTERM) sets `stopping`: the core gets [`Event::Shutdown`] and the loop goes
 //! on, without link and address events, while a departing master hands over (bounded by the
 //! core's deadline plus a one-second backstop), then cleans up.
+//!
+//! Hitless restart (SIGUSR2): the agent exits at once, without priority-0 adverts or releases,
+//! leaving its VIPs on the interfaces and the fast path attached with its routers owned. The
+//! next start reads what it left ([`crate::fastpath::leftover`]) and an instance whose router is
+//! owned with a fresh heartbeat and whose VIPs are all on the interface resumes as Master
+//! ([`Event::Resume`]). The fast path answers for the VIPs in between only until the heartbeat
+//! is older than twice the fail-safe bound (by default Master_Down_Interval; the exit doubles
+//! it for the restart): the restart must come within it, and within the peers'
+//! Master_Down_Interval for no role change.
 use std::{net::IpAddr, path::PathBuf, task::Poll, time::Duration};
 
 use anyhow::{anyhow, Context as _, Result};
@@ -111,10 +120,17 @@ impl Edge {
     /// from the send).
     async fn exec(&mut self) {
         while let Some(c) = self.core.poll_command() {
+            self.run(c).await;
+        }
+    }
+
+    /// Carries out one command of the core.
+    async fn run(&mut self, c: Command) {
+        {
             let (instance, report) = match c {
                 Command::Notify(n) => {
                     fan_out(&mut self.sinks, &n);
-                    continue;
+                    return;
                 }
                 Command::SendFrame {
                     instance,
@@ -133,7 +149,7 @@ impl Edge {
                             )
                         }
                     }
-                    continue;
+                    return;
                 }
                 Command::SendIp {
                     instance,
@@ -147,7 +163,7 @@ impl Edge {
                             self.name(instance)
                         ),
                     }
-                    continue;
+                    return;
                 }
                 Command::Claim { instance, accept } => {
                     (instance, self.port(instance).claim(instance, accept).await)
@@ -240,7 +256,209 @@ async fn ring_ready(
     .await
 }
 
-/// Attaches the fast path of one interface, with its instances' maps filled in.
+// ---- hitless restart (SIGUSR2) and start-up timing ----
+
+/// Start-up timestamps for the debug log: what each step of a start costs.
+struct Stopwatch {
+    start: u64,
+    last: u64,
+}
+
+impl Stopwatch {
+    fn new() -> Self {
+        let t = crate::clock::monotonic_ns();
+        Stopwatch { start: t, last: t }
+    }
+
+    fn mark(&mut self, what: &str) {
+        let t = crate::clock::monotonic_ns();
+        log::debug!(
+            "startup: {what}: {:.2} ms (at {:.2} ms)",
+            (t - self.last) as f64 / 1e6,
+            (t - self.start) as f64 / 1e6
+        );
+        self.last = t;
+    }
+}
+
+/// What [`resume_early`] left for the edge: the notifications (for the sinks, not built yet)
+/// and the commands that need a port.
+struct Early {
+    notes: Vec<vrrp_core::Notification>,
+    deferred: Vec<Command>,
+}
+
+/// Resumes the instances `resume` (the previous run left them Master: router owned with a fresh
+/// heartbeat, VIPs on the interface) and sends their first adverts and GARPs at once, through
+/// transmit sockets opened here (kept in `txs` for the ports). Their claim is reported done:
+/// everything it would set up is in place, and this run's fast path is attached with their
+/// routers owned. Anything else the core asks (a release, for a faulted instance) waits for
+/// the ports.
+fn resume_early(
+    core: &mut Core,
+    resume: &[InstanceId],
+    envs: &[IfaceEnv],
+    ifindexes: &[u32],
+    txs: &mut [Option<Tx>],
+) -> Result<Early> {
+    let mut early = Early {
+        notes: Vec::new(),
+        deferred: Vec::new(),
+    };
+    for &instance in resume {
+        core.handle(Event::Resume { instance }, now());
+    }
+    while let Some(c) = core.poll_command() {
+        let (instance, sent) = match c {
+            Command::Notify(n) => {
+                early.notes.push(n);
+                continue;
+            }
+            Command::Claim { instance, .. } => {
+                core.handle(
+                    Event::Report {
+                        instance,
+                        report: vrrp_core::Report::Claimed,
+                    },
+                    now(),
+                );
+                continue;
+            }
+            Command::SendFrame {
+                instance,
+                ref frame,
+                advert,
+            } => {
+                let f = core.iface_of(instance).expect("a known instance").0;
+                if txs[f].is_none() {
+                    txs[f] = Some(Tx::open(&envs[f].name, ifindexes[f])?);
+                }
+                let tx = txs[f].as_mut().expect("opened");
+                (instance, tx.send_frame(frame).map(|_| advert))
+            }
+            Command::SendIp {
+                instance,
+                dst,
+                ref packet,
+            } => {
+                let f = core.iface_of(instance).expect("a known instance").0;
+                if txs[f].is_none() {
+                    txs[f] = Some(Tx::open(&envs[f].name, ifindexes[f])?);
+                }
+                let tx = txs[f].as_mut().expect("opened");
+                (instance, tx.send_ip(dst, packet).map(|_| true))
+            }
+            c => {
+                early.deferred.push(c);
+                continue;
+            }
+        };
+        match sent {
+            Ok(true) => {
+                let at = now();
+                core.handle(Event::AdvertSent { instance, at }, at);
+            }
+            Ok(false) => {}
+            Err(e) => log::warn!("resuming: sending a frame: {e:#}"),
+        }
+    }
+    Ok(early)
+}
+
+/// The instances of one interface (`idx` into the configuration) the previous run left Master,
+/// with the fail-safe bound it left: not address owners, their router owned in the fast path
+/// it left attached with a fresh heartbeat, and every VIP on the interface.
+fn resumable(
+    cfg: &AgentConfig,
+    idx: &[usize],
+    facts: &crate::rtnl::IfaceFacts,
+    addrs: &[IpAddr],
+) -> Vec<(String, Duration)> {
+    let specs: Vec<_> = idx
+        .iter()
+        .map(|i| &cfg.instances[*i])
+        .filter(|s| s.priority != 255)
+        .collect();
+    let slots: Vec<u32> = specs
+        .iter()
+        .map(|s| vrrp_common::vrid_slot(s.family_tag(), s.vrid))
+        .collect();
+    let left = match crate::fastpath::leftover(facts, &slots, crate::clock::monotonic_ns()) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warn!(
+                "{}: reading what the previous run left in the fast path: {e:#}; starting cold",
+                facts.name
+            );
+            return Vec::new();
+        }
+    };
+    specs
+        .into_iter()
+        .filter(|s| s.vips.iter().all(|v| addrs.contains(&v.addr)))
+        .filter_map(|s| Some((s.name.clone(), left.owns(s.family_tag(), s.vrid)?)))
+        .collect()
+}
+
+/// SIGUSR2: exits for a hitless restart. No priority-0 advert, no release: the VIPs stay on
+/// the interfaces, the fast path stays attached with its routers owned and a fresh heartbeat,
+/// so it answers for the VIPs until twice the fail-safe bound; the next start resumes if it
+/// comes within that.
+async fn leave_for_restart(mut edge: Edge, trackers: Option<Trackers>) -> Result<()> {
+    edge.beat();
+    let snap = edge.core.snapshot();
+    let mut masters = Vec::new();
+    for i in snap
+        .instances
+        .iter()
+        .filter(|i| i.state == fsm::State::Master)
+    {
+        // The restart gets the fail-safe bound once more: the old program keeps answering for
+        // the VIPs until the heartbeat is twice the bound old (the next start reads the same
+        // bound to decide whether to resume, and sets the configured one again).
+        let accept = edge
+            .core
+            .spec(i.id)
+            .is_some_and(|s| s.accept_mode || s.priority == 255);
+        let p = edge.port(i.id);
+        let r = p.fp.set_router(
+            i.family.tag(),
+            i.vrid,
+            true,
+            accept,
+            i.failsafe_bound.saturating_mul(2),
+        );
+        if let Err(e) = r {
+            log::warn!("instance {}: extending the fail-safe bound: {e:#}", i.name);
+        }
+        masters.push(format!(
+            "{} ({:?})",
+            i.name,
+            i.failsafe_bound.saturating_mul(2)
+        ));
+    }
+    log::info!(
+        "SIGUSR2: exiting for a hitless restart, leaving the VIPs and the fast path in place; \
+         start again within the fail-safe bound to resume: {}",
+        if masters.is_empty() {
+            "no instance is master".to_owned()
+        } else {
+            masters.join(", ")
+        }
+    );
+    if let Some(t) = trackers {
+        t.stop().await;
+    }
+    for p in edge.ports.drain(..) {
+        p.fp.leave_attached();
+    }
+    Ok(())
+}
+
+/// Attaches the fast path of one interface, with its instances' maps filled in; the routers of
+/// `resumed` instances are owned from the start (the previous run left them so: the new
+/// program answers for their VIPs as the old one did).
+#[allow(clippy::too_many_arguments)]
 fn attach(
     iface: &str,
     mac: MacAddr,
@@ -249,18 +467,41 @@ fn attach(
     f: IfaceId,
     mode: XdpMode,
     require_failsafe: bool,
+    resumed: &[InstanceId],
 ) -> Result<FastPath> {
+    let t = crate::clock::monotonic_ns();
     let mut fp = FastPath::load()?;
+    let loaded = crate::clock::monotonic_ns();
+    log::debug!(
+        "startup: {iface}: programs loaded and verified: {:.2} ms",
+        (loaded - t) as f64 / 1e6
+    );
     fp.set_iface_mac(mac.0)?;
     fp.heartbeat(crate::clock::monotonic_ns())?;
     for inf in info {
         fp.set_vrid(inf.family, inf.vrid, true)?;
-        fp.set_router(inf.family, inf.vrid, false, false, inf.stale_after)?;
+        let accept = core
+            .spec(inf.id)
+            .is_some_and(|s| s.accept_mode || s.priority == 255);
+        let owned = resumed.contains(&inf.id);
+        fp.set_router(
+            inf.family,
+            inf.vrid,
+            owned,
+            owned && accept,
+            inf.stale_after,
+        )?;
         for v in &inf.vips {
             fp.add_vip(v.addr, inf.vrid)?;
         }
     }
+    let filled = crate::clock::monotonic_ns();
     let used = fp.attach_with(iface, mode, require_failsafe)?;
+    log::debug!(
+        "startup: {iface}: maps filled: {:.2} ms, attached: {:.2} ms",
+        (filled - loaded) as f64 / 1e6,
+        (crate::clock::monotonic_ns() - filled) as f64 / 1e6
+    );
     let snap = core.snapshot();
     let mine: Vec<_> = snap.instances.iter().filter(|i| i.iface == f).collect();
     let bounds = mine
@@ -311,10 +552,13 @@ pub async fn run_election_ctl(
     control_socket: PathBuf,
     source: Option<ConfigSource>,
 ) -> Result<()> {
+    let mut sw = Stopwatch::new();
     let nl = netlink::connect()?;
     let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sigusr2 = signal(SignalKind::user_defined2()).context("installing SIGUSR2 handler")?;
+    sw.mark("netlink socket, signal handlers");
     for i in &cfg.instances {
         log::debug!("{}", i.describe());
     }
@@ -322,6 +566,10 @@ pub async fn run_election_ctl(
     let groups = cfg.by_interface();
     let mut envs = Vec::new();
     let mut ifindexes = Vec::new();
+    // Hitless restart: the instances (configuration order = InstanceId) the previous run left
+    // Master.
+    let mut resume = Vec::new();
+    let mut resume_ids = Vec::new();
     for (iface, idx) in &groups {
         // From netlink, in our own network namespace (never /sys, which may show another one).
         let facts = crate::rtnl::iface_facts(iface)?;
@@ -329,19 +577,9 @@ pub async fn run_election_ctl(
         let addrs = netlink::addresses(&nl, facts.index)
             .await
             .with_context(|| format!("reading the addresses of {iface}"))?;
-        for s in idx.iter().map(|i| &cfg.instances[*i]) {
-            if s.priority == 255 {
-                continue;
-            }
-            if let Some(v) = s.vips.iter().find(|v| addrs.contains(&v.addr)) {
-                log::info!(
-                    "instance {}: {} is already on {iface} (left over by an earlier run?); \
-                     it is removed until this router becomes master",
-                    s.name,
-                    v.addr
-                );
-            }
-        }
+        sw.mark("interface facts, addresses");
+        resume.extend(resumable(&cfg, idx, &facts, &addrs));
+        sw.mark("previous run's maps");
         ifindexes.push(facts.index);
         envs.push(IfaceEnv {
             name: iface.clone(),
@@ -349,7 +587,44 @@ pub async fn run_election_ctl(
             addrs,
         });
     }
-    let core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
+    let mut core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
+    sw.mark("core");
+    // Resumed: left by a SIGUSR2 exit, which doubled the bound this configuration gives
+    // (a killed agent's routers, or another configuration's, start cold).
+    for i in &core.snapshot().instances {
+        let iface = &envs[i.iface.0].name;
+        if resume
+            .iter()
+            .any(|(n, b)| *n == i.name && *b == i.failsafe_bound.saturating_mul(2))
+        {
+            log::info!(
+                "instance {}: resuming as master: the previous run left its VIPs on {iface} \
+                 and its router owned in the fast path (hitless restart)",
+                i.name
+            );
+            resume_ids.push(i.id);
+        } else if i.priority != 255 {
+            if let Some(v) = i
+                .vips
+                .iter()
+                .find(|v| envs[i.iface.0].addrs.contains(&v.addr))
+            {
+                log::info!(
+                    "instance {}: {} is already on {iface} (left over by an earlier run?); \
+                     it is removed until this router becomes master",
+                    i.name,
+                    v.addr
+                );
+            }
+        }
+    }
+    // Hitless restart: the resumed instances' first adverts leave before this run loads its
+    // fast path (the one the previous run left still answers for their VIPs).
+    let mut txs: Vec<Option<Tx>> = envs.iter().map(|_| None).collect();
+    let early = resume_early(&mut core, &resume_ids, &envs, &ifindexes, &mut txs)?;
+    if !resume_ids.is_empty() {
+        sw.mark("resumed: first adverts sent");
+    }
     // Control socket and metrics: bound before anything is attached (a taken socket or
     // address is an error at start-up); served once the loop runs.
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<control::Request>(16);
@@ -401,9 +676,14 @@ pub async fn run_election_ctl(
             IfaceId(f),
             cfg.xdp_mode,
             cfg.require_failsafe,
+            &resume_ids,
         )?;
+        sw.mark("fast path loaded and attached");
         rings.push(register(fp.take_events()?)?);
-        let tx = Tx::open(&env.name, ifindexes[f])?;
+        let tx = match txs[f].take() {
+            Some(tx) => tx,
+            None => Tx::open(&env.name, ifindexes[f])?,
+        };
         let running = crate::rtnl::iface_facts(&env.name).map_or(true, |f| f.running);
         ports.push(Port {
             iface: env.name.clone(),
@@ -415,6 +695,7 @@ pub async fn run_election_ctl(
             overflow: OverflowReport::new(),
             link_up: running,
         });
+        sw.mark("ring, transmit sockets");
     }
     let (net_tx, mut net_rx) = mpsc::unbounded_channel();
     netlink::spawn_link_monitor(
@@ -468,15 +749,25 @@ pub async fn run_election_ctl(
         }
         edge.ports[f].uc_filter(true).await;
     }
+    sw.mark("monitors, trackers, unicast filter");
+    for n in &early.notes {
+        fan_out(&mut edge.sinks, n);
+    }
+    for c in early.deferred {
+        edge.run(c).await;
+    }
+    edge.exec().await;
     edge.handle(Event::Startup).await;
+    sw.mark("started (first adverts sent)");
     let mut hb = tokio::time::interval(edge.core.heartbeat_period());
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut timer = DeadlineTimer::new()?;
     let mut stopping = false;
+    let mut hitless = false;
     // The last resort of a handover at a stop.
     let mut backstop: Option<tokio::time::Instant> = None;
     loop {
-        if stopping && !edge.core.handing_over() {
+        if (stopping && !edge.core.handing_over()) || hitless {
             break;
         }
         edge.beat();
@@ -492,6 +783,10 @@ pub async fn run_election_ctl(
             biased;
             _ = sigint.recv(), if !stopping => Some("SIGINT"),
             _ = sigterm.recv(), if !stopping => Some("SIGTERM"),
+            _ = sigusr2.recv(), if !stopping => {
+                hitless = true;
+                None
+            }
             r = ring_ready(&mut rings) => {
                 let (f, events) = r?;
                 edge.feed(f, events).await;
@@ -558,6 +853,9 @@ pub async fn run_election_ctl(
                     + Duration::from_secs(1),
             );
         }
+    }
+    if hitless {
+        return leave_for_restart(edge, trackers).await;
     }
     // The STOP notify calls run while the fast path is taken down; waited for below.
     let drain_by = tokio::time::Instant::now() + crate::notify_script::STOP_DRAIN;

@@ -51,7 +51,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Benchmarks. `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`,
-    /// `cargo xtask bench health [--runs N]`,
+    /// `cargo xtask bench health [--runs N]`, `cargo xtask bench restart [--runs N]`,
     /// `cargo xtask bench starvation [--runs N] [--duration S] [--nice 0,-10] [--peer agent,keepalived]`.
     Bench {
         #[command(subcommand)]
@@ -111,6 +111,15 @@ enum Bench {
         /// One line per run.
         #[arg(long)]
         verbose: bool,
+    },
+    /// Start → first advert on the wire: vrrp-agent's hitless resume (SIGUSR2, start again),
+    /// its cold start and keepalived's; min / p50 / max over the runs.
+    Restart {
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
     },
     /// False failovers under CPU starvation: vrrp-agent and keepalived side by side, one busy
     /// thread per CPU at each nice level; role changes per router and r1's advert gaps on the
@@ -187,7 +196,10 @@ fn main() -> Result<()> {
                 &root,
                 matches!(
                     which,
-                    Bench::Failover { .. } | Bench::Starvation { .. } | Bench::Health { .. }
+                    Bench::Failover { .. }
+                        | Bench::Starvation { .. }
+                        | Bench::Health { .. }
+                        | Bench::Restart { .. }
                 ),
             )?;
             match which {
@@ -221,6 +233,17 @@ fn main() -> Result<()> {
                         &win,
                     ];
                     lab(&root, &args, "health benchmark")?;
+                }
+                Bench::Restart { runs, advert_int } => {
+                    let runs = runs.to_string();
+                    let args = [
+                        "bench-restart",
+                        "--runs",
+                        &runs,
+                        "--advert-int",
+                        &advert_int,
+                    ];
+                    lab(&root, &args, "restart benchmark")?;
                 }
                 Bench::Failover {
                     runs,

@@ -4,6 +4,8 @@
 mod failover;
 #[path = "vrrp-lab/health.rs"]
 mod health;
+#[path = "vrrp-lab/restart.rs"]
+mod restart;
 #[path = "vrrp-lab/starvation.rs"]
 mod starvation;
 
@@ -112,6 +114,15 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         cpu_window: u64,
     },
+    /// Start → first advert on the wire: vrrp-agent's hitless resume, its cold start,
+    /// keepalived's cold start (one router, no peer).
+    BenchRestart {
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+    },
     /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
     Demo {
         /// Advertisement interval, seconds.
@@ -166,6 +177,7 @@ fn main() -> Result<()> {
             ka_interval,
             cpu_window,
         }),
+        Cmd::BenchRestart { runs, advert_int } => restart::bench(runs, &advert_int),
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
 }

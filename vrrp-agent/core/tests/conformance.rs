@@ -581,6 +581,23 @@ fn run_scenario(path: &Path) -> Result<(), String> {
         match event {
             "wait" => {}
             "startup" => run.handle(Event::Startup, at, &mut out),
+            "resume" => {
+                // `instance` = the name of the instance the previous run left Master.
+                let name =
+                    str_of(step, "instance").ok_or(format!("step {n}: resume needs instance"))?;
+                let i = run
+                    .specs
+                    .iter()
+                    .position(|s| s.name == name)
+                    .ok_or(format!("step {n}: no instance {name}"))?;
+                run.handle(
+                    Event::Resume {
+                        instance: InstanceId(i),
+                    },
+                    at,
+                    &mut out,
+                )
+            }
             "shutdown" => run.handle(Event::Shutdown, at, &mut out),
             "end_handovers" => run.handle(Event::EndHandovers, at, &mut out),
             "reload" => {

@@ -111,3 +111,66 @@ impl FastPath {
             .ok_or_else(|| anyhow!("the XDP object has no {name} map"))
     }
 }
+
+/// What an earlier run left in the maps of the XDP program attached to an interface (hitless
+/// restart): which virtual routers it still owned with a heartbeat younger than their fail-safe
+/// bound.
+#[derive(Debug, Default)]
+pub struct Leftover {
+    /// `ROUTERS` slots owned, with a fresh heartbeat, and their fail-safe bound.
+    pub owned: std::collections::BTreeMap<u32, std::time::Duration>,
+}
+
+impl Leftover {
+    /// The fail-safe bound of router (`family`, `vrid`) if the earlier run left it owned and
+    /// alive.
+    pub fn owns(&self, family: u8, vrid: u8) -> Option<std::time::Duration> {
+        self.owned.get(&vrid_slot(family, vrid)).copied()
+    }
+}
+
+/// Reads the `ROUTERS` and `HEARTBEAT` maps of the vrrp-agent XDP program attached to the
+/// interface (`facts`, read before this run attaches its own), for the routers `slots`: those
+/// owned whose heartbeat is not older than their fail-safe bound at `now_ns`. Nothing attached,
+/// or a program that is not ours: nothing owned.
+pub fn leftover(facts: &crate::rtnl::IfaceFacts, slots: &[u32], now_ns: u64) -> Result<Leftover> {
+    use aya::maps::Map;
+    let mut out = Leftover::default();
+    let ids: Vec<u32> = facts.xdp.attached().into_iter().map(|(_, id)| id).collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for info in aya::programs::loaded_programs().flatten() {
+        if !ids.contains(&info.id()) || info.name_as_str() != Some(super::PROGRAM) {
+            continue;
+        }
+        let (mut routers, mut heartbeat) = (None, None);
+        for mid in info.map_ids()?.unwrap_or_default() {
+            let md = MapData::from_id(mid)?;
+            match md.info()?.name_as_str() {
+                Some("ROUTERS") => routers = Some(md),
+                Some("HEARTBEAT") => heartbeat = Some(md),
+                _ => {}
+            }
+        }
+        let (Some(routers), Some(heartbeat)) = (routers, heartbeat) else {
+            continue;
+        };
+        let routers: Array<MapData, RouterState> = Array::try_from(Map::Array(routers))?;
+        let heartbeat: Array<MapData, u64> = Array::try_from(Map::Array(heartbeat))?;
+        let hb = heartbeat
+            .get(&0, 0)
+            .context("reading the previous HEARTBEAT map")?;
+        for &slot in slots {
+            let r = routers
+                .get(&slot, 0)
+                .context("reading the previous ROUTERS map")?;
+            let fresh = r.stale_after_ns == 0 || now_ns.wrapping_sub(hb) <= r.stale_after_ns;
+            if r.flags & ROUTER_OWNED != 0 && fresh {
+                out.owned
+                    .insert(slot, std::time::Duration::from_nanos(r.stale_after_ns));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -76,6 +76,7 @@ use aya::{
 pub use attach::{choose_mode, driver_name, Attachment};
 pub use egress::EgressMode;
 pub use events::{parse_event, Counters};
+pub use maps::{leftover, Leftover};
 
 use crate::rtnl;
 use egress::EgressAttachment;
@@ -219,6 +220,17 @@ impl FastPath {
         let xdp = self.detach_xdp();
         self.lock = None;
         xdp.and(egress)
+    }
+}
+
+impl FastPath {
+    /// Hitless restart (SIGUSR2): lets go of the program and its maps but leaves both attached
+    /// (netlink; a TCX egress fallback dies with the agent), with whatever the maps say — the
+    /// routers owned, the last heartbeat. The next start reads them ([`leftover`]) and resumes.
+    pub fn leave_attached(mut self) {
+        self.attached = None;
+        self.egress = None;
+        self.owned.clear();
     }
 }
 

@@ -43,6 +43,12 @@ pub struct RxAdvert {
 pub enum Input {
     /// RFC Startup event.
     Startup,
+    /// Startup after a hitless restart: an earlier run of this router exited as Master
+    /// leaving its VIPs and fast path in place (the I/O layer found both). Initialize →
+    /// Master at once ([`Reason::Resumed`]: advert, claim, Adver_Timer), unless a fault holds
+    /// (then Fault, as at Startup, and Release: the VIPs left in place go). A no-op outside
+    /// Initialize.
+    Resume,
     /// RFC Shutdown event.
     Shutdown,
     /// An advert arrived for this interface.
@@ -104,6 +110,8 @@ pub enum Reason {
     FaultCleared,
     /// A sync group member moved (another member's FAULT, or its leaving Master).
     SyncGroup,
+    /// Startup after a hitless restart of a Master ([`Input::Resume`]).
+    Resumed,
 }
 
 /// What the I/O layer must do. Plain data; apply in order.
@@ -264,6 +272,7 @@ impl VirtualRouter {
         let mut out = Vec::new();
         match input {
             Input::Startup => self.on_startup(now, &mut out),
+            Input::Resume => self.on_resume(now, &mut out),
             Input::Shutdown => self.on_shutdown(&mut out),
             Input::Advert(adv) => self.on_advert(&adv, now, &mut out),
             Input::Timer => self.on_timer(now, &mut out),
@@ -357,6 +366,20 @@ impl VirtualRouter {
         }
         self.started = true;
         self.start(now, Reason::Startup, out);
+    }
+
+    fn on_resume(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state != State::Initialize {
+            return;
+        }
+        self.started = true;
+        if self.is_faulted() {
+            // The VIPs the previous run left must go: a faulted router is no Master.
+            self.start(now, Reason::Startup, out);
+            out.push(Action::Release);
+        } else {
+            self.become_master(now, Reason::Resumed, out);
+        }
     }
 
     fn on_shutdown(&mut self, out: &mut Vec<Action>) {

@@ -64,6 +64,12 @@ pub struct Received {
 pub enum Event {
     /// Start every instance (RFC 9568 Startup).
     Startup,
+    /// Hitless restart: the previous run left this instance Master (its VIPs on the interface,
+    /// its fast-path router owned), so it starts as Master at once (reason `resumed`: claim —
+    /// which finds everything in place —, advert, GARP; no release, no VIP removed). Given
+    /// before [`Event::Startup`], which then leaves it alone (Startup only moves instances
+    /// still in INIT). A faulted instance (link down, tracked fault) starts as at Startup.
+    Resume { instance: InstanceId },
     /// An advert received on `iface` (handled at `now`, received at `rx.rx_time`).
     Advert { iface: IfaceId, rx: Received },
     /// The time from [`crate::Core::poll_timeout`] was reached: everything due fires. Adverts

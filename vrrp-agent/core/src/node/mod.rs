@@ -98,6 +98,7 @@ pub fn reason_name(r: Reason) -> &'static str {
         Reason::ClaimFailed => "claim_failed",
         Reason::FaultCleared => "fault_cleared",
         Reason::SyncGroup => "sync_group",
+        Reason::Resumed => "resumed",
     }
 }
 
@@ -291,6 +292,11 @@ impl Core {
             Event::Startup => {
                 for i in 0..self.instances.len() {
                     self.feed(i, Input::Startup, now, None, &mut out);
+                }
+            }
+            Event::Resume { instance } => {
+                if instance.0 < self.instances.len() {
+                    self.feed(instance.0, Input::Resume, now, None, &mut out);
                 }
             }
             Event::Advert { iface, rx } => {
