@@ -281,15 +281,20 @@ fn a_second_agent_on_a_live_agents_interface_refuses_and_the_first_keeps_running
         .unwrap();
     assert!(r1_prog.is_some());
 
-    // Another virtual router on the same interface, as a separate agent.
+    // Another virtual router on the same interface, as a separate agent with a control socket
+    // of its own (with the same one it is refused for the socket first: operations.rs).
+    let own_socket = std::env::temp_dir().join(format!(
+        "vrrp-agent-tests/fs-two-second-{}.sock",
+        std::process::id()
+    ));
+    let mut args = vr_args(52, 150, "10.210.0.200/24", ADV);
+    args.extend(["--control-socket".into(), own_socket.display().to_string()]);
     let (code, out) = run_to_exit(
         &lab,
         1,
-        &vr_args(52, 150, "10.210.0.200/24", ADV)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
+    let _ = std::fs::remove_file(&own_socket);
     assert_ne!(code, Some(0), "the second agent must fail:\n{out}");
     assert_eq!(
         error_lines(&out),
