@@ -1,7 +1,8 @@
 //! Live reload (issue 10): `vrrp-agent reload` on the control socket of r1 (priority 200,
 //! master) with r2 (100, backup) on a namespace LAN, each agent run from its own TOML file.
 //! - a VIP added to the master's file appears on r1, answers ARP with the VMAC, no instance
-//!   of either router changes state and the client's ping (every 2 ms) loses nothing;
+//!   of either router changes state and the client's ping (every 2 ms) loses nothing; the VIP
+//!   guard covers it (removed behind the agent's back, it is put back);
 //! - a broken file is refused with `FILE:LINE: ...` and the old configuration keeps running;
 //! - a removed instance hands over with a priority-0 advert and r2 takes its VIP.
 use std::{
@@ -228,6 +229,28 @@ fn reload_adds_a_vip_without_a_flap_or_a_lost_ping() {
         "{}",
         tail(&r1.vr.proc.output(), 20)
     );
+    // The VIP guard covers the VIP the reload added: removed behind the agent's back, it is
+    // put back.
+    let mut r1 = r1;
+    lab.r(1)
+        .ns
+        .ip(&[
+            "addr",
+            "del",
+            &format!("{VIP_NEW}/{PREFIX4}"),
+            "dev",
+            "eth0",
+        ])
+        .unwrap();
+    r1.vr
+        .proc
+        .wait_for_line(T, |l| {
+            l.contains("WARN")
+                && l.contains(&format!("VIP {VIP_NEW}/{PREFIX4} was removed from eth0"))
+        })
+        .unwrap();
+    wait_addr(&lab, 1, VIP_NEW, true);
+    assert_eq!(state_lines(&r1), before1);
 }
 
 #[test]

@@ -50,6 +50,8 @@ struct Edge {
     sinks: Vec<Box<dyn Sink>>,
     /// Health-check results per tracker (`Some` for a check), for the metrics.
     checks: Vec<Option<control::CheckCount>>,
+    /// The VIPs the address monitor watches (a reload changes them: [`set_addr_watch`]).
+    addr_watch: netlink::AddrWatch,
 }
 
 // --- control socket and metrics (crate::control, crate::metrics) ---
@@ -426,16 +428,9 @@ pub async fn run_election_ctl(
         net_tx.clone(),
     )?;
     // Before any instance starts (and claims): no address change of ours goes unseen.
-    netlink::spawn_addr_monitor(
-        ports
-            .iter()
-            .map(|p| {
-                let vips = p.info.iter().flat_map(|i| i.vips.iter().map(|v| v.addr));
-                (p.ifindex, vips.collect::<Vec<IpAddr>>())
-            })
-            .collect(),
-        net_tx,
-    )?;
+    let addr_watch = netlink::AddrWatch::default();
+    set_addr_watch(&addr_watch, &ports);
+    netlink::spawn_addr_monitor(addr_watch.clone(), net_tx)?;
     // The trackers' reports come through one channel; `_trk_keep` keeps it open when there
     // are none, so that its branch of the loop just waits.
     let (trk_tx, mut trk_rx) = mpsc::unbounded_channel();
@@ -460,6 +455,7 @@ pub async fn run_election_ctl(
         ports,
         sinks,
         checks: check_counts,
+        addr_watch,
     };
     for f in 0..edge.ports.len() {
         if !edge.ports[f].link_up {
@@ -749,6 +745,21 @@ pub struct ReloadSummary {
     pub unchanged: Vec<String>,
 }
 
+/// The address monitor's watch set: every VIP of every instance of each port.
+fn set_addr_watch(watch: &netlink::AddrWatch, ports: &[Port]) {
+    let set = ports
+        .iter()
+        .map(|p| {
+            let vips = p.info.iter().flat_map(|i| i.vips.iter().map(|v| v.addr));
+            (p.ifindex, vips.collect::<Vec<IpAddr>>())
+        })
+        .collect();
+    match watch.write() {
+        Ok(mut w) => *w = set,
+        Err(p) => *p.into_inner() = set,
+    }
+}
+
 impl std::fmt::Display for ReloadSummary {
     /// `added -; removed vr2; changed vr1; unchanged vr3`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -889,6 +900,8 @@ impl Edge {
                 *inf = new_inf;
             }
         }
+        // The VIP guard watches the new VIPs before they are claimed.
+        set_addr_watch(&self.addr_watch, &self.ports);
         self.exec().await;
         // After: what removed instances and dropped VIPs left in the fast path.
         for (id, v) in &plan.vips_removed {
@@ -916,6 +929,7 @@ impl Edge {
                 log::warn!("instance {} on {}: {e:#}", inf.name, p.iface);
             }
         }
+        set_addr_watch(&self.addr_watch, &self.ports);
         let name = |id: &InstanceId| {
             self.core
                 .spec(*id)
