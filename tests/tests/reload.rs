@@ -52,6 +52,11 @@ struct Agent {
 }
 
 fn start(lab: &Lab, n: usize, config: &str) -> Agent {
+    start_env(lab, n, config, None)
+}
+
+/// [`start`] with `NOTIFY_SOCKET` set to `notify` (systemd's notification socket).
+fn start_env(lab: &Lab, n: usize, config: &str, notify: Option<&std::path::Path>) -> Agent {
     let node = lab.r(n);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vrrp-agent.toml");
@@ -63,6 +68,10 @@ fn start(lab: &Lab, n: usize, config: &str) -> Agent {
         .arg("--control-socket")
         .arg(node.ns.control_socket())
         .env("RUST_LOG", "info");
+    match notify {
+        Some(p) => cmd.env("NOTIFY_SOCKET", p),
+        None => cmd.env_remove("NOTIFY_SOCKET"),
+    };
     let mut proc = Proc::spawn(cmd, &format!("vrrp-agent on {}", node.name)).unwrap();
     proc.wait_for_line(T, |l| l.contains("XDP attached to eth0"))
         .unwrap();
@@ -256,7 +265,22 @@ fn reload_adds_a_vip_without_a_flap_or_a_lost_ping() {
 #[test]
 fn reload_of_a_broken_file_keeps_the_running_configuration() {
     let lab = Lab::for_test("rlbad", 2);
-    let (r1, r2) = elect(&lab, false);
+    // r1 under a stand-in for systemd: its notifications on a datagram socket of ours (a
+    // path: reachable from r1's namespace).
+    let dir = tempfile::tempdir().unwrap();
+    let nsock = dir.path().join("notify");
+    let sd = std::os::unix::net::UnixDatagram::bind(&nsock).unwrap();
+    sd.set_read_timeout(Some(T)).unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = sd.recv(&mut buf).expect("a systemd notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut r1 = start_env(&lab, 1, &toml(200, &[VIP4], false), Some(&nsock));
+    let mut r2 = start(&lab, 2, &toml(100, &[VIP4], false));
+    r1.vr.wait_state(MASTER, T).unwrap();
+    r2.vr.wait_state(BACKUP, T).unwrap();
+    assert_eq!(next(), "READY=1\n");
     let before = (state_lines(&r1), state_lines(&r2));
     let good = std::fs::read_to_string(&r1.file).unwrap();
     // Line 4: a VRID out of range.
@@ -269,6 +293,9 @@ fn reload_of_a_broken_file_keeps_the_running_configuration() {
     let out = reload(&lab.r(1).ns);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    let n = next();
+    assert!(n.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{n:?}");
+    assert_eq!(next(), "READY=1\n", "READY again after a refused reload");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     let want = format!("{}:4:", r1.file.display());
     assert!(
@@ -300,6 +327,11 @@ fn reload_of_a_broken_file_keeps_the_running_configuration() {
         .proc
         .output()
         .contains("reload failed, the running configuration is kept"));
+    // (the direct request above was a reload too)
+    assert!(next().starts_with("RELOADING=1\n"));
+    assert_eq!(next(), "READY=1\n");
+    r1.vr.stop(libc::SIGTERM, T).unwrap();
+    assert_eq!(next(), "STOPPING=1\n");
 }
 
 #[test]
