@@ -9,6 +9,7 @@
 //!   ([`crate::keepalived_conf`]), warnings on stderr.
 //! - `vrrp-agent check-config FILE`: parse and validate a file, print its instances.
 //! - `vrrp-agent import-keepalived FILE`: print a keepalived.conf as vrrp-agent TOML.
+//! - `vrrp-agent status [--json]` / `vrrp-agent reload`: ask the running agent (control socket).
 use std::{path::PathBuf, process::ExitCode, sync::OnceLock};
 
 use crate::{
@@ -61,6 +62,19 @@ pub enum Cmd {
         /// Print `{"instances": [...]}` (every field) instead of the table.
         #[arg(long)]
         json: bool,
+        /// The running agent's control socket.
+        #[arg(
+            long,
+            value_name = "PATH",
+            env = "VRRP_AGENT_CONTROL_SOCKET",
+            default_value = crate::control::DEFAULT_SOCKET
+        )]
+        control_socket: PathBuf,
+    },
+    /// Make the running agent read its configuration file again and apply it without a flap
+    /// (same as SIGHUP); prints what changed, or the error (the old configuration keeps
+    /// running).
+    Reload {
         /// The running agent's control socket.
         #[arg(
             long,
@@ -467,6 +481,7 @@ pub fn main() -> ExitCode {
             json,
             control_socket,
         } => return status(&control_socket, json),
+        Cmd::Reload { control_socket } => return reload(&control_socket),
         Cmd::Run(a) => match (
             a.event_stream.clone(),
             a.control_socket.clone(),
@@ -534,6 +549,27 @@ fn status(socket: &std::path::Path, json: bool) -> ExitCode {
         Ok(v) => {
             print!("{}", crate::control::status_table(&v));
             ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `reload`: asks the running agent; prints its summary, or the error in one line (exit 1).
+fn reload(socket: &std::path::Path) -> ExitCode {
+    match crate::control::request_raw(socket, &serde_json::json!({ "cmd": "reload" })) {
+        Ok(v) if v["ok"] == serde_json::Value::Bool(true) => {
+            println!("reloaded: {}", v["summary"].as_str().unwrap_or("-"));
+            ExitCode::SUCCESS
+        }
+        Ok(v) => {
+            let e = v["error"]
+                .as_str()
+                .map_or_else(|| v.to_string(), String::from);
+            eprintln!("error: reload failed, the running configuration is kept: {e}");
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,8 +2,10 @@
 //! agent answers one JSON request per line with one JSON reply per line, and the client side of
 //! `vrrp-agent status`.
 //!
-//! Protocol: `{"cmd":"status"}` → `{"instances":[...]}` ([`status_json`]); anything else →
-//! `{"error":"..."}`.
+//! Protocol: `{"cmd":"status"}` → `{"instances":[...]}` ([`status_json`]);
+//! `{"cmd":"reload"}` → `{"ok":true,"summary":"added -; removed vr2; changed vr1; unchanged
+//! vr3"}` or `{"ok":false,"error":"FILE:LINE: ..."}` (the old configuration keeps running);
+//! anything else → `{"error":"..."}`.
 //!
 //! The supervisor's loop stays the only owner of the core: each connection is a task that
 //! reads its request (bounded in size and time) and asks the loop through a channel
@@ -48,6 +50,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Request {
     /// Everything `status` and `/metrics` show.
     Status(oneshot::Sender<StatusData>),
+    /// Read the configuration file again and apply it (`vrrp-agent reload`).
+    Reload(oneshot::Sender<Result<crate::supervisor::ReloadSummary, String>>),
 }
 
 /// Results of the health checks the edge handed to the core, per check.
@@ -79,6 +83,29 @@ pub async fn ask_status(tx: &mpsc::Sender<Request>) -> Result<StatusData> {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(_)) => bail!("the agent is stopping"),
         Err(_) => bail!("the agent did not answer within {IO_TIMEOUT:?}"),
+    }
+}
+
+/// How long the loop may take to answer a reload (it reads the file and the interfaces'
+/// addresses, and carries out the core's commands).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks the loop to reload its configuration file; the reply of `{"cmd":"reload"}`.
+pub async fn ask_reload(tx: &mpsc::Sender<Request>) -> Value {
+    let (otx, orx) = oneshot::channel();
+    let r = match tx.send(Request::Reload(otx)).await {
+        Err(_) => Err("the agent is stopping".to_string()),
+        Ok(()) => match tokio::time::timeout(RELOAD_TIMEOUT, orx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err("the agent is stopping".to_string()),
+            Err(_) => Err(format!(
+                "the agent did not finish the reload within {RELOAD_TIMEOUT:?}; see its log"
+            )),
+        },
+    };
+    match r {
+        Ok(s) => json!({ "ok": true, "summary": s.to_string() }),
+        Err(e) => json!({ "ok": false, "error": e }),
     }
 }
 
@@ -179,7 +206,10 @@ async fn reply(line: &str, tx: &mpsc::Sender<Request>) -> Value {
             Ok(d) => status_json(&d, SystemTime::now()),
             Err(e) => json!({ "error": e.to_string() }),
         },
-        Some(other) => json!({ "error": format!("unknown command {other:?} (known: status)") }),
+        Some("reload") => ask_reload(tx).await,
+        Some(other) => {
+            json!({ "error": format!("unknown command {other:?} (known: status, reload)") })
+        }
         None => json!({ "error": "no \"cmd\" in the request (e.g. {\"cmd\":\"status\"})" }),
     }
 }
@@ -323,8 +353,16 @@ pub fn serve(path: &Path, group: Option<&str>, tx: mpsc::Sender<Request>) -> Res
 /// The client: sends `request` to the agent at `path` and returns its reply; errors are one
 /// line naming what to do.
 pub fn request(path: &Path, request: &Value) -> Result<Value, String> {
+    let v = request_raw(path, request)?;
+    match v.get("error").and_then(Value::as_str) {
+        Some(e) => Err(format!("vrrp-agent: {e}")),
+        None => Ok(v),
+    }
+}
+
+fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream, String> {
     let p = path.display();
-    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
+    std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             format!("is vrrp-agent running? no socket at {p} (or give --control-socket PATH)")
         }
@@ -335,21 +373,25 @@ pub fn request(path: &Path, request: &Value) -> Result<Value, String> {
             "permission denied on {p}: run as root or as a member of [global] control_group"
         ),
         _ => format!("connecting to {p}: {e}"),
-    })?;
+    })
+}
+
+/// [`request`], returning an `{"error": ...}` reply as it is (only what kept the request
+/// from being answered is an `Err`).
+pub fn request_raw(path: &Path, request: &Value) -> Result<Value, String> {
+    let p = path.display();
+    let mut s = connect(path)?;
     let io = |e: std::io::Error| format!("talking to vrrp-agent on {p}: {e}");
-    s.set_read_timeout(Some(IO_TIMEOUT * 2)).map_err(io)?;
+    s.set_read_timeout(Some(RELOAD_TIMEOUT + IO_TIMEOUT))
+        .map_err(io)?;
     s.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
     let mut line = request.to_string();
     line.push('\n');
     s.write_all(line.as_bytes()).map_err(io)?;
     let mut reply = String::new();
     BufReader::new(s).read_line(&mut reply).map_err(io)?;
-    let v: Value = serde_json::from_str(&reply)
-        .map_err(|e| format!("vrrp-agent on {p} gave an unreadable reply: {e}"))?;
-    match v.get("error").and_then(Value::as_str) {
-        Some(e) => Err(format!("vrrp-agent: {e}")),
-        None => Ok(v),
-    }
+    serde_json::from_str::<Value>(&reply)
+        .map_err(|e| format!("vrrp-agent on {p} gave an unreadable reply: {e}"))
 }
 
 /// `status` without `--json`: one line per instance.
@@ -522,6 +564,46 @@ mod tests {
         );
         let md = i["master_down_interval"].as_f64().unwrap();
         assert!(md > 3.0 && md < 3.5, "{md}");
+    }
+
+    /// `{"cmd":"reload"}` over a real socket, answered by a stand-in for the loop.
+    #[tokio::test]
+    async fn reload_replies_with_the_summary_or_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let (tx, mut rx) = mpsc::channel(4);
+        let _sock = serve(&path, None, tx).unwrap();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Some(req) = rx.recv().await {
+                if let Request::Reload(reply) = req {
+                    n += 1;
+                    let _ = reply.send(if n == 1 {
+                        Ok(crate::supervisor::ReloadSummary {
+                            removed: vec!["vr2".into()],
+                            changed: vec!["vr1".into()],
+                            unchanged: vec!["vr3".into()],
+                            ..Default::default()
+                        })
+                    } else {
+                        Err("/etc/x.toml:7: vrid: expected 1-255".into())
+                    });
+                }
+            }
+        });
+        let ask = |p: PathBuf| {
+            tokio::task::spawn_blocking(move || request_raw(&p, &json!({"cmd": "reload"})))
+        };
+        let ok = ask(path.clone()).await.unwrap().unwrap();
+        assert_eq!(
+            ok,
+            json!({"ok": true, "summary": "added -; removed vr2; changed vr1; unchanged vr3"})
+        );
+        let bad = ask(path.clone()).await.unwrap().unwrap();
+        assert_eq!(
+            bad,
+            json!({"ok": false, "error": "/etc/x.toml:7: vrid: expected 1-255"})
+        );
     }
 
     #[test]

@@ -151,12 +151,16 @@ pub enum AddrEvent {
     Resync,
 }
 
+/// The addresses [`spawn_addr_monitor`] watches: ifindex → addresses. Shared with the
+/// supervisor, which replaces an interface's list when a reload adds or drops VIPs.
+pub type AddrWatch = std::sync::Arc<std::sync::RwLock<std::collections::HashMap<u32, Vec<IpAddr>>>>;
+
 /// Follows address changes (RTNLGRP_IPV4_IFADDR / RTNLGRP_IPV6_IFADDR notifications) and
 /// forwards those of the watched addresses of each watched interface to `tx`.
-/// `watch`: ifindex → addresses. Subscribe before changing any address, so that nothing is
-/// missed.
+/// `watch`: ifindex → addresses, read at each notification. Subscribe before changing any
+/// address, so that nothing is missed.
 pub fn spawn_addr_monitor(
-    watch: std::collections::HashMap<u32, Vec<IpAddr>>,
+    watch: AddrWatch,
     tx: tokio::sync::mpsc::UnboundedSender<NetEvent>,
 ) -> Result<()> {
     use futures::StreamExt as _;
@@ -175,9 +179,13 @@ pub fn spawn_addr_monitor(
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => (m, false),
                 NetlinkPayload::Overrun(_) => {
                     log::warn!("address notifications were lost; reading the addresses again");
-                    for ifindex in watch.keys() {
+                    let ifindexes: Vec<u32> = match watch.read() {
+                        Ok(w) => w.keys().copied().collect(),
+                        Err(p) => p.into_inner().keys().copied().collect(),
+                    };
+                    for ifindex in ifindexes {
                         let _ = tx.send(NetEvent::Addr {
-                            ifindex: *ifindex,
+                            ifindex,
                             ev: AddrEvent::Resync,
                         });
                     }
@@ -186,10 +194,14 @@ pub fn spawn_addr_monitor(
                 _ => continue,
             };
             let ifindex = m.header.index;
-            let Some(addrs) = watch.get(&ifindex) else {
-                continue;
+            let watched = |a: &IpAddr| {
+                let w = match watch.read() {
+                    Ok(w) => w,
+                    Err(p) => p.into_inner(),
+                };
+                w.get(&ifindex).is_some_and(|addrs| addrs.contains(a))
             };
-            if let Some(addr) = message_addr(&m).filter(|a| addrs.contains(a)) {
+            if let Some(addr) = message_addr(&m).filter(watched) {
                 let _ = tx.send(NetEvent::Addr {
                     ifindex,
                     ev: AddrEvent::Changed { addr, present },

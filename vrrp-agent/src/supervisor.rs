@@ -59,6 +59,8 @@ struct Edge {
     sinks: Vec<Box<dyn Sink>>,
     /// Health-check results per tracker (`Some` for a check), for the metrics.
     checks: Vec<Option<control::CheckCount>>,
+    /// The VIPs the address monitor watches (a reload changes them: [`set_addr_watch`]).
+    addr_watch: netlink::AddrWatch,
 }
 
 // --- control socket and metrics (crate::control, crate::metrics) ---
@@ -86,6 +88,10 @@ impl Edge {
                         .collect(),
                     checks: self.checks.iter().flatten().cloned().collect(),
                 });
+            }
+            // The loop answers it itself (it needs the configuration source).
+            control::Request::Reload(reply) => {
+                let _ = reply.send(Err("reload is answered by the loop".into()));
             }
         }
     }
@@ -703,16 +709,9 @@ pub async fn run_election_ctl(
         net_tx.clone(),
     )?;
     // Before any instance starts (and claims): no address change of ours goes unseen.
-    netlink::spawn_addr_monitor(
-        ports
-            .iter()
-            .map(|p| {
-                let vips = p.info.iter().flat_map(|i| i.vips.iter().map(|v| v.addr));
-                (p.ifindex, vips.collect::<Vec<IpAddr>>())
-            })
-            .collect(),
-        net_tx,
-    )?;
+    let addr_watch = netlink::AddrWatch::default();
+    set_addr_watch(&addr_watch, &ports);
+    netlink::spawn_addr_monitor(addr_watch.clone(), net_tx)?;
     // The trackers' reports come through one channel; `_trk_keep` keeps it open when there
     // are none, so that its branch of the loop just waits.
     let (trk_tx, mut trk_rx) = mpsc::unbounded_channel();
@@ -737,6 +736,7 @@ pub async fn run_election_ctl(
         ports,
         sinks,
         checks: check_counts,
+        addr_watch,
     };
     for f in 0..edge.ports.len() {
         if !edge.ports[f].link_up {
@@ -759,6 +759,7 @@ pub async fn run_election_ctl(
     edge.exec().await;
     edge.handle(Event::Startup).await;
     sw.mark("started (first adverts sent)");
+    sd_notify(&[sd_notify::NotifyState::Ready]); // systemd (issue 10)
     let mut hb = tokio::time::interval(edge.core.heartbeat_period());
     hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut timer = DeadlineTimer::new()?;
@@ -809,20 +810,19 @@ pub async fn run_election_ctl(
             }
             _ = sighup.recv(), if !stopping => {
                 // ---- reload (issue 10) ----
-                match &source {
-                    Some(src) => {
-                        let _ = edge.reload_from(src).await;
-                    }
-                    None => log::warn!(
-                        "SIGHUP: no configuration file to reload (run with --config or \
-                         --keepalived-conf)"
-                    ),
-                }
+                let _ = edge.reload_source(source.as_ref(), "SIGHUP").await;
                 None
             }
             _ = hb.tick() => None,
             Some(req) = ctl_rx.recv() => {
-                edge.answer(req);
+                match req {
+                    // reload (issue 10): `vrrp-agent reload`
+                    control::Request::Reload(reply) => {
+                        let r = edge.reload_source(source.as_ref(), "reload").await;
+                        let _ = reply.send(r);
+                    }
+                    req => edge.answer(req),
+                }
                 None
             }
             _ = sleep_until(backstop), if backstop.is_some() => {
@@ -833,6 +833,7 @@ pub async fn run_election_ctl(
         };
         if let Some(sig) = stop {
             log::info!("{sig}: stopping");
+            sd_notify(&[sd_notify::NotifyState::Stopping]); // systemd (issue 10)
             stopping = true;
             // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
             edge.feed_all(&mut rings).await;
@@ -1042,7 +1043,73 @@ pub struct ReloadSummary {
     pub unchanged: Vec<String>,
 }
 
+/// The address monitor's watch set: every VIP of every instance of each port.
+fn set_addr_watch(watch: &netlink::AddrWatch, ports: &[Port]) {
+    let set = ports
+        .iter()
+        .map(|p| {
+            let vips = p.info.iter().flat_map(|i| i.vips.iter().map(|v| v.addr));
+            (p.ifindex, vips.collect::<Vec<IpAddr>>())
+        })
+        .collect();
+    match watch.write() {
+        Ok(mut w) => *w = set,
+        Err(p) => *p.into_inner() = set,
+    }
+}
+
+impl std::fmt::Display for ReloadSummary {
+    /// `added -; removed vr2; changed vr1; unchanged vr3`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(",")
+            }
+        };
+        write!(
+            f,
+            "added {}; removed {}; changed {}; unchanged {}",
+            list(&self.added),
+            list(&self.removed),
+            list(&self.changed),
+            list(&self.unchanged)
+        )
+    }
+}
+
+/// Tells systemd (`Type=notify`) about a state change: `READY=1` once every instance has
+/// started and after each reload, `RELOADING=1` before one, `STOPPING=1` at a stop. Nothing
+/// without `$NOTIFY_SOCKET`; a failure is only logged (it never stops the agent).
+fn sd_notify(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        log::warn!("systemd notify ({states:?}): {e}");
+    }
+}
+
 impl Edge {
+    /// A reload asked for by `why` (SIGHUP or `vrrp-agent reload`): reads `src` again and
+    /// applies it, bracketed by systemd's `RELOADING=1` and `READY=1`.
+    async fn reload_source(
+        &mut self,
+        src: Option<&ConfigSource>,
+        why: &str,
+    ) -> Result<ReloadSummary, String> {
+        let Some(src) = src else {
+            let e = "no configuration file to reload (run with --config or --keepalived-conf)";
+            log::warn!("{why}: {e}");
+            return Err(e.into());
+        };
+        match sd_notify::NotifyState::monotonic_usec_now() {
+            Ok(t) => sd_notify(&[sd_notify::NotifyState::Reloading, t]),
+            Err(_) => sd_notify(&[sd_notify::NotifyState::Reloading]),
+        }
+        let r = self.reload_from(src).await;
+        sd_notify(&[sd_notify::NotifyState::Ready]);
+        r
+    }
+
     /// Reads `src` again and applies it ([`Edge::reload`]); the outcome is logged (one line
     /// on an error: the old configuration keeps running).
     async fn reload_from(&mut self, src: &ConfigSource) -> Result<ReloadSummary, String> {
@@ -1131,6 +1198,8 @@ impl Edge {
                 *inf = new_inf;
             }
         }
+        // The VIP guard watches the new VIPs before they are claimed.
+        set_addr_watch(&self.addr_watch, &self.ports);
         self.exec().await;
         // After: what removed instances and dropped VIPs left in the fast path.
         for (id, v) in &plan.vips_removed {
@@ -1158,6 +1227,7 @@ impl Edge {
                 log::warn!("instance {} on {}: {e:#}", inf.name, p.iface);
             }
         }
+        set_addr_watch(&self.addr_watch, &self.ports);
         let name = |id: &InstanceId| {
             self.core
                 .spec(*id)
@@ -1170,5 +1240,78 @@ impl Edge {
             changed: plan.changed.iter().map(name).collect(),
             unchanged: plan.unchanged.iter().map(name).collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::*;
+
+    #[test]
+    fn summary_reads_like_the_log_line() {
+        let s = ReloadSummary {
+            added: vec![],
+            removed: vec!["vr2".into()],
+            changed: vec!["vr1".into()],
+            unchanged: vec!["vr3".into(), "vr4".into()],
+        };
+        assert_eq!(
+            s.to_string(),
+            "added -; removed vr2; changed vr1; unchanged vr3,vr4"
+        );
+    }
+
+    /// Run by `sd_notify_sends_each_state` in a child process with `NOTIFY_SOCKET` set (the
+    /// environment is the process's: no other test sees it).
+    #[test]
+    #[ignore = "run in a child process by sd_notify_sends_each_state"]
+    fn sd_notify_child() {
+        if std::env::var_os("NOTIFY_SOCKET").is_none() {
+            return;
+        }
+        sd_notify(&[sd_notify::NotifyState::Ready]);
+        sd_notify(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now().unwrap(),
+        ]);
+        sd_notify(&[sd_notify::NotifyState::Stopping]);
+    }
+
+    #[test]
+    fn sd_notify_sends_each_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let before = crate::clock::monotonic_ns() / 1000;
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "supervisor::reload_tests::sd_notify_child",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("NOTIFY_SOCKET", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let after = crate::clock::monotonic_ns() / 1000;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        for _ in 0..3 {
+            let n = sock.recv(&mut buf).expect("a notification");
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        assert_eq!(got[0], "READY=1\n");
+        let lines: Vec<&str> = got[1].lines().collect();
+        assert_eq!(lines[0], "RELOADING=1", "{got:?}");
+        let usec: u64 = lines[1]
+            .strip_prefix("MONOTONIC_USEC=")
+            .expect("MONOTONIC_USEC")
+            .parse()
+            .unwrap();
+        assert!(before <= usec && usec <= after, "{before} {usec} {after}");
+        assert_eq!(got[2], "STOPPING=1\n");
     }
 }
