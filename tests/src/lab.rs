@@ -423,6 +423,23 @@ impl Lab {
             .unwrap_or(false)
     }
 
+    /// A prober on the client: an ICMP echo and an ARP request for the lab's IPv4 VIP every
+    /// `interval`, for at most a minute.
+    pub fn client_prober(&self, interval: Duration) -> Result<crate::prober::Prober> {
+        let c = &self.client;
+        crate::prober::Prober::start(
+            &c.ns,
+            crate::prober::ProberConfig {
+                iface: c.iface.clone(),
+                src: c.ip4,
+                src_mac: crate::prober::parse_mac(&c.mac)?,
+                vip: VIP4,
+                interval,
+                max_duration: Duration::from_secs(60),
+            },
+        )
+    }
+
     /// The client sends `tries` ARP requests for `vip` (AF_PACKET, 20 ms apart) and returns the
     /// distinct sender MACs of the replies, lower case (empty: nobody answered).
     pub fn client_arp(&self, vip: Ipv4Addr, tries: u32) -> Result<Vec<String>> {

@@ -16,7 +16,7 @@ use vrrp_integration_tests::{
         pcap_summary, tail, tshark_fields, vmac4, vmac6, Capture, Lab, LabAgent, Vr, BACKUP,
         MASTER, VIP4, VIP6,
     },
-    prober::{parse_mac, realtime_ns, Prober, ProberConfig},
+    prober::realtime_ns,
 };
 
 const VRID: u8 = 51;
@@ -168,19 +168,7 @@ fn election_by_priority_vmac_arp_from_xdp_and_icmp_through_master() {
 fn master_link_cut_backup_takes_over_and_traffic_resumes() {
     let lab = Lab::for_test("cut", 2);
     let (mut r1, mut r2) = elect(&lab, false, ADV);
-    let c = &lab.client;
-    let p = Prober::start(
-        &c.ns,
-        ProberConfig {
-            iface: c.iface.clone(),
-            src: c.ip4,
-            src_mac: parse_mac(&c.mac).unwrap(),
-            vip: VIP4,
-            interval: Duration::from_millis(2),
-            max_duration: Duration::from_secs(60),
-        },
-    )
-    .unwrap();
+    let p = lab.client_prober(Duration::from_millis(2)).unwrap();
     p.wait_replies(20, T).unwrap();
     let t_cut = realtime_ns();
     let t = Instant::now();

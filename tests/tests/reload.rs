@@ -14,7 +14,7 @@ use std::{
 use serde_json::Value;
 use vrrp_integration_tests::{
     lab::{tail, tshark_fields, vmac4, Lab, Vr, VrKind, BACKUP, MASTER, PREFIX4, VIP4},
-    prober::{parse_mac, realtime_ns, Prober, ProberConfig},
+    prober::realtime_ns,
     Netns, Proc,
 };
 
@@ -164,19 +164,7 @@ fn elect(lab: &Lab, with_vr2: bool) -> (Agent, Agent) {
 fn reload_adds_a_vip_without_a_flap_or_a_lost_ping() {
     let lab = Lab::for_test("rlvip", 2);
     let (r1, r2) = elect(&lab, false);
-    let c = &lab.client;
-    let p = Prober::start(
-        &c.ns,
-        ProberConfig {
-            iface: c.iface.clone(),
-            src: c.ip4,
-            src_mac: parse_mac(&c.mac).unwrap(),
-            vip: VIP4,
-            interval: Duration::from_millis(2),
-            max_duration: Duration::from_secs(60),
-        },
-    )
-    .unwrap();
+    let p = lab.client_prober(Duration::from_millis(2)).unwrap();
     p.wait_replies(50, T).unwrap();
     let (before1, before2) = (state_lines(&r1), state_lines(&r2));
 

@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use vrrp_integration_tests::{
-    lab::{tail, Lab, LabAgent, Vr, BACKUP, MASTER, VIP4},
-    prober::{parse_mac, realtime_ns, Prober, ProberConfig},
+    lab::{tail, Lab, LabAgent, Vr, BACKUP, MASTER},
+    prober::realtime_ns,
 };
 
 const VRID: u8 = 61;
@@ -33,19 +33,7 @@ fn sigusr2_restart_resumes_master_without_a_role_change_or_a_lost_ping() {
     let mut r2 = AGENT.start(&lab, 2, 100, false);
     wait(&mut r1, MASTER, T);
     wait(&mut r2, BACKUP, T);
-    let c = &lab.client;
-    let p = Prober::start(
-        &c.ns,
-        ProberConfig {
-            iface: c.iface.clone(),
-            src: c.ip4,
-            src_mac: parse_mac(&c.mac).unwrap(),
-            vip: VIP4,
-            interval: Duration::from_millis(2),
-            max_duration: Duration::from_secs(60),
-        },
-    )
-    .unwrap();
+    let p = lab.client_prober(Duration::from_millis(2)).unwrap();
     p.wait_replies(50, T).unwrap();
 
     let t_sig = realtime_ns();

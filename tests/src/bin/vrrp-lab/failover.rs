@@ -13,7 +13,7 @@ use vrrp_integration_tests::{
         BACKUP, MASTER, VIP4,
     },
     percentile,
-    prober::{fmt_mac, parse_mac, realtime_ns, Prober, ProberConfig, Trace},
+    prober::{fmt_mac, realtime_ns, Prober, Trace},
     require_root,
 };
 
@@ -100,17 +100,7 @@ fn start_routers(
 }
 
 fn prober(lab: &Lab, probe_us: u64) -> Result<Prober> {
-    Prober::start(
-        &lab.client.ns,
-        ProberConfig {
-            iface: lab.client.iface.clone(),
-            src: lab.client.ip4,
-            src_mac: parse_mac(&lab.client.mac)?,
-            vip: VIP4,
-            interval: Duration::from_micros(probe_us),
-            max_duration: Duration::from_secs(60),
-        },
-    )
+    lab.client_prober(Duration::from_micros(probe_us))
 }
 
 /// One measured event.
