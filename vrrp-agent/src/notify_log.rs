@@ -285,22 +285,10 @@ pub fn render(n: &Notification) -> String {
             removed,
             changed,
             unchanged,
-        } => {
-            let list = |v: &[String]| {
-                if v.is_empty() {
-                    "-".to_string()
-                } else {
-                    v.join(",")
-                }
-            };
-            format!(
-                "reload: added {}; removed {}; changed {}; unchanged {}",
-                list(added),
-                list(removed),
-                list(changed),
-                list(unchanged)
-            )
-        }
+        } => format!(
+            "reload: {}",
+            reload_summary(added, removed, changed, unchanged)
+        ),
         Notification::ReloadVip {
             name,
             iface,
@@ -313,4 +301,28 @@ pub fn render(n: &Notification) -> String {
             if *added { "on" } else { "from" }
         ),
     }
+}
+
+/// `added -; removed vr2; changed vr1; unchanged vr3`: what a reload did (the log line and the
+/// reply to `vrrp-agent reload`).
+pub fn reload_summary(
+    added: &[String],
+    removed: &[String],
+    changed: &[String],
+    unchanged: &[String],
+) -> String {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(",")
+        }
+    };
+    format!(
+        "added {}; removed {}; changed {}; unchanged {}",
+        list(added),
+        list(removed),
+        list(changed),
+        list(unchanged)
+    )
 }

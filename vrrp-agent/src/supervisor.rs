@@ -1061,21 +1061,12 @@ fn set_addr_watch(watch: &netlink::AddrWatch, ports: &[Port]) {
 impl std::fmt::Display for ReloadSummary {
     /// `added -; removed vr2; changed vr1; unchanged vr3`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &[String]| {
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                v.join(",")
-            }
-        };
-        write!(
-            f,
-            "added {}; removed {}; changed {}; unchanged {}",
-            list(&self.added),
-            list(&self.removed),
-            list(&self.changed),
-            list(&self.unchanged)
-        )
+        f.write_str(&crate::notify_log::reload_summary(
+            &self.added,
+            &self.removed,
+            &self.changed,
+            &self.unchanged,
+        ))
     }
 }
 
