@@ -364,6 +364,75 @@ impl Lab {
         })
     }
 
+    /// Starts FRR's `vrrpd` (with the `zebra` it needs) on router `n` for one IPv4 virtual
+    /// router; returns once `vrrpd` has taken it out of Initialize. FRR owns the virtual MAC
+    /// through a macvlan on `eth0` (`vrrp4-<vrid>`, the VMAC as its address, the VIP on it),
+    /// which zebra holds `protodown` while FRR is not Master. Both daemons run in the router's
+    /// namespace with their pid files, vty and zserv sockets in a directory of the process's
+    /// own (no `/var/run/frr`), so several FRRs run side by side; they log to the output.
+    pub fn frr(&self, n: usize, conf: &FrrVr) -> Result<Vr> {
+        let node = self.r(n);
+        for bin in [FRR_ZEBRA, FRR_VRRPD] {
+            if !Path::new(bin).exists() {
+                bail!("{bin} is missing: install FRR with `cargo xtask setup --test-peers`");
+            }
+        }
+        // The VIP sits on the macvlan also while FRR is Backup (protodown keeps it
+        // operationally down, which leaves the address local): with Linux's default
+        // `arp_ignore=0`, eth0 would answer ARP for it with its own MAC. FRR's hosts answer
+        // only for addresses of the interface asked (`arp_ignore=1`).
+        for conf_dir in ["all", "default", IFACE] {
+            node.ns
+                .sysctl(&format!("net.ipv4.conf.{conf_dir}.arp_ignore"), "1")?;
+        }
+        let mv = format!("vrrp4-{}", conf.vrid);
+        node.ns.ip(&[
+            "link",
+            "add",
+            &mv,
+            "link",
+            &node.iface,
+            "type",
+            "macvlan",
+            "mode",
+            "bridge",
+        ])?;
+        node.ns
+            .ip(&["link", "set", "dev", &mv, "address", &vmac4(conf.vrid)])?;
+        node.ns.ip(&["addr", "add", &vip_cidr(false), "dev", &mv])?;
+        node.ns.ip(&["link", "set", "dev", &mv, "up"])?;
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("frr.conf"), conf.conf())?;
+        // The daemons drop to the `frr` user, which must reach its sockets and pid files.
+        crate::run(
+            std::process::Command::new("chown")
+                .args(["-R", "frr:frr"])
+                .arg(dir.path()),
+        )?;
+        crate::run(
+            std::process::Command::new("chmod")
+                .args(["755"])
+                .arg(dir.path()),
+        )?;
+        let d = dir.path().display().to_string();
+        let common = format!("-u frr -g frr -z {d}/zserv.api --vty_socket {d} --log stdout");
+        let script = format!(
+            "{FRR_ZEBRA} {common} -i {d}/zebra.pid -f /dev/null & \
+             exec {FRR_VRRPD} {common} -i {d}/vrrpd.pid -f {d}/frr.conf"
+        );
+        let mut cmd = node.ns.cmd("sh");
+        cmd.args(["-c", &script]);
+        let mut proc = Proc::spawn_in(dir, cmd, &format!("FRR vrrpd on {}", node.name))?;
+        let started = format!("[VRID {}] [IPv4] Initialize -> ", conf.vrid);
+        proc.wait_for_line(Duration::from_secs(15), |l| l.contains(&started))?;
+        Ok(Vr {
+            proc,
+            kind: VrKind::Frr,
+            instance: conf.vrid.to_string(),
+            node: node.name.clone(),
+        })
+    }
+
     /// Link cut: router `n`'s bridge port goes down (the router sees its carrier drop).
     pub fn cut(&self, n: usize) -> Result<()> {
         self.switch
@@ -635,6 +704,8 @@ pub enum VrKind {
     Agent,
     /// keepalived.
     Keepalived,
+    /// FRR's vrrpd ([`Lab::frr`]); its instance is the VRID.
+    Frr,
 }
 
 /// A VRRP implementation running on a lab router, with its state read from its log.
@@ -674,6 +745,25 @@ impl Vr {
                     .filter_map(|l| {
                         let rest = &l[l.find(&prefix)? + prefix.len()..];
                         Some(rest.split_whitespace().next()?.to_owned())
+                    })
+                    .collect()
+            }
+            VrKind::Frr => {
+                // `[VRID 52] [IPv4] Backup -> Master` (vrrpd with `debug vrrp`).
+                let prefix = format!("[VRID {}] [IPv4] ", self.instance);
+                out.lines()
+                    .filter_map(|l| {
+                        let rest = &l[l.find(&prefix)? + prefix.len()..];
+                        let to = rest.split(" -> ").nth(1)?.trim();
+                        Some(
+                            match to {
+                                "Master" => MASTER,
+                                "Backup" => BACKUP,
+                                "Initialize" => INIT,
+                                other => other,
+                            }
+                            .to_owned(),
+                        )
                     })
                     .collect()
             }
@@ -739,6 +829,7 @@ impl Vr {
         match self.kind {
             VrKind::Agent => "vrrp-agent",
             VrKind::Keepalived => "keepalived",
+            VrKind::Frr => "FRR vrrpd",
         }
     }
 
@@ -913,6 +1004,36 @@ vrrp_instance {name} {{
 }}
 "#
     )
+}
+
+/// FRR's daemons as Debian installs them.
+pub const FRR_ZEBRA: &str = "/usr/lib/frr/zebra";
+pub const FRR_VRRPD: &str = "/usr/lib/frr/vrrpd";
+
+/// One IPv4 VRRPv3 virtual router of FRR's vrrpd on `eth0` with the lab's IPv4 VIP
+/// ([`Lab::frr`]).
+#[derive(Clone, Debug)]
+pub struct FrrVr {
+    pub vrid: u8,
+    pub priority: u8,
+    /// Advertisement interval in milliseconds (FRR: a multiple of 10).
+    pub advert_ms: u32,
+    pub preempt: bool,
+}
+
+impl FrrVr {
+    /// The `frr.conf` vrrpd reads (`debug vrrp` makes it log its state changes).
+    pub fn conf(&self) -> String {
+        let v = self.vrid;
+        format!(
+            "log stdout debugging\ndebug vrrp\ninterface {IFACE}\n vrrp {v} version 3\n \
+             vrrp {v} priority {}\n vrrp {v} advertisement-interval {}\n {}vrrp {v} preempt\n \
+             vrrp {v} ip {VIP4}\n",
+            self.priority,
+            self.advert_ms,
+            if self.preempt { "" } else { "no " },
+        )
+    }
 }
 
 /// The agent binary next to the running executable (`vrrp-agent-dut`, else `vrrp-agent`), for

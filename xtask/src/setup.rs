@@ -43,9 +43,13 @@ const LAB_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "procps", "util-linu
 /// (decoding), tcpdump (captures), python3 (the services the health-check tests watch), curl
 /// (the keepalived vrrp_script of `cargo xtask bench health` and of tests/tests/keepalived_conf.rs),
 /// openssl (the self-signed certificate of the HTTPS check tests), systemd (`systemd-analyze
-/// verify` on deploy/systemd/vrrp-agent.service in tests/tests/deploy.rs).
+/// verify` on deploy/systemd/vrrp-agent.service in tests/tests/deploy.rs), frr (FRR's vrrpd, the
+/// second peer of tests/tests/interop_frr.rs), nftables (the partition test's advert drop and the
+/// loss of `cargo xtask bench soak`, on the lab's bridge: this kernel has no netem).
 const TEST_PACKAGES: &[&str] = &[
     "keepalived",
+    "frr",
+    "nftables",
     "tshark",
     "tcpdump",
     "python3",

@@ -454,7 +454,8 @@ fn start_router(
 /// keepalived's VRRP child.
 fn vrrp_pid(vr: &Vr) -> Option<i32> {
     match vr.kind {
-        VrKind::Agent => Some(vr.proc.child.id() as i32),
+        // FRR: `sh -c '... exec vrrpd'`.
+        VrKind::Agent | VrKind::Frr => Some(vr.proc.child.id() as i32),
         VrKind::Keepalived => {
             let dir = vr.proc.log.parent()?;
             fs::read_to_string(dir.join("vrrp.pid"))
