@@ -80,6 +80,23 @@ impl Core {
         self.garp_due(i, now, out);
     }
 
+    /// Master instance `i` answered another Master's lower-priority advert (two Masters
+    /// resolving, e.g. after a partition healed): one more burst now, so that hosts and
+    /// switches that followed the other Master come back (keepalived users miss it: its
+    /// #166, #1528). Not while a burst is still being sent (bounded like the answer itself,
+    /// at most one per advert interval); the `garp_master_*` schedule is kept.
+    pub(super) fn garp_answer(&mut self, i: usize, now: Instant, out: &mut Vec<Command>) {
+        let inst = &mut self.instances[i];
+        let Some(mut run) = inst.garp.take() else {
+            return;
+        };
+        if run.queue.is_empty() {
+            burst(inst, now, &mut run.queue);
+        }
+        inst.garp = Some(run);
+        self.garp_due(i, now, out);
+    }
+
     pub(super) fn garp_due(&mut self, i: usize, now: Instant, out: &mut Vec<Command>) {
         let vmac = self.vmac(i);
         let inst = &mut self.instances[i];

@@ -659,7 +659,16 @@ impl Core {
                 Action::SendAdvert {
                     priority,
                     interval_cs,
-                } => self.advert(i, priority, interval_cs, &mut cmds),
+                } => {
+                    self.advert(i, priority, interval_cs, &mut cmds);
+                    // A Master's answer to a lower-priority (non-zero) advert: another router
+                    // thinks it is Master; announce the VIPs again after the advert.
+                    let answer = matches!(cause, Some((_, p)) if p > 0)
+                        && self.instances[i].vr.state() == State::Master;
+                    if answer {
+                        self.garp_answer(i, now, &mut cmds);
+                    }
+                }
                 Action::BecomeMaster { accept } => {
                     cmds.insert(
                         0,
