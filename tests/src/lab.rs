@@ -447,6 +447,36 @@ impl Lab {
             .map(drop)
     }
 
+    /// Loads the nftables `script` (`nft -f -`) in the switch namespace: filtering on the
+    /// bridge (family `bridge`), e.g. a partition or random loss on the switch ports. The
+    /// tables go with the namespace.
+    pub fn switch_nft(&self, script: &str) -> Result<()> {
+        use std::io::Write as _;
+        let mut child = self
+            .switch
+            .cmd("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("running nft (install nftables: `cargo xtask setup --test-peers`)")?;
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(script.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "nft -f - failed ({}): {}\n{script}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// The client's neighbour entry for `ip`: `(lladdr, state)`, or `None` without an lladdr.
     pub fn client_neigh(&self, ip: IpAddr) -> Result<Option<(String, String)>> {
         let out =
