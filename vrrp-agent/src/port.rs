@@ -106,6 +106,20 @@ impl Port {
         }
     }
 
+    /// A stop's handover begins: the fail-safe bound of every owned router becomes `bound`
+    /// (with a heartbeat now); see [`FastPath::set_stale_after`].
+    pub fn handover_failsafe(&mut self, bound: impl Fn(InstanceId) -> Duration) {
+        self.beat();
+        for inf in &self.info {
+            if let Err(e) = self.fp.set_stale_after(inf.family, inf.vrid, bound(inf.id)) {
+                log::warn!(
+                    "{}: shortening the fail-safe for the handover: {e:#}",
+                    self.iface
+                );
+            }
+        }
+    }
+
     /// Reads the ring-buffer overflow counter if it is due and logs the rate-limited warning.
     /// `last`: the final read at a stop (whatever the period), then the unreported rest is
     /// logged.

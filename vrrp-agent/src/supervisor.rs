@@ -838,6 +838,32 @@ pub async fn run_election_ctl(
             // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
             edge.feed_all(&mut rings).await;
             edge.handle(Event::Shutdown).await;
+            // The handover: a new master claims within its Skew_Time of our priority-0
+            // advert, so killed from here on (before the release), our claim must lapse
+            // within half an advert interval, not the whole fail-safe bound; the heartbeat
+            // follows at an eighth of the shortest one.
+            let half_advert = |id| {
+                edge.core.spec(id).map_or(Duration::from_millis(500), |s| {
+                    Duration::from_millis(u64::from(s.advert_int_cs) * 5)
+                })
+            };
+            let bounds: Vec<Vec<(InstanceId, Duration)>> = edge
+                .ports
+                .iter()
+                .map(|p| p.info.iter().map(|i| (i.id, half_advert(i.id))).collect())
+                .collect();
+            for (p, b) in edge.ports.iter_mut().zip(&bounds) {
+                p.handover_failsafe(|id| {
+                    b.iter()
+                        .find(|(i, _)| *i == id)
+                        .map_or(Duration::ZERO, |(_, d)| *d)
+                });
+            }
+            let shortest = bounds.iter().flatten().map(|(_, d)| *d).min();
+            if let Some(d) = shortest {
+                hb = tokio::time::interval((d / 4).max(Duration::from_millis(1)));
+                hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
             // The checks end here (a script still running is killed with its group).
             if let Some(t) = trackers.take() {
                 t.stop().await;

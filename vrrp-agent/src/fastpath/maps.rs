@@ -47,6 +47,26 @@ impl FastPath {
         Ok(())
     }
 
+    /// Sets the fail-safe bound of a virtual router the fast path owns (a router not owned
+    /// is left alone): a stopping agent shortens it for its handover, so that being killed
+    /// before the release leaves the VIP answered twice for less than an advert interval.
+    pub fn set_stale_after(
+        &mut self,
+        family: u8,
+        vrid: u8,
+        stale_after: std::time::Duration,
+    ) -> Result<()> {
+        let slot = vrid_slot(family, vrid);
+        if !self.owned.contains(&slot) {
+            return Ok(());
+        }
+        let mut map: Array<&mut MapData, RouterState> = Array::try_from(self.map_mut("ROUTERS")?)?;
+        let mut state = map.get(&slot, 0).context("reading the ROUTERS map")?;
+        state.stale_after_ns = u64::try_from(stale_after.as_nanos()).unwrap_or(u64::MAX);
+        map.set(slot, state, 0).context("writing the ROUTERS map")?;
+        Ok(())
+    }
+
     /// Adds a virtual address of virtual router `vrid` (its family is the address's).
     pub fn add_vip(&mut self, vip: IpAddr, vrid: u8) -> Result<()> {
         let entry = VipEntry {
