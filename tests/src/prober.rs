@@ -66,6 +66,8 @@ pub struct Trace {
     /// Kernel receive times of echo replies from the VIP (ours: matching id), in order.
     pub icmp: Vec<u64>,
     pub arp: Vec<ArpReply>,
+    /// Send times of the ARP requests, in order.
+    pub arp_tx: Vec<u64>,
 }
 
 /// The longest silence in a window.
@@ -121,6 +123,23 @@ impl Trace {
             .iter()
             .find(|a| a.rx_ns > event && a.rx_ns <= end && a.mac != before)
             .map(|a| (before, a.mac, a.rx_ns))
+    }
+
+    /// How many hosts answered each ARP request: `(send time, replies received before the next
+    /// request)`, one per request but the last (whose window is open). With the VMAC every
+    /// owner answers with the same MAC, so owners are counted, not told apart.
+    pub fn arp_owners(&self) -> Vec<(u64, usize)> {
+        self.arp_tx
+            .windows(2)
+            .map(|w| {
+                let n = self
+                    .arp
+                    .iter()
+                    .filter(|a| a.rx_ns >= w[0] && a.rx_ns < w[1])
+                    .count();
+                (w[0], n)
+            })
+            .collect()
     }
 
     /// Echo replies received in `[from, to]`.
@@ -371,6 +390,7 @@ fn probe_loop(cfg: &ProberConfig, stop: &AtomicBool, live: &Live) -> Result<Trac
             }
             if send_to(&arp, &arp_req, &sll).is_ok() {
                 trace.arp_sent += 1;
+                trace.arp_tx.push(realtime_ns());
             }
             next += cfg.interval;
             if next < now {
