@@ -51,7 +51,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Benchmarks. `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`,
-    /// `cargo xtask bench health [--runs N]`, `cargo xtask bench restart [--runs N]`,
+    /// `cargo xtask bench health [--runs N]`, `cargo xtask bench restart [--runs N]`, `cargo xtask bench soak [--minutes N]`,
     /// `cargo xtask bench starvation [--runs N] [--duration S] [--nice 0,-10] [--peer agent,keepalived]`.
     Bench {
         #[command(subcommand)]
@@ -111,6 +111,15 @@ enum Bench {
         /// One line per run.
         #[arg(long)]
         verbose: bool,
+    },
+    /// Flaps under 1 % random loss on the switch ports (nftables on the bridge) with 10 ms
+    /// adverts, for `--minutes`; must be 0. JSON in target/bench/soak.json.
+    Soak {
+        #[arg(long, default_value_t = 1.0)]
+        minutes: f64,
+        /// Percent of the frames the switch drops at random.
+        #[arg(long, default_value_t = 1)]
+        loss: u32,
     },
     /// Start → first advert on the wire: vrrp-agent's hitless resume (SIGUSR2, start again),
     /// its cold start and keepalived's; min / p50 / max over the runs.
@@ -200,6 +209,7 @@ fn main() -> Result<()> {
                         | Bench::Starvation { .. }
                         | Bench::Health { .. }
                         | Bench::Restart { .. }
+                        | Bench::Soak { .. }
                 ),
             )?;
             match which {
@@ -233,6 +243,21 @@ fn main() -> Result<()> {
                         &win,
                     ];
                     lab(&root, &args, "health benchmark")?;
+                }
+                Bench::Soak { minutes, loss } => {
+                    let json = target_dir(&root).join("bench").join("soak.json");
+                    let (minutes, loss) = (minutes.to_string(), loss.to_string());
+                    let json = json.to_string_lossy().into_owned();
+                    let args = [
+                        "bench-soak",
+                        "--minutes",
+                        &minutes,
+                        "--loss",
+                        &loss,
+                        "--json",
+                        &json,
+                    ];
+                    lab(&root, &args, "soak benchmark")?;
                 }
                 Bench::Restart { runs, advert_int } => {
                     let runs = runs.to_string();

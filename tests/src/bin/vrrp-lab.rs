@@ -6,6 +6,8 @@ mod failover;
 mod health;
 #[path = "vrrp-lab/restart.rs"]
 mod restart;
+#[path = "vrrp-lab/soak.rs"]
+mod soak;
 #[path = "vrrp-lab/starvation.rs"]
 mod starvation;
 
@@ -114,6 +116,21 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         cpu_window: u64,
     },
+    /// Flaps under random loss on the switch (nftables on the bridge): r1 and r2 with 10 ms
+    /// adverts for `minutes`; 0 expected.
+    BenchSoak {
+        #[arg(long, default_value_t = 1.0)]
+        minutes: f64,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+        /// Percent of the forwarded frames dropped at random.
+        #[arg(long, default_value_t = 1)]
+        loss: u32,
+        /// Where the result goes (JSON).
+        #[arg(long, default_value = "target/bench/soak.json")]
+        json: std::path::PathBuf,
+    },
     /// Start → first advert on the wire: vrrp-agent's hitless resume, its cold start,
     /// keepalived's cold start (one router, no peer).
     BenchRestart {
@@ -178,6 +195,12 @@ fn main() -> Result<()> {
             cpu_window,
         }),
         Cmd::BenchRestart { runs, advert_int } => restart::bench(runs, &advert_int),
+        Cmd::BenchSoak {
+            minutes,
+            advert_int,
+            loss,
+            json,
+        } => soak::bench(minutes, &advert_int, loss, &json),
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
 }
