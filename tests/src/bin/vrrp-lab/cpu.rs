@@ -96,6 +96,8 @@ pub struct RunResult {
     pub master: RouterCost,
     pub backup: RouterCost,
     pub intervals: Intervals,
+    /// Role changes of VRID 1 on either router after both settled (0 on a quiet machine).
+    pub role_changes: usize,
 }
 
 #[derive(Serialize)]
@@ -333,20 +335,15 @@ fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
             );
         }
     }
-    let moved = r1.transitions().len() > 2 || r2.transitions().len() > 2;
+    // Past BACKUP -> MASTER (r1) and BACKUP (r2): role changes in the window (a starved peer
+    // flaps; its figures then include the flapping, and the row says so).
+    let role_changes = (r1.transitions().len() + r2.transitions().len()).saturating_sub(3);
     let dir = tempfile::tempdir()?;
     let pcap = dir.path().join("r1.pcap");
     let cap = lab.capture_sent(1, "ip proto 112", &pcap)?;
     sleep(Duration::from_secs(o.capture))?;
     let file = cap.stop()?;
     let iv = intervals(&file)?;
-    if moved {
-        bail!(
-            "a router changed roles: r1 {:?}, r2 {:?}",
-            r1.transitions(),
-            r2.transitions()
-        );
-    }
     Ok(RunResult {
         peer,
         vrids: n,
@@ -355,6 +352,7 @@ fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
         master,
         backup,
         intervals: iv,
+        role_changes,
     })
 }
 
@@ -372,7 +370,7 @@ fn median(v: impl Iterator<Item = f64>) -> Option<f64> {
 fn print_run(r: &RunResult) {
     println!(
         "  {:<10} {:>3} VRIDs run {}: master {:.2} % ({:.2} % ticks, {} threads) {:.1} MB, backup {:.2} % ({:.2} % ticks) {:.1} MB; \
-         adverts p50 {:.2} p99 {:.2} max {:.2} ms (worst VRID p99 {:.2}, {} VRIDs, {} adverts)",
+         adverts p50 {:.2} p99 {:.2} max {:.2} ms (worst VRID p99 {:.2}, {} VRIDs, {} adverts){}",
         peer_name(r.peer),
         r.vrids,
         r.run,
@@ -389,6 +387,11 @@ fn print_run(r: &RunResult) {
         r.intervals.worst_vrid_p99_ms,
         r.intervals.vrids_seen,
         r.intervals.adverts,
+        if r.role_changes > 0 {
+            format!("; {} ROLE CHANGES of VRID 1", r.role_changes)
+        } else {
+            String::new()
+        },
     );
 }
 
