@@ -760,8 +760,8 @@ pub async fn run_election_ctl(
     edge.handle(Event::Startup).await;
     sw.mark("started (first adverts sent)");
     sd_notify(&[sd_notify::NotifyState::Ready]); // systemd (issue 10)
-    let mut hb = tokio::time::interval(edge.core.heartbeat_period());
-    hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                                                 // ---- running loop (issue 11, CPU floor): the heartbeat rides on the loop's wake-ups ----
+    let mut hb = vrrp_core::Heartbeat::new(edge.core.heartbeat_period());
     let mut timer = DeadlineTimer::new()?;
     let mut stopping = false;
     let mut hitless = false;
@@ -771,15 +771,20 @@ pub async fn run_election_ctl(
         if (stopping && !edge.core.handing_over()) || hitless {
             break;
         }
-        edge.beat();
+        let t = now();
+        if hb.due(t) {
+            edge.beat();
+            hb.wrote(t);
+        }
         if !stopping {
-            let t = now();
             for p in &mut edge.ports {
                 p.check_overflow(t, false);
             }
         }
-        timer.set(edge.core.poll_timeout().map(fsm::Instant::as_nanos))?;
-        let armed = timer.deadline().is_some();
+        // The core's next deadline, or the heartbeat's when no wake-up comes before it.
+        let core_due = edge.core.poll_timeout();
+        let wake = core_due.map_or(hb.deadline(), |d| d.min(hb.deadline()));
+        timer.set(Some(wake.as_nanos()))?;
         let stop = tokio::select! {
             biased;
             _ = sigint.recv(), if !stopping => Some("SIGINT"),
@@ -793,10 +798,14 @@ pub async fn run_election_ctl(
                 edge.feed(f, events).await;
                 None
             }
-            r = timer.expired(), if armed => {
+            r = timer.expired() => {
                 r?;
-                // Adverts that arrived before the timer ran out count first.
-                edge.expire(&mut rings).await;
+                // Only the heartbeat's wake-up (written at the top of the loop): the core has
+                // nothing due.
+                if core_due.is_some_and(|d| d <= now()) {
+                    // Adverts that arrived before the timer ran out count first.
+                    edge.expire(&mut rings).await;
+                }
                 None
             }
             Some(ev) = net_rx.recv(), if !stopping => {
@@ -813,7 +822,6 @@ pub async fn run_election_ctl(
                 let _ = edge.reload_source(source.as_ref(), "SIGHUP").await;
                 None
             }
-            _ = hb.tick() => None,
             Some(req) = ctl_rx.recv() => {
                 match req {
                     // reload (issue 10): `vrrp-agent reload`
@@ -861,8 +869,7 @@ pub async fn run_election_ctl(
             }
             let shortest = bounds.iter().flatten().map(|(_, d)| *d).min();
             if let Some(d) = shortest {
-                hb = tokio::time::interval((d / 4).max(Duration::from_millis(1)));
-                hb.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                hb = vrrp_core::Heartbeat::new((d / 4).max(Duration::from_millis(1)));
             }
             // The checks end here (a script still running is killed with its group).
             if let Some(t) = trackers.take() {

@@ -121,6 +121,25 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         loss: u32,
     },
+    /// CPU (every thread, /proc), RSS and advert-interval accuracy of a master and a backup at
+    /// 1, 50 and 255 VRIDs, vrrp-agent and keepalived interleaved; ratios, JSON in
+    /// target/bench/cpu.json.
+    Cpu {
+        /// Counts of VRIDs, comma-separated.
+        #[arg(long, default_value = "1,50,255")]
+        vrids: String,
+        /// Seconds of the CPU window.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+        /// Implementations, comma-separated: agent, keepalived.
+        #[arg(long, default_value = "agent,keepalived")]
+        peer: String,
+    },
     /// Start → first advert on the wire: vrrp-agent's hitless resume (SIGUSR2, start again),
     /// its cold start and keepalived's; min / p50 / max over the runs.
     Restart {
@@ -210,6 +229,7 @@ fn main() -> Result<()> {
                         | Bench::Health { .. }
                         | Bench::Restart { .. }
                         | Bench::Soak { .. }
+                        | Bench::Cpu { .. }
                 ),
             )?;
             match which {
@@ -258,6 +278,34 @@ fn main() -> Result<()> {
                         &json,
                     ];
                     lab(&root, &args, "soak benchmark")?;
+                }
+                Bench::Cpu {
+                    vrids,
+                    window,
+                    runs,
+                    advert_int,
+                    peer,
+                } => {
+                    setup::ensure_packages(&["tcpdump"])?;
+                    let json = target_dir(&root).join("bench").join("cpu.json");
+                    let json = json.to_string_lossy().into_owned();
+                    let (window, runs) = (window.to_string(), runs.to_string());
+                    let args = [
+                        "bench-cpu",
+                        "--vrids",
+                        &vrids,
+                        "--window",
+                        &window,
+                        "--runs",
+                        &runs,
+                        "--advert-int",
+                        &advert_int,
+                        "--peer",
+                        &peer,
+                        "--json",
+                        &json,
+                    ];
+                    lab(&root, &args, "cpu benchmark")?;
                 }
                 Bench::Restart { runs, advert_int } => {
                     let runs = runs.to_string();

@@ -1,5 +1,7 @@
 //! Lab tools that need root and network namespaces: benchmarks (run through `cargo xtask bench`)
 //! and the live demo (`cargo xtask demo`).
+#[path = "vrrp-lab/cpu.rs"]
+mod cpu;
 #[path = "vrrp-lab/failover.rs"]
 mod failover;
 #[path = "vrrp-lab/health.rs"]
@@ -131,6 +133,29 @@ enum Cmd {
         #[arg(long, default_value = "target/bench/soak.json")]
         json: std::path::PathBuf,
     },
+    /// CPU (every thread, from /proc), RSS and advert-interval accuracy of a master and a backup
+    /// at 1, 50 and 255 VRIDs, vrrp-agent and keepalived interleaved, one lab each.
+    BenchCpu {
+        /// Counts of VRIDs (comma-separated), each a lab of its own.
+        #[arg(long, value_delimiter = ',', default_values_t = [1u16, 50, 255])]
+        vrids: Vec<u16>,
+        /// Seconds of the CPU window.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Advertisement interval, seconds.
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
+        /// Seconds of capture (advert intervals) after the CPU window.
+        #[arg(long, default_value_t = 3)]
+        capture: u64,
+        /// Implementations (comma-separated), one after the other for each count.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [cpu::Peer::Agent, cpu::Peer::Keepalived])]
+        peer: Vec<cpu::Peer>,
+        #[arg(long, default_value = "target/bench/cpu.json")]
+        json: std::path::PathBuf,
+    },
     /// Start → first advert on the wire: vrrp-agent's hitless resume, its cold start,
     /// keepalived's cold start (one router, no peer).
     BenchRestart {
@@ -193,6 +218,23 @@ fn main() -> Result<()> {
             advert_int,
             ka_interval,
             cpu_window,
+        }),
+        Cmd::BenchCpu {
+            vrids,
+            window,
+            runs,
+            advert_int,
+            capture,
+            peer,
+            json,
+        } => cpu::bench(cpu::Opts {
+            vrids,
+            window,
+            runs,
+            advert_int,
+            capture,
+            peers: peer,
+            json,
         }),
         Cmd::BenchRestart { runs, advert_int } => restart::bench(runs, &advert_int),
         Cmd::BenchSoak {

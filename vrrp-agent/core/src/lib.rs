@@ -21,7 +21,7 @@ mod vocab;
 pub mod wire;
 
 pub use node::{
-    Command, Core, Event, IfaceEnv, IfaceId, InstanceId, Model, Notification, Received, ReloadPlan,
-    Report, Snapshot, StateChange, TrackerId, TrackerInfo,
+    Command, Core, Event, Heartbeat, IfaceEnv, IfaceId, InstanceId, Model, Notification, Received,
+    ReloadPlan, Report, Snapshot, StateChange, TrackerId, TrackerInfo,
 };
 pub use vocab::{Family, Version, IPPROTO_VRRP};

@@ -625,6 +625,36 @@ fn heartbeat_period_is_a_quarter_of_the_smallest_stale_bound() {
     assert_eq!(d.heartbeat_period(), Duration::from_millis(1));
 }
 
+/// The heartbeat rides on other wake-ups: written at a wake-up once it is one period old, and
+/// the agent wakes up for it only two periods after the last write.
+#[test]
+fn heartbeat_is_written_at_wakeups_one_period_old_and_forces_one_at_two() {
+    let p = Duration::from_millis(9);
+    let at = |ms: u64| vrrp_core::fsm::Instant::from_nanos(ms * 1_000_000);
+    let mut hb = vrrp_core::Heartbeat::new(p);
+    assert!(hb.due(at(5)), "never written");
+    assert_eq!(hb.deadline(), at(0));
+    hb.wrote(at(5));
+    assert!(!hb.due(at(13)), "8 ms old");
+    assert!(hb.due(at(14)), "one period old");
+    assert_eq!(hb.deadline(), at(23), "two periods after the write");
+    // Adverts every 10 ms: one write per wake-up, no wake-up of its own.
+    for t in (15..100).step_by(10) {
+        assert!(hb.due(at(t)));
+        hb.wrote(at(t));
+        assert!(hb.deadline() > at(t + 10));
+    }
+    // Wake-ups every 1 ms (many VRIDs): one write per period, not per wake-up.
+    let mut writes = 0;
+    for t in 100..200 {
+        if hb.due(at(t)) {
+            hb.wrote(at(t));
+            writes += 1;
+        }
+    }
+    assert_eq!(writes, 11, "at 104, 113, ..., 194 ms: every 9 ms");
+}
+
 #[test]
 fn priority_zero_from_master_takes_over_after_skew_time() {
     let (mut d, _) = backup();

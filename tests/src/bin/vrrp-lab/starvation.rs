@@ -452,7 +452,7 @@ fn start_router(
 
 /// The pid of the process that runs VRRP: the agent itself (`ip netns exec` execs it), or
 /// keepalived's VRRP child.
-fn vrrp_pid(vr: &Vr) -> Option<i32> {
+pub(crate) fn vrrp_pid(vr: &Vr) -> Option<i32> {
     match vr.kind {
         // FRR: `sh -c '... exec vrrpd'`.
         VrKind::Agent | VrKind::Frr => Some(vr.proc.child.id() as i32),

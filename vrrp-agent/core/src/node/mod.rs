@@ -50,6 +50,7 @@ use crate::{
 mod claims;
 mod event;
 mod garp;
+mod heartbeat;
 mod instance;
 mod reload;
 mod snapshot;
@@ -64,6 +65,7 @@ pub use event::{
     Command, Event, IfaceId, InstanceId, Notification, PreviousMaster, Received, ReleaseOutcome,
     Report, StateChange, TrackerId, TrackerInfo,
 };
+pub use heartbeat::Heartbeat;
 pub use instance::IfaceEnv;
 use instance::Instance;
 pub use reload::ReloadPlan;
