@@ -289,15 +289,7 @@ fn one(mode: Mode, v6: bool, o: &Opts, agent_bin: &std::path::Path, tag: &str) -
     let c = &lab.client;
     let mac = parse_mac(&c.mac).context("client MAC")?;
     let frame = if v6 {
-        // A link-local source: what a host resolving an on-link address sends.
-        let ll =
-            c.ns.ip(&["-6", "-j", "addr", "show", "dev", &c.iface, "scope", "link"])?;
-        let v: serde_json::Value = serde_json::from_slice(&ll.stdout)?;
-        let src: Ipv6Addr = v[0]["addr_info"][0]["local"]
-            .as_str()
-            .context("client link-local address")?
-            .parse()?;
-        neighbor_solicitation(mac, src, VIP6)
+        neighbor_solicitation(mac, c.ip6, VIP6)
     } else {
         arp_request(mac, c.ip4, VIP4)
     };
