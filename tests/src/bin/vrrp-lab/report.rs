@@ -200,15 +200,26 @@ fn plot(r: &Report, path: &Path) -> Result<()> {
     use plotters::prelude::*;
     let series: Vec<&Series> = r.series.iter().filter(|s| !s.values.is_empty()).collect();
     if !series.is_empty() {
-        let mut units: Vec<&str> = series.iter().map(|s| s.unit.as_str()).collect();
-        units.dedup();
-        units.sort_unstable();
-        units.dedup();
-        let root = SVGBackend::new(path, (800, 420 * units.len() as u32)).into_drawing_area();
+        // One panel per case: a label `<implementation>, <case>` goes to the panel `<case>`
+        // (samples of one unit otherwise share a panel).
+        let group = |s: &Series| -> String {
+            match s.label.split_once(", ") {
+                Some((_, case)) => format!("{case} ({})", s.unit),
+                None => s.unit.clone(),
+            }
+        };
+        let mut groups: Vec<String> = Vec::new();
+        for s in &series {
+            if !groups.contains(&group(s)) {
+                groups.push(group(s));
+            }
+        }
+        let root = SVGBackend::new(path, (800, 360 * groups.len() as u32)).into_drawing_area();
         root.fill(&WHITE)?;
-        let panels = root.split_evenly((units.len(), 1));
-        for (panel, unit) in panels.iter().zip(&units) {
-            let mine: Vec<&&Series> = series.iter().filter(|s| s.unit == *unit).collect();
+        let panels = root.split_evenly((groups.len(), 1));
+        for (panel, g) in panels.iter().zip(&groups) {
+            let mine: Vec<&&Series> = series.iter().filter(|s| group(s) == *g).collect();
+            let unit = mine[0].unit.clone();
             let lo = mine
                 .iter()
                 .flat_map(|s| s.values.iter().copied())
@@ -219,14 +230,14 @@ fn plot(r: &Report, path: &Path) -> Result<()> {
                 .fold(f64::NEG_INFINITY, f64::max);
             let pad = ((hi - lo) * 0.05).max(1e-3);
             let mut chart = ChartBuilder::on(panel)
-                .caption(format!("{}: {}", r.name, r.title), ("sans-serif", 15))
+                .caption(format!("{}: {g}", r.name), ("sans-serif", 15))
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(50)
                 .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..1.0)?;
             chart
                 .configure_mesh()
-                .x_desc(unit.to_string())
+                .x_desc(unit)
                 .y_desc("fraction of runs ≤ x")
                 .draw()?;
             for (i, s) in mine.iter().enumerate() {
