@@ -50,8 +50,11 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Benchmarks. `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`,
-    /// `cargo xtask bench health [--runs N]`, `cargo xtask bench restart [--runs N]`, `cargo xtask bench soak [--minutes N]`,
+    /// Benchmarks. `cargo xtask bench all [--quick] [--publish]` (the suite and
+    /// target/bench/report.md), `cargo xtask bench arp [--seconds S]`,
+    /// `cargo xtask bench cpu [--vrids 1,50,255]`, `cargo xtask bench soak [--minutes N]`,
+    /// `cargo xtask bench latency [--count N]`, `cargo xtask bench failover [--runs N]`,
+    /// `cargo xtask bench health [--runs N]`, `cargo xtask bench restart [--runs N]`,
     /// `cargo xtask bench starvation [--runs N] [--duration S] [--nice 0,-10] [--peer agent,keepalived]`.
     Bench {
         #[command(subcommand)]
@@ -68,6 +71,19 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Every bench of the suite in sequence (`SUITE`: under 20 minutes on 2 cores), then
+    /// target/bench/report.md (a table per bench against keepalived, with ratios, and the plots).
+    All {
+        /// Also copy report.md and the plots into docs/bench/ (the README's figures).
+        #[arg(long)]
+        publish: bool,
+        /// Small settings (a minute or two per bench): proves the suite runs, figures are rough.
+        #[arg(long)]
+        quick: bool,
+        /// Only these benches (comma-separated names of the suite).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
     /// Service death → VIP on the backup: the built-in HTTP check against keepalived's
     /// vrrp_script running curl, side by side (min / p50 / max), and the CPU of 100 checks each.
     Health {
@@ -88,6 +104,23 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         cpu_window: u64,
     },
+    /// ARP requests and IPv6 NS for the VIP blasted from the client namespace (AF_PACKET TX
+    /// ring): replies/s and softirq CPU per reply of the XDP responder (generic, native) against
+    /// the kernel answering and nobody answering.
+    Arp {
+        /// Seconds per mode and family.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Sender threads.
+        #[arg(long, default_value_t = 1)]
+        senders: u32,
+        /// Modes, comma-separated: none, kernel, generic, native.
+        #[arg(long, default_value = "none,kernel,generic,native")]
+        modes: String,
+        /// ARP only.
+        #[arg(long)]
+        no_v6: bool,
+    },
     /// Kernel receive time → user-space receipt latency of adverts through the ring buffer.
     Latency {
         /// Adverts to send.
@@ -97,13 +130,15 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         gap_us: u64,
     },
-    /// Client-visible failover gap (hard link cut and graceful stop) measured from a client
-    /// namespace; min / p50 / p99 / max over the runs.
+    /// Failover, hard link cut and graceful stop: the client-visible gap (from a client
+    /// namespace) and the takeover on the wire (excess over Master_Down_Interval), vrrp-agent
+    /// and keepalived interleaved; min / p50 / p99 / max over the runs.
     Failover {
         #[arg(long, default_value_t = 50)]
         runs: u32,
-        /// What runs on both routers: `agent` (vrrp-agent) or `keepalived` (the baseline).
-        #[arg(long, default_value = "agent")]
+        /// What runs on both routers, comma-separated, interleaved run by run: `agent`
+        /// (vrrp-agent), `keepalived` (the baseline).
+        #[arg(long, default_value = "agent,keepalived")]
         peer: String,
         /// Advertisement interval, seconds.
         #[arg(long, default_value = "0.01")]
@@ -224,7 +259,9 @@ fn main() -> Result<()> {
                 &root,
                 matches!(
                     which,
-                    Bench::Failover { .. }
+                    Bench::All { .. }
+                        | Bench::Arp { .. }
+                        | Bench::Failover { .. }
                         | Bench::Starvation { .. }
                         | Bench::Health { .. }
                         | Bench::Restart { .. }
@@ -233,6 +270,32 @@ fn main() -> Result<()> {
                 ),
             )?;
             match which {
+                Bench::All {
+                    publish,
+                    quick,
+                    only,
+                } => bench_all(&root, publish, quick, &only)?,
+                Bench::Arp {
+                    seconds,
+                    senders,
+                    modes,
+                    no_v6,
+                } => {
+                    let (seconds, senders) = (seconds.to_string(), senders.to_string());
+                    let mut args = vec![
+                        "bench-arp",
+                        "--seconds",
+                        &seconds,
+                        "--senders",
+                        &senders,
+                        "--modes",
+                        &modes,
+                    ];
+                    if no_v6 {
+                        args.push("--no-v6");
+                    }
+                    lab(&root, &args, "arp benchmark")?;
+                }
                 Bench::Health {
                     runs,
                     interval,
@@ -350,7 +413,7 @@ fn main() -> Result<()> {
                     hogs_per_cpu,
                 } => {
                     setup::ensure_packages(&["tcpdump"])?;
-                    let json = target_dir(&root).join("bench").join("starvation.json");
+                    let json = target_dir(&root).join("bench").join("starvation-runs.json");
                     let (runs, duration) = (runs.to_string(), duration.to_string());
                     let nice = format!("--nice={nice}");
                     let json = json.to_string_lossy().into_owned();
@@ -404,8 +467,130 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+// ---- `bench all` ------------------------------------------------------------------------------
+
+/// The suite: (report name, `vrrp-lab` arguments, the same with small settings for `--quick`).
+/// Each bench writes target/bench/<name>.json (and .svg) through the lab's report module; adding
+/// one is one line here. Budget on this 2-core machine (the sum must stay under 20 minutes):
+/// failover ~7 min, restart ~2, health ~3, starvation ~3, arp ~1.
+const SUITE: &[(&str, &[&str], &[&str])] = &[
+    (
+        "failover",
+        &["bench-failover", "--runs", "50"],
+        &["bench-failover", "--runs", "3"],
+    ),
+    (
+        "restart",
+        &["bench-restart", "--runs", "50"],
+        &["bench-restart", "--runs", "3"],
+    ),
+    (
+        "health",
+        &["bench-health", "--runs", "20", "--cpu-window", "10"],
+        &["bench-health", "--runs", "2", "--cpu-window", "3"],
+    ),
+    (
+        "starvation",
+        &["bench-starvation", "--runs", "2", "--duration", "20"],
+        &[
+            "bench-starvation",
+            "--runs",
+            "1",
+            "--duration",
+            "5",
+            "--nice=0",
+        ],
+    ),
+    (
+        "arp",
+        &["bench-arp", "--seconds", "5"],
+        &["bench-arp", "--seconds", "2"],
+    ),
+    (
+        "cpu",
+        &["bench-cpu", "--runs", "2", "--window", "10"],
+        &[
+            "bench-cpu",
+            "--runs",
+            "1",
+            "--window",
+            "3",
+            "--vrids",
+            "1,50",
+        ],
+    ),
+    (
+        "soak",
+        &["bench-soak", "--minutes", "2"],
+        &["bench-soak", "--minutes", "0.5"],
+    ),
+];
+
+fn bench_all(root: &Path, publish: bool, quick: bool, only: &[String]) -> Result<()> {
+    if let Some(bad) = only.iter().find(|n| !SUITE.iter().any(|(s, ..)| s == n)) {
+        let names: Vec<&str> = SUITE.iter().map(|(n, ..)| *n).collect();
+        bail!(
+            "--only {bad}: no such bench (the suite: {})",
+            names.join(", ")
+        );
+    }
+    setup::ensure_packages(&["tcpdump"])?;
+    let t = Instant::now();
+    let mut failed = Vec::new();
+    let mut names = Vec::new();
+    for (name, full, small) in SUITE {
+        if !only.is_empty() && !only.iter().any(|n| n == name) {
+            continue;
+        }
+        names.push(*name);
+        let args = if quick { small } else { full };
+        let t1 = Instant::now();
+        eprintln!("bench all: {name}: vrrp-lab {}", args.join(" "));
+        if let Err(e) = lab(root, args, name) {
+            eprintln!("bench all: {name}: {e:#}");
+            failed.push(*name);
+        }
+        eprintln!(
+            "bench all: {name} took {:.0} s ({:.0} s so far)",
+            t1.elapsed().as_secs_f64(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let mut args = vec!["bench-report"];
+    args.extend(names.iter().copied());
+    lab(root, &args, "report")?;
+    let dir = target_dir(root).join("bench");
+    if publish {
+        let docs = root.join("docs").join("bench");
+        std::fs::create_dir_all(&docs)?;
+        let mut files = vec!["report.md".to_owned()];
+        files.extend(names.iter().map(|n| format!("{n}.svg")));
+        for f in files {
+            if dir.join(&f).exists() {
+                std::fs::copy(dir.join(&f), docs.join(&f))
+                    .with_context(|| format!("copying {f} to {docs:?}"))?;
+            }
+        }
+        eprintln!(
+            "bench all: published report.md and the plots to {}",
+            docs.display()
+        );
+    }
+    eprintln!(
+        "bench all: {} benches in {:.1} min; report {}",
+        names.len(),
+        t.elapsed().as_secs_f64() / 60.0,
+        dir.join("report.md").display()
+    );
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
 /// Builds the lab tool and the agent it runs (release), then runs `vrrp-lab ARGS...` with
-/// Ctrl-C left to it (it tears its namespaces down before exiting).
+/// Ctrl-C left to it (it tears its namespaces down before exiting). The benches write their
+/// reports to `$VRRP_BENCH_DIR` = target/bench.
 fn lab(root: &Path, args: &[&str], what: &str) -> Result<()> {
     let t = Instant::now();
     cargo(root)
@@ -421,6 +606,7 @@ fn lab(root: &Path, args: &[&str], what: &str) -> Result<()> {
     let bin = target_dir(root).join("release").join("vrrp-lab");
     let mut child = Command::new(&bin)
         .args(args)
+        .env("VRRP_BENCH_DIR", target_dir(root).join("bench"))
         .spawn()
         .with_context(|| format!("running {}", bin.display()))?;
     // The terminal's Ctrl-C reaches the lab tool too; this process waits for its clean-up

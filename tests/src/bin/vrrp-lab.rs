@@ -1,11 +1,15 @@
 //! Lab tools that need root and network namespaces: benchmarks (run through `cargo xtask bench`)
 //! and the live demo (`cargo xtask demo`).
+#[path = "vrrp-lab/arp.rs"]
+mod arp;
 #[path = "vrrp-lab/cpu.rs"]
 mod cpu;
 #[path = "vrrp-lab/failover.rs"]
 mod failover;
 #[path = "vrrp-lab/health.rs"]
 mod health;
+#[path = "vrrp-lab/report.rs"]
+mod report;
 #[path = "vrrp-lab/restart.rs"]
 mod restart;
 #[path = "vrrp-lab/soak.rs"]
@@ -53,9 +57,9 @@ enum Cmd {
     BenchFailover {
         #[arg(long, default_value_t = 50)]
         runs: u32,
-        /// What runs on both routers.
-        #[arg(long, value_enum, default_value_t = failover::Peer::Agent)]
-        peer: failover::Peer,
+        /// What runs on both routers (comma-separated; interleaved run by run).
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [failover::Peer::Agent, failover::Peer::Keepalived])]
+        peer: Vec<failover::Peer>,
         /// Advertisement interval, seconds.
         #[arg(long, default_value = "0.01")]
         advert_int: String,
@@ -84,9 +88,10 @@ enum Cmd {
         /// Advertisement interval, seconds.
         #[arg(long, default_value = "0.01")]
         advert_int: String,
-        /// Where the per-run results go (JSON).
-        #[arg(long, default_value = "target/bench/starvation.json")]
-        json: std::path::PathBuf,
+        /// Where the per-run results go (JSON; default: starvation-runs.json in the bench
+        /// directory, next to the report starvation.json).
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
         /// Extra argument for both agents (repeat; e.g. `--agent-arg=--realtime-priority=0`).
         #[arg(long = "agent-arg", allow_hyphen_values = true)]
         agent_args: Vec<String>,
@@ -165,6 +170,25 @@ enum Cmd {
         #[arg(long, default_value = "0.01")]
         advert_int: String,
     },
+    /// ARP requests (and NS) for the VIP blasted from the client: replies/s and softirq CPU of
+    /// vrrp-agent's XDP responder (generic, native) against the kernel answering.
+    BenchArp {
+        /// Seconds per mode and family.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Sender threads (one AF_PACKET TX ring each).
+        #[arg(long, default_value_t = 1)]
+        senders: u32,
+        /// Modes, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [arp::Mode::None, arp::Mode::Kernel, arp::Mode::Generic, arp::Mode::Native])]
+        modes: Vec<arp::Mode>,
+        /// ARP only (no IPv6 Neighbor Solicitations).
+        #[arg(long)]
+        no_v6: bool,
+    },
+    /// Joins the reports `<name>.json` of the benches NAMES (in the bench directory,
+    /// `$VRRP_BENCH_DIR` or target/bench) into report.md there.
+    BenchReport { names: Vec<String> },
     /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
     Demo {
         /// Advertisement interval, seconds.
@@ -182,7 +206,7 @@ fn main() -> Result<()> {
             advert_int,
             probe_us,
             verbose,
-        } => failover::bench(runs, peer, &advert_int, probe_us, verbose),
+        } => failover::bench(runs, &peer, &advert_int, probe_us, verbose),
         Cmd::BenchStarvation {
             runs,
             duration,
@@ -199,7 +223,7 @@ fn main() -> Result<()> {
             nices: nice,
             peers: peer,
             advert_int,
-            json,
+            json: json.unwrap_or_else(|| report::dir().join("starvation-runs.json")),
             agent_args,
             keep,
             hogs_per_cpu,
@@ -243,6 +267,22 @@ fn main() -> Result<()> {
             loss,
             json,
         } => soak::bench(minutes, &advert_int, loss, &json),
+        Cmd::BenchArp {
+            seconds,
+            senders,
+            modes,
+            no_v6,
+        } => arp::bench(arp::Opts {
+            seconds,
+            senders,
+            modes,
+            v6: !no_v6,
+        }),
+        Cmd::BenchReport { names } => {
+            let path = report::write_markdown(&names)?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
 }

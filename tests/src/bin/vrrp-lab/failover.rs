@@ -1,7 +1,7 @@
 //! `vrrp-lab bench-failover` and `vrrp-lab demo`: the failover lab measured from the client.
 use std::{
-    net::IpAddr,
-    path::PathBuf,
+    net::{IpAddr, Ipv4Addr},
+    path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
@@ -16,6 +16,8 @@ use vrrp_integration_tests::{
     prober::{fmt_mac, realtime_ns, Prober, Trace},
     require_root,
 };
+
+use crate::report::{summary, Report};
 
 const VRID: u8 = 51;
 
@@ -106,6 +108,9 @@ fn prober(lab: &Lab, probe_us: u64) -> Result<Prober> {
 /// One measured event.
 #[derive(Clone, Debug, Default)]
 struct Measure {
+    /// From the wire (a capture on r2's bridge port, kernel timestamps): r2's first advert
+    /// after the event minus r1's last advert before it, ms.
+    wire_ms: Option<f64>,
     icmp_ms: f64,
     arp_ms: f64,
     /// Time from the event to the first ARP reply with a different MAC, if the MAC changed.
@@ -122,6 +127,7 @@ fn measure(trace: &Trace, event: u64, end: u64, what: &str) -> Result<Measure> {
         .arp_gap(event, end)
         .with_context(|| format!("{what}: ARP replies did not resume"))?;
     Ok(Measure {
+        wire_ms: None,
         icmp_ms: icmp.ms(),
         arp_ms: arp.ms(),
         mac_switch_ms: trace
@@ -152,6 +158,14 @@ fn one_run(
     let p = prober(&lab, probe_us)?;
     p.wait_replies(100, Duration::from_secs(5))?;
     check_interrupted()?;
+    // Both routers' adverts as r2's port sees them (r1's forwarded to r2, r2's own).
+    let dir = tempfile::tempdir()?;
+    let cap = lab.capture(
+        &lab.r(2).port,
+        None,
+        "ip proto 112",
+        &dir.path().join("r2-port.pcap"),
+    )?;
 
     // (a) hard cut.
     let t_cut = realtime_ns();
@@ -176,10 +190,59 @@ fn one_run(
         .context("after SIGTERM to r1")?;
     let end_term = settle(&p, realtime_ns())?;
     let trace = p.finish()?;
-    let hard = measure(&trace, t_cut, end_cut, "hard cut")?;
-    let graceful = measure(&trace, t_term, end_term, "graceful stop")?;
+    let mut hard = measure(&trace, t_cut, end_cut, "hard cut")?;
+    let mut graceful = measure(&trace, t_term, end_term, "graceful stop")?;
+    let wire = read_adverts(&cap.stop()?, lab.r(1).ip4, lab.r(2).ip4)?;
+    hard.wire_ms = wire.takeover_ms(t_cut);
+    graceful.wire_ms = wire.takeover_ms(t_term);
     drop((r1, r2));
     Ok((hard, graceful))
+}
+
+/// Advert times (pcap kernel timestamps, CLOCK_REALTIME ns) per router.
+#[derive(Default)]
+struct Wire {
+    r1: Vec<u64>,
+    r2: Vec<u64>,
+}
+
+impl Wire {
+    /// r2's first advert after `event` minus r1's last advert before that one, ms.
+    fn takeover_ms(&self, event: u64) -> Option<f64> {
+        let first = *self.r2.iter().find(|&&t| t > event)?;
+        let last = *self.r1.iter().rev().find(|&&t| t < first)?;
+        Some((first - last) as f64 / 1e6)
+    }
+}
+
+fn read_adverts(path: &Path, r1: Ipv4Addr, r2: Ipv4Addr) -> Result<Wire> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {path:?}"))?;
+    let mut reader = pcap_file::pcap::PcapReader::new(f).context("reading the pcap header")?;
+    let mut wire = Wire::default();
+    while let Some(pkt) = reader.next_packet() {
+        let pkt = pkt.context("reading a pcap record")?;
+        let d = &pkt.data;
+        // Ethernet II, IPv4, protocol 112 (VRRP).
+        if d.len() < 14 + 20 || d[12..14] != [0x08, 0x00] || d[14 + 9] != 112 {
+            continue;
+        }
+        let src = Ipv4Addr::new(d[26], d[27], d[28], d[29]);
+        let t = pkt.timestamp.as_nanos() as u64;
+        if src == r1 {
+            wire.r1.push(t);
+        } else if src == r2 {
+            wire.r2.push(t);
+        }
+    }
+    Ok(wire)
+}
+
+/// Master_Down_Interval of r2 (priority 100), ms.
+fn mdi_ms(advert_int: &str) -> Result<f64> {
+    let i: f64 = advert_int
+        .parse()
+        .with_context(|| format!("--advert-int {advert_int}"))?;
+    Ok(3.0 * i * 1000.0 + 156.0 * i * 1000.0 / 256.0)
 }
 
 fn stats(label: &str, v: &[f64]) {
@@ -200,43 +263,15 @@ fn stats(label: &str, v: &[f64]) {
     );
 }
 
-pub fn bench(runs: u32, peer: Peer, advert_int: &str, probe_us: u64, verbose: bool) -> Result<()> {
-    require_root();
-    install_interrupt_handler();
-    let agent = match peer {
-        Peer::Agent => Some(sibling_agent_bin()?),
-        Peer::Keepalived => None,
-    };
-    let mut hard = Vec::new();
-    let mut graceful = Vec::new();
-    let mut failures = Vec::new();
-    let started = Instant::now();
-    for run in 1..=runs {
-        check_interrupted()?;
-        match one_run(run, peer, advert_int, probe_us, &agent) {
-            Ok((h, g)) => {
-                if verbose {
-                    println!(
-                        "run {run:>3}: hard cut {:6.1} ms (ARP {:6.1}{})   graceful {:6.1} ms (ARP {:6.1}{})",
-                        h.icmp_ms,
-                        h.arp_ms,
-                        h.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1} {}", h.mac_switch.clone().unwrap_or_default())).unwrap_or_default(),
-                        g.icmp_ms,
-                        g.arp_ms,
-                        g.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1} {}", g.mac_switch.clone().unwrap_or_default())).unwrap_or_default(),
-                    );
-                }
-                hard.push(h);
-                graceful.push(g);
-            }
-            Err(e) => {
-                check_interrupted()?;
-                eprintln!("run {run}: FAILED: {e:#}");
-                failures.push(format!("run {run}: {e:#}"));
-            }
-        }
+fn peer_arg(p: Peer) -> &'static str {
+    match p {
+        Peer::Agent => "agent",
+        Peer::Keepalived => "keepalived",
     }
-    let who = match peer {
+}
+
+fn peer_name(p: Peer) -> String {
+    match p {
         Peer::Agent => "vrrp-agent".to_owned(),
         Peer::Keepalived => {
             let v = std::process::Command::new("keepalived")
@@ -256,57 +291,202 @@ pub fn bench(runs: u32, peer: Peer, advert_int: &str, probe_us: u64, verbose: bo
                 v
             }
         }
+    }
+}
+
+/// One implementation's results.
+#[derive(Default)]
+struct PeerRuns {
+    hard: Vec<Measure>,
+    graceful: Vec<Measure>,
+    failures: Vec<String>,
+}
+
+/// `peers` run interleaved: run k of every peer, then run k + 1.
+pub fn bench(
+    runs: u32,
+    peers: &[Peer],
+    advert_int: &str,
+    probe_us: u64,
+    verbose: bool,
+) -> Result<()> {
+    require_root();
+    install_interrupt_handler();
+    let mdi = mdi_ms(advert_int)?;
+    let agent = if peers.contains(&Peer::Agent) {
+        Some(sibling_agent_bin()?)
+    } else {
+        None
     };
-    println!(
-        "failover benchmark: {who} on r1 (priority 200) and r2 (priority 100), VRRPv3, advert_int {advert_int} s, \
-         probe every {probe_us} µs (ICMP echo + ARP request), {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    println!(
-        "  runs {runs}, succeeded {}, failed {}",
-        hard.len(),
-        failures.len()
-    );
-    println!("  client-visible gap, ms         min     p50     p99     max");
-    let col = |v: &[Measure], f: fn(&Measure) -> f64| v.iter().map(f).collect::<Vec<_>>();
-    stats("hard cut, ICMP", &col(&hard, |m| m.icmp_ms));
-    stats("hard cut, ARP", &col(&hard, |m| m.arp_ms));
-    stats("graceful stop, ICMP", &col(&graceful, |m| m.icmp_ms));
-    stats("graceful stop, ARP", &col(&graceful, |m| m.arp_ms));
-    let sw: Vec<f64> = hard.iter().filter_map(|m| m.mac_switch_ms).collect();
-    if !sw.is_empty() {
-        stats("hard cut, ARP MAC switch at", &sw);
+    let mut res: Vec<PeerRuns> = peers.iter().map(|_| PeerRuns::default()).collect();
+    let started = Instant::now();
+    for run in 1..=runs {
+        for (peer, out) in peers.iter().zip(res.iter_mut()) {
+            check_interrupted()?;
+            match one_run(run, *peer, advert_int, probe_us, &agent) {
+                Ok((h, g)) => {
+                    if verbose {
+                        let w = |m: &Measure| {
+                            m.wire_ms
+                                .map(|x| format!(", wire {x:.2}"))
+                                .unwrap_or_default()
+                        };
+                        println!(
+                            "run {run:>3} {:<10}: hard cut {:6.1} ms (ARP {:6.1}{}{})   graceful {:6.1} ms (ARP {:6.1}{}{})",
+                            peer_arg(*peer),
+                            h.icmp_ms,
+                            h.arp_ms,
+                            w(&h),
+                            h.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1} {}", h.mac_switch.clone().unwrap_or_default())).unwrap_or_default(),
+                            g.icmp_ms,
+                            g.arp_ms,
+                            w(&g),
+                            g.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1} {}", g.mac_switch.clone().unwrap_or_default())).unwrap_or_default(),
+                        );
+                    }
+                    out.hard.push(h);
+                    out.graceful.push(g);
+                }
+                Err(e) => {
+                    check_interrupted()?;
+                    eprintln!("run {run} {}: FAILED: {e:#}", peer_arg(*peer));
+                    out.failures
+                        .push(format!("run {run} {}: {e:#}", peer_arg(*peer)));
+                }
+            }
+        }
     }
-    let sw: Vec<f64> = graceful.iter().filter_map(|m| m.mac_switch_ms).collect();
-    if !sw.is_empty() {
-        stats("graceful, ARP MAC switch at", &sw);
+    fn col(v: &[Measure], f: fn(&Measure) -> f64) -> Vec<f64> {
+        v.iter().map(f).collect()
     }
-    if peer == Peer::Agent {
-        println!("  targets: hard cut p50 <= 30 ms, max <= 36 ms; graceful <= 5 ms (ICMP gap)");
-        let over = |v: &[Measure], limit: f64| v.iter().filter(|m| m.icmp_ms > limit).count();
+    fn wire(v: &[Measure]) -> Vec<f64> {
+        v.iter().filter_map(|m| m.wire_ms).collect()
+    }
+    let excess = |v: &[Measure]| {
+        v.iter()
+            .filter_map(|m| m.wire_ms.map(|w| w - mdi))
+            .collect::<Vec<_>>()
+    };
+    for (peer, r) in peers.iter().zip(&res) {
+        let who = peer_name(*peer);
         println!(
-            "  runs over target: hard cut > 36 ms: {}, graceful > 5 ms: {} (of {})",
-            over(&hard, 36.0),
-            over(&graceful, 5.0),
-            hard.len()
+            "failover benchmark: {who} on r1 (priority 200) and r2 (priority 100), VRRPv3, advert_int {advert_int} s, \
+             probe every {probe_us} µs (ICMP echo + ARP request), {:.0} s in all",
+            started.elapsed().as_secs_f64()
         );
+        println!(
+            "  runs {runs}, succeeded {}, failed {}",
+            r.hard.len(),
+            r.failures.len()
+        );
+        println!("  client-visible gap, ms         min     p50     p99     max");
+        stats("hard cut, ICMP", &col(&r.hard, |m| m.icmp_ms));
+        stats("hard cut, ARP", &col(&r.hard, |m| m.arp_ms));
+        stats("graceful stop, ICMP", &col(&r.graceful, |m| m.icmp_ms));
+        stats("graceful stop, ARP", &col(&r.graceful, |m| m.arp_ms));
+        let sw: Vec<f64> = r.hard.iter().filter_map(|m| m.mac_switch_ms).collect();
+        if !sw.is_empty() {
+            stats("hard cut, ARP MAC switch at", &sw);
+        }
+        let sw: Vec<f64> = r.graceful.iter().filter_map(|m| m.mac_switch_ms).collect();
+        if !sw.is_empty() {
+            stats("graceful, ARP MAC switch at", &sw);
+        }
+        println!("  on the wire (r2's port), ms");
+        stats("hard cut, excess over MDI", &excess(&r.hard));
+        stats("graceful, r1 last -> r2 first", &wire(&r.graceful));
+        if *peer == Peer::Agent {
+            println!("  targets: hard cut p50 <= 30 ms, max <= 36 ms; graceful <= 5 ms (ICMP gap)");
+            let over = |v: &[Measure], limit: f64| v.iter().filter(|m| m.icmp_ms > limit).count();
+            println!(
+                "  runs over target: hard cut > 36 ms: {}, graceful > 5 ms: {} (of {})",
+                over(&r.hard, 36.0),
+                over(&r.graceful, 5.0),
+                r.hard.len()
+            );
+        }
+        for f in &r.failures {
+            println!("  {f}");
+        }
     }
-    for f in &failures {
-        println!("  {f}");
-    }
-    println!(
-        "  reproduce: cargo xtask bench failover --runs {runs} --peer {}{}",
-        match peer {
-            Peer::Agent => "agent",
-            Peer::Keepalived => "keepalived",
-        },
+    let peer_list: Vec<&str> = peers.iter().map(|p| peer_arg(*p)).collect();
+    let command = format!(
+        "cargo xtask bench failover --runs {runs} --peer {}{}",
+        peer_list.join(","),
         if advert_int == "0.01" {
             String::new()
         } else {
             format!(" --advert-int {advert_int}")
         }
     );
-    if hard.is_empty() {
+    let mut rep = Report::new(
+        "failover",
+        &format!(
+            "failover of r1 (priority 200) to r2 (priority 100), VRRPv3 every {advert_int} s, \
+             client probing every {probe_us} µs; Master_Down_Interval {mdi:.1} ms"
+        ),
+        &command,
+    );
+    let get = |p: Peer| peers.iter().position(|x| *x == p).map(|i| &res[i]);
+    let (a, k) = (get(Peer::Agent), get(Peer::Keepalived));
+    let empty = PeerRuns::default();
+    let (a, k) = (a.unwrap_or(&empty), k.unwrap_or(&empty));
+    type Pick = fn(&PeerRuns) -> Vec<f64>;
+    let figures: [(&str, &str, Pick); 4] = [
+        ("hard cut, client gap", "ms", |r| {
+            col(&r.hard, |m| m.icmp_ms)
+        }),
+        ("hard cut, excess over MDI (wire)", "ms", |r| {
+            r.hard.iter().filter_map(|m| m.wire_ms).collect::<Vec<_>>()
+        }),
+        ("graceful stop, client gap", "ms", |r| {
+            col(&r.graceful, |m| m.icmp_ms)
+        }),
+        (
+            "graceful stop, r1 last → r2 first advert (wire)",
+            "ms",
+            |r| wire(&r.graceful),
+        ),
+    ];
+    for (what, unit, pick) in figures {
+        let (mut va, mut vk) = (pick(a), pick(k));
+        if what.contains("excess") {
+            for v in [&mut va, &mut vk] {
+                v.iter_mut().for_each(|x| *x -= mdi);
+            }
+        }
+        let quantiles: &[(usize, &str)] = if what.contains("excess") {
+            &[(1, "p50"), (2, "p99"), (3, "max")]
+        } else {
+            &[(0, "min"), (1, "p50"), (2, "p99"), (3, "max")]
+        };
+        let (sa, sk) = (summary(&va), summary(&vk));
+        for (i, q) in quantiles {
+            rep.row(
+                &format!("{what}, {q}"),
+                sa.map(|s| s[*i]),
+                sk.map(|s| s[*i]),
+                unit,
+            );
+        }
+        for (label, v) in [("vrrp-agent", &va), ("keepalived", &vk)] {
+            if !v.is_empty() {
+                rep.series(&format!("{label}, {what}"), unit, v);
+            }
+        }
+    }
+    for (peer, r) in peers.iter().zip(&res) {
+        rep.note(format!(
+            "{}: {} of {runs} runs succeeded",
+            peer_name(*peer),
+            r.hard.len()
+        ));
+        for f in &r.failures {
+            rep.note(f.clone());
+        }
+    }
+    rep.emit()?;
+    if res.iter().all(|r| r.hard.is_empty()) {
         bail!("no run succeeded");
     }
     Ok(())

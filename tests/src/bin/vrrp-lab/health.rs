@@ -14,6 +14,7 @@ use vrrp_integration_tests::{
 };
 
 use crate::failover::{check_interrupted, install_interrupt_handler, sleep};
+use crate::report::{summary, Report};
 
 const VRID: u8 = 51;
 const NAME: &str = "vr";
@@ -279,9 +280,40 @@ pub fn bench(o: Opts) -> Result<()> {
         k * 100.0,
         per(k, ki)
     );
-    println!(
-        "reproduce: cargo xtask bench health --runs {} --interval {} --fall {} --advert-int {} --ka-interval {} --cpu-window {}",
-        o.runs, o.interval, o.fall, o.advert_int, o.ka_interval, o.cpu_window
+    let mut rep = Report::new(
+        "health",
+        &format!(
+            "service death (HTTP server on the master SIGKILLed) → backup MASTER, {} runs interleaved, \
+             adverts {} s; vrrp-agent HTTP check every {} s against keepalived vrrp_script curl every {} s, fall {}",
+            o.runs, o.advert_int, o.interval, o.ka_interval, o.fall
+        ),
+        &format!(
+            "cargo xtask bench health --runs {} --interval {} --fall {} --advert-int {} --ka-interval {} --cpu-window {}",
+            o.runs, o.interval, o.fall, o.advert_int, o.ka_interval, o.cpu_window
+        ),
     );
+    let (va, vk): (Vec<f64>, Vec<f64>) = (
+        agent.iter().map(|&d| ms(d)).collect(),
+        ka.iter().map(|&d| ms(d)).collect(),
+    );
+    let (sa, sk) = (summary(&va), summary(&vk));
+    for (i, q) in [(0, "min"), (1, "p50"), (3, "max")] {
+        rep.row(
+            &format!("service death → VIP on the backup, {q}"),
+            sa.map(|s| s[i]),
+            sk.map(|s| s[i]),
+            "ms",
+        );
+    }
+    rep.row(
+        "CPU of 100 checks",
+        Some(a * 100.0),
+        Some(k * 100.0),
+        "% of a CPU",
+    );
+    rep.row("CPU per probe", Some(per(a, ai)), Some(per(k, ki)), "µs");
+    rep.series("vrrp-agent, HTTP check", "ms", &va);
+    rep.series("keepalived, vrrp_script curl", "ms", &vk);
+    rep.emit()?;
     Ok(())
 }

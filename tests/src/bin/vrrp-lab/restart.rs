@@ -8,6 +8,7 @@
 //! advert of priority > 0 after it.
 use std::{path::Path, time::Duration};
 
+use crate::report::{summary, Report};
 use anyhow::{bail, Context as _, Result};
 use vrrp_integration_tests::{
     lab::{
@@ -175,10 +176,13 @@ pub fn bench(runs: u32, advert_int: &str) -> Result<()> {
     );
     println!("  start → first advert on the wire, ms   min     p50     max");
     let mut failed = false;
+    let mut lat: Vec<(Mode, Vec<f64>)> = Vec::new();
     for (mode, r) in &results {
         match r {
             Ok((spawns, not_resumed)) => {
-                row(mode.label(), &latencies(&adverts, spawns));
+                let v = latencies(&adverts, spawns);
+                row(mode.label(), &v);
+                lat.push((*mode, v));
                 if *not_resumed > 0 {
                     println!("    {not_resumed} start(s) did not resume (cold start instead)");
                 }
@@ -190,14 +194,49 @@ pub fn bench(runs: u32, advert_int: &str) -> Result<()> {
         }
     }
     println!("  target: hitless resume ≤ 20 ms; cold start ≤ keepalived's");
-    println!(
-        "  reproduce: cargo xtask bench restart --runs {runs}{}",
-        if advert_int == "0.01" {
-            String::new()
-        } else {
-            format!(" --advert-int {advert_int}")
-        }
+    let mut rep = Report::new(
+        "restart",
+        &format!(
+            "start → first advert on the wire, r1 alone (priority 200), VRRPv3 every {advert_int} s, \
+             {runs} runs per mode; the hitless resume's ratio is against keepalived's cold start"
+        ),
+        &format!(
+            "cargo xtask bench restart --runs {runs}{}",
+            if advert_int == "0.01" {
+                String::new()
+            } else {
+                format!(" --advert-int {advert_int}")
+            }
+        ),
     );
+    let of = |m: Mode| {
+        lat.iter()
+            .find(|(x, _)| *x == m)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let ka = of(Mode::KeepalivedCold);
+    for (mode, what) in [
+        (Mode::AgentCold, "cold start"),
+        (
+            Mode::Resume,
+            "hitless resume (agent) vs cold start (keepalived)",
+        ),
+    ] {
+        let (a, k) = (summary(&of(mode)), summary(&ka));
+        for (i, q) in [(0, "min"), (1, "p50"), (3, "max")] {
+            rep.row(
+                &format!("{what}, {q}"),
+                a.map(|s| s[i]),
+                k.map(|s| s[i]),
+                "ms",
+            );
+        }
+    }
+    for (mode, v) in &lat {
+        rep.series(mode.label(), "ms", v);
+    }
+    rep.emit()?;
     if failed {
         bail!("a series failed");
     }

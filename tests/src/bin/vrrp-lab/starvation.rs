@@ -82,6 +82,15 @@ fn peer_name(p: Peer) -> &'static str {
     }
 }
 
+/// The `&'static str` [`peer_name`] equal to `name` (the key of a summary cell).
+fn peer_name_of(name: &str) -> &'static str {
+    [Peer::Agent, Peer::AgentNormal, Peer::Keepalived]
+        .into_iter()
+        .map(peer_name)
+        .find(|n| *n == name)
+        .unwrap_or("")
+}
+
 fn peer_arg(p: Peer) -> &'static str {
     match p {
         Peer::Agent => "agent",
@@ -801,6 +810,60 @@ pub fn bench(o: Opts) -> Result<()> {
         .with_context(|| format!("writing {:?}", o.json))?;
     println!("  per-run results: {}", o.json.display());
     println!("  reproduce: {command}");
+    let mut rep = crate::report::Report::new(
+        "starvation",
+        &format!(
+            "false failovers under CPU starvation: {} busy thread(s) per CPU, {} run(s) of {} s per \
+             implementation and nice level, VRRPv3 every {} s; wire gaps between r1's adverts",
+            o.hogs_per_cpu,
+            o.runs,
+            o.duration.as_secs(),
+            o.advert_int
+        ),
+        &command,
+    );
+    let cell = |nice: i32, imp: &str| cells.get(&(-nice, peer_name_of(imp)));
+    for &nice in &o.nices {
+        let (a, k) = (cell(nice, "vrrp-agent"), cell(nice, "keepalived"));
+        type Fig = fn(&[&RunResult]) -> f64;
+        let figs: [(&str, &str, Fig); 5] = [
+            ("runs with a false failover", "", |rs| {
+                rs.iter().filter(|r| r.false_failovers > 0).count() as f64
+            }),
+            ("role changes", "", |rs| {
+                rs.iter()
+                    .map(|r| r.role_changes_r1 + r.role_changes_r2)
+                    .sum::<usize>() as f64
+            }),
+            ("max wire gap", "ms", |rs| {
+                rs.iter()
+                    .flat_map(|r| r.gaps_us.iter().copied())
+                    .max()
+                    .unwrap_or(0) as f64
+                    / 1000.0
+            }),
+            ("p99 wire gap", "ms", |rs| {
+                let mut all: Vec<u64> = rs.iter().flat_map(|r| r.gaps_us.iter().copied()).collect();
+                all.sort_unstable();
+                percentile(&all, 99.0) as f64 / 1000.0
+            }),
+            ("wire gaps > MDI", "", |rs| {
+                rs.iter().map(|r| r.gaps_over_mdi).sum::<usize>() as f64
+            }),
+        ];
+        for (what, unit, f) in figs {
+            rep.row(
+                &format!("hogs at nice {nice}: {what}"),
+                a.map(|rs| f(rs)),
+                k.map(|rs| f(rs)),
+                unit,
+            );
+        }
+    }
+    for f in &failures {
+        rep.note(f.clone());
+    }
+    rep.emit()?;
     if results.is_empty() {
         bail!("no run succeeded");
     }
