@@ -65,6 +65,18 @@ pub fn import(path: &Path) -> Result<Imported, Diag> {
     })
 }
 
+/// [`import`] on text already in memory (`path` names it in diagnostics).
+pub fn import_str(src: &str, path: &Path) -> Result<Imported, Diag> {
+    let mut warnings = Vec::new();
+    let nodes = parse::read_str(src, path, &mut warnings)?;
+    let model = map::map(&nodes, &mut warnings)?;
+    Ok(Imported {
+        file: path.to_path_buf(),
+        model,
+        warnings,
+    })
+}
+
 /// Reads, maps and builds: what `run --keepalived-conf` runs. The warnings come back too.
 pub fn load(path: &Path) -> Result<(AgentConfig, Vec<Diag>), String> {
     let imp = import(path).map_err(|e| e.to_string())?;
