@@ -930,10 +930,12 @@ fn fuzz_xdp(
                 }
                 f
             };
-            // The kernel's test-run refuses less than an Ethernet header.
+            // The kernel's test-run refuses less than an Ethernet header, and more than fits
+            // a page; frames on the wire are at most 1518 bytes (with a tag) anyway.
             if f.len() < 14 {
                 f.resize(14, 0);
             }
+            f.truncate(1518);
             batch.push(f);
         }
         x.fp.heartbeat(monotonic_ns())?;
