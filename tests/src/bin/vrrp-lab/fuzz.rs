@@ -321,7 +321,7 @@ fn run_parser(
     let start = Instant::now();
     let mut buf = Vec::with_capacity(MAX_LEN);
     while r.execs < execs {
-        if r.execs % 4096 == 0 && limit.is_some_and(|l| start.elapsed() >= l) {
+        if r.execs & 4095 == 0 && limit.is_some_and(|l| start.elapsed() >= l) {
             break;
         }
         buf.clear();
@@ -916,7 +916,7 @@ fn fuzz_xdp(
     let mut actions: BTreeMap<u32, u64> = BTreeMap::new();
     let mut egress_actions: BTreeMap<u32, u64> = BTreeMap::new();
     let mut ran = 0u64;
-    while r.execs < execs && !limit.is_some_and(|l| start.elapsed() >= l) {
+    while r.execs < execs && limit.is_none_or(|l| start.elapsed() < l) {
         batch.clear();
         let n = (execs - r.execs).min(BATCH as u64) as usize;
         for i in 0..n {
