@@ -613,3 +613,23 @@ fn a_model_error_in_a_check_names_the_keepalived_line() {
         "{e}"
     );
 }
+
+/// Found by `cargo xtask bench fuzz --target keepalived`: a block name or router_id holding a
+/// control character (here DEL and NUL) went raw into the TOML comments, which TOML refuses,
+/// so the imported TOML did not parse.
+#[test]
+fn control_characters_in_names_still_give_toml_that_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "global_defs {\n    router_id edge\u{7f}1\n}\n".to_string()
+        + &MINIMAL.replace("VI_1", "VI\u{7f}_1\u{0}");
+    let p = write(dir.path(), "k.conf", &text);
+    let imp = keepalived_conf::import(&p).expect("imports");
+    let toml_text = imp.to_toml();
+    if let Err(e) = toml_text.parse::<toml::Table>() {
+        panic!("imported TOML does not parse: {e}\n{toml_text}");
+    }
+    assert!(
+        toml_text.contains("# vrrp_instance VI\\u{7f}_1\\u{0}"),
+        "the comment names the block with the control characters escaped:\n{toml_text}"
+    );
+}

@@ -175,6 +175,23 @@ enum Bench {
         #[arg(long, default_value = "agent,keepalived")]
         peer: String,
     },
+    /// Mutation fuzzing (not part of `test`): advert/ARP/NDP codecs, the TOML and keepalived.conf
+    /// front-ends, the XDP program under BPF_PROG_TEST_RUN; execs/s and totals per target,
+    /// target/bench/fuzz.json, failing inputs under target/bench/fuzz/.
+    Fuzz {
+        /// Executions per target.
+        #[arg(long, default_value_t = 10_000_000)]
+        execs: u64,
+        /// advert|arp|ndp|toml|keepalived|xdp|all (comma-separated).
+        #[arg(long, default_value = "all")]
+        target: String,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop each target after this many seconds (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        max_secs: u64,
+    },
     /// Start → first advert on the wire: vrrp-agent's hitless resume (SIGUSR2, start again),
     /// its cold start and keepalived's; min / p50 / max over the runs.
     Restart {
@@ -295,6 +312,31 @@ fn main() -> Result<()> {
                         args.push("--no-v6");
                     }
                     lab(&root, &args, "arp benchmark")?;
+                }
+                Bench::Fuzz {
+                    execs,
+                    target,
+                    seed,
+                    max_secs,
+                } => {
+                    let out = target_dir(&root).join("bench");
+                    let (execs, seed, max_secs) =
+                        (execs.to_string(), seed.to_string(), max_secs.to_string());
+                    let out = out.to_string_lossy().into_owned();
+                    let args = [
+                        "bench-fuzz",
+                        "--execs",
+                        &execs,
+                        "--target",
+                        &target,
+                        "--seed",
+                        &seed,
+                        "--max-secs",
+                        &max_secs,
+                        "--out",
+                        &out,
+                    ];
+                    lab(&root, &args, "fuzz benchmark")?;
                 }
                 Bench::Health {
                     runs,

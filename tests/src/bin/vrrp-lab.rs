@@ -6,6 +6,8 @@ mod arp;
 mod cpu;
 #[path = "vrrp-lab/failover.rs"]
 mod failover;
+#[path = "vrrp-lab/fuzz.rs"]
+mod fuzz;
 #[path = "vrrp-lab/health.rs"]
 mod health;
 #[path = "vrrp-lab/report.rs"]
@@ -189,6 +191,25 @@ enum Cmd {
     /// Joins the reports `<name>.json` of the benches NAMES (in the bench directory,
     /// `$VRRP_BENCH_DIR` or target/bench) into report.md there.
     BenchReport { names: Vec<String> },
+    /// Mutation fuzzing of the wire codecs, the TOML and keepalived.conf front-ends and the
+    /// XDP program under BPF_PROG_TEST_RUN (see vrrp-lab/fuzz.rs).
+    BenchFuzz {
+        /// Executions per target.
+        #[arg(long, default_value_t = 10_000_000)]
+        execs: u64,
+        /// Targets (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [fuzz::Target::All])]
+        target: Vec<fuzz::Target>,
+        /// Random seed (the run is reproducible from it).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop each target after this many seconds (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        max_secs: u64,
+        /// Where fuzz.json and failing inputs (fuzz/) go.
+        #[arg(long, default_value = "target/bench")]
+        out: std::path::PathBuf,
+    },
     /// The live demo: lab, two agents, the client pinging the VIP, master link cut, gap.
     Demo {
         /// Advertisement interval, seconds.
@@ -283,6 +304,19 @@ fn main() -> Result<()> {
             println!("wrote {}", path.display());
             Ok(())
         }
+        Cmd::BenchFuzz {
+            execs,
+            target,
+            seed,
+            max_secs,
+            out,
+        } => fuzz::bench(fuzz::Opts {
+            execs,
+            targets: target,
+            seed,
+            max_secs,
+            out,
+        }),
         Cmd::Demo { advert_int } => failover::demo(&advert_int),
     }
 }

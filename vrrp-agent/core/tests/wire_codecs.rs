@@ -359,6 +359,18 @@ fn ndp_errors() {
         NdpFrame::parse(&f.to_bytes()),
         Err(FrameError::NdpMulticastTarget)
     );
+    // Multicast source (found by `cargo xtask bench fuzz --target ndp`: an NS from ff01:db8::2
+    // parsed, and the NA answering it was a solicited NA to a multicast address, which parse
+    // itself refuses).
+    let ns = NdpFrame::solicit(
+        MacAddr([2, 0, 0, 0, 0, 0xaa]),
+        "ff01:db8::2".parse().unwrap(),
+        "2001:db8::100".parse().unwrap(),
+    );
+    assert_eq!(
+        NdpFrame::parse(&ns.to_bytes()),
+        Err(FrameError::NdpMulticastSource)
+    );
     // An echo request is not NDP.
     let mut b = good.clone();
     b[54] = 128;
@@ -998,7 +1010,13 @@ fn arb_ndp() -> impl Strategy<Value = NdpFrame> {
         any::<bool>(),
     )
         .prop_map(|(d, s, vlan, src, dst, target, ll, is_na, r, sol, ovr)| {
-            // Keep within what parse accepts (RFC 4861): unicast target, no S to multicast.
+            // Keep within what parse accepts (RFC 4861): unicast target and source, no S to
+            // multicast.
+            let src = if src.is_multicast() {
+                Ipv6Addr::LOCALHOST
+            } else {
+                src
+            };
             let target = if target.is_multicast() {
                 Ipv6Addr::LOCALHOST
             } else {

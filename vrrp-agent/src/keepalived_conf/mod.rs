@@ -65,6 +65,18 @@ pub fn import(path: &Path) -> Result<Imported, Diag> {
     })
 }
 
+/// [`import`] on text already in memory (`path` names it in diagnostics).
+pub fn import_str(src: &str, path: &Path) -> Result<Imported, Diag> {
+    let mut warnings = Vec::new();
+    let nodes = parse::read_str(src, path, &mut warnings)?;
+    let model = map::map(&nodes, &mut warnings)?;
+    Ok(Imported {
+        file: path.to_path_buf(),
+        model,
+        warnings,
+    })
+}
+
 /// Reads, maps and builds: what `run --keepalived-conf` runs. The warnings come back too.
 pub fn load(path: &Path) -> Result<(AgentConfig, Vec<Diag>), String> {
     let imp = import(path).map_err(|e| e.to_string())?;
@@ -92,19 +104,31 @@ fn tables(m: &Model) -> impl Iterator<Item = (&'static str, usize, &Section)> {
         )
 }
 
+/// Text for a TOML comment: control characters (which TOML refuses in comments, and which a
+/// keepalived block name or path may hold) written as `\u{..}` escapes.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 impl Imported {
     /// The configuration as TOML with the model's key names (each table after a comment
     /// naming the keepalived block and line it came from).
     pub fn to_toml(&self) -> String {
         let mut out = format!(
             "# vrrp-agent configuration, imported from {} by `vrrp-agent import-keepalived`\n",
-            self.file.display()
+            comment(&self.file.display().to_string())
         );
         for n in &self.model.notes {
-            let _ = writeln!(out, "# keepalived {n}");
+            let _ = writeln!(out, "# keepalived {}", comment(&n.to_string()));
         }
         for (name, _, s) in tables(&self.model) {
-            let _ = writeln!(out, "\n# {} ({})", s.title, s.loc);
+            let _ = writeln!(out, "\n# {}", comment(&format!("{} ({})", s.title, s.loc)));
             if name == "global" {
                 let _ = writeln!(out, "[global]");
             } else {

@@ -268,6 +268,20 @@ pub fn read(path: &Path, warnings: &mut Vec<Diag>) -> Result<Vec<Node>, Diag> {
     reader.file(path, &top)
 }
 
+/// [`read`] on text already in memory (`path` names it in diagnostics; includes resolve
+/// relative to its directory): what the fuzzing bench feeds, without a file per input.
+pub fn read_str(src: &str, path: &Path, warnings: &mut Vec<Diag>) -> Result<Vec<Node>, Diag> {
+    let mut reader = Reader {
+        files: 1,
+        stack: Vec::new(),
+        warnings,
+    };
+    let file = Rc::new(path.to_path_buf());
+    let nodes = tree(&lex(src, &file)?, &file)?;
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    reader.expand(nodes, &dir)
+}
+
 struct Reader<'w> {
     files: usize,
     /// The files being read, outermost first (canonical paths), for cycles.

@@ -119,6 +119,8 @@ pub enum FrameError {
     NdpMulticastTarget,
     #[error("solicited Neighbor Advertisement sent to a multicast address (RFC 4861 §7.1.2)")]
     NdpSolicitedToMulticast,
+    #[error("NDP message from a multicast source address (RFC 4291 §2.7)")]
+    NdpMulticastSource,
     #[error("link-layer address option is not 6 bytes long")]
     NdpBadLinkLayerAddr,
 }

@@ -284,6 +284,11 @@ impl NdpFrame {
         if msg.target().is_multicast() {
             return Err(FrameError::NdpMulticastTarget);
         }
+        // A multicast source is never valid; the NA answering such an NS would itself be a
+        // solicited NA to a multicast address.
+        if src_ip.is_multicast() {
+            return Err(FrameError::NdpMulticastSource);
+        }
         if let NdpMessage::NeighborAdvert {
             solicited: true, ..
         } = msg
