@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use vrrp_integration_tests::{
-    lab::{Lab, LabAgent, Vr, BACKUP, MASTER},
-    Netns,
+    lab::{Lab, LabAgent, Vr, BACKUP, MASTER, PREFIX4, VIP4},
+    wait_until, Netns, Proc,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_vrrp-agent-dut");
@@ -208,4 +208,103 @@ fn status_and_metrics_follow_a_failover() {
     assert_eq!(s["transitions"], 2);
     // The stopped agent removed its socket.
     assert!(!lab.r(1).ns.control_socket().exists());
+}
+
+/// Waits (bounded) until `vrrp_check_results_total{check="svc",result=RESULT}` reaches `at_least`; returns the other
+/// result's count at that scrape.
+fn wait_results(lab: &Lab, result: &str, at_least: f64) -> f64 {
+    let other = if result == "success" {
+        "failure"
+    } else {
+        "success"
+    };
+    wait_until(
+        &format!("vrrp_check_results_total{{result=\"{result}\"}} >= {at_least}"),
+        T,
+        || {
+            let text = scrape(lab, 1);
+            let l = |r: &str| {
+                metric(
+                    &text,
+                    "vrrp_check_results_total",
+                    &format!(r#"check="svc",result="{r}""#),
+                )
+            };
+            (l(result) >= at_least).then(|| l(other))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// A python3 TCP listener on r1's address, `port` (accepts and closes); returns once it
+/// accepts.
+fn tcp_listener(lab: &Lab, port: u16) -> Proc {
+    let ip = lab.r(1).ip4;
+    let script = format!(
+        "import socket\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('{ip}', {port}))\n\
+         s.listen(128)\n\
+         print('listening', flush=True)\n\
+         while True:\n    c, _ = s.accept()\n    c.close()\n"
+    );
+    let mut cmd = lab.r(1).ns.cmd("python3");
+    cmd.args(["-c", &script]);
+    let mut p = Proc::spawn(cmd, "python3 TCP listener on r1").expect("python3");
+    p.wait_for_line(T, |l| l.contains("listening"))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    p
+}
+
+/// `vrrp_check_results_total` counts each probe of a TCP check by its result: failures while
+/// nothing listens, successes once a listener is up, failures again (and no more successes)
+/// once it is gone.
+#[test]
+fn check_results_count_successes_and_failures() {
+    let lab = Lab::for_test("opsck", 1);
+    let ip = lab.r(1).ip4;
+    let toml = format!(
+        "[global]\nmetrics_addr = \"{ip}:{PORT}\"\n\n\
+         [[check]]\nname = \"svc\"\ntcp = \"{ip}:7201\"\ninterval = 0.1\n\n\
+         [[instance]]\nname = \"vr\"\ninterface = \"eth0\"\nvrid = {VRID}\npriority = 200\n\
+         advert_int = 0.1\nvips = [\"{VIP4}/{PREFIX4}\"]\n\
+         track = [{{ check = \"svc\", weight = -50 }}]\n"
+    );
+    let sock = lab.r(1).ns.control_socket().display().to_string();
+    let mut r1 = lab
+        .agent_config_env(
+            1,
+            std::path::Path::new(BIN),
+            &toml,
+            "vr",
+            &[("VRRP_AGENT_CONTROL_SOCKET", Some(&sock))],
+        )
+        .unwrap_or_else(|e| panic!("r1: {e:#}"));
+    r1.wait_state(MASTER, T).unwrap();
+
+    // Nothing listens: failures only.
+    assert_eq!(
+        wait_results(&lab, "failure", 3.0),
+        0.0,
+        "a success without a listener"
+    );
+
+    // A listener: successes.
+    let mut listener = tcp_listener(&lab, 7201);
+    let failures = wait_results(&lab, "success", 3.0);
+
+    // Gone again: failures move on, successes stop.
+    listener.stop(libc::SIGKILL, T).unwrap();
+    let successes = wait_results(&lab, "failure", failures + 3.0);
+    let s_then = wait_results(&lab, "failure", failures + 6.0);
+    assert_eq!(s_then, successes, "a success after the listener stopped");
+    println!(
+        "{}",
+        scrape(&lab, 1)
+            .lines()
+            .filter(|l| l.starts_with("vrrp_check_results"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

@@ -2,6 +2,7 @@
 //!
 //! Every command that builds runs `setup` first, so the README's two commands work on a machine
 //! that has only rustup's stable toolchain and apt.
+mod image;
 mod setup;
 
 use std::{
@@ -59,6 +60,24 @@ enum Cmd {
     Bench {
         #[command(subcommand)]
         which: Bench,
+    },
+    /// Build the container image of deploy/container/Containerfile with podman (installed from
+    /// Debian if missing) and check it (`--version`, `check-config`, no network). Without a
+    /// reachable registry the bases are local: a Debian rootfs from the apt mirror (mmdebstrap),
+    /// and rustup's stable Rust on it for the builder. Takes minutes; not part of `test`.
+    Image {
+        /// Name of the image.
+        #[arg(long, default_value = "localhost/vrrp-agent:latest")]
+        tag: String,
+        /// Debian mirror for the local base rootfs.
+        #[arg(long, default_value = "http://deb.debian.org/debian")]
+        mirror: String,
+        /// Make the local base images again.
+        #[arg(long)]
+        rebuild_bases: bool,
+        /// Use the local bases without trying the registry.
+        #[arg(long)]
+        local_bases: bool,
     },
     /// Live demo in network namespaces: two agents, a client pinging the VIP, the master's link
     /// cut, the client-visible gap measured. Touches no real interface; cleans up (also on Ctrl-C).
@@ -267,6 +286,20 @@ fn main() -> Result<()> {
                 .args(&args)
                 .status_ok("cargo test")?;
         }
+        Cmd::Image {
+            tag,
+            mirror,
+            rebuild_bases,
+            local_bases,
+        } => image::run(
+            &root,
+            &image::Opts {
+                tag,
+                mirror,
+                rebuild_bases,
+                local_bases,
+            },
+        )?,
         Cmd::Demo { advert_int } => {
             setup::run(&root, false)?;
             lab(&root, &["demo", "--advert-int", &advert_int], "demo")?;
