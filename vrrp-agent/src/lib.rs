@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod early_rx;
 pub mod fastpath;
 pub mod keepalived_conf;
 pub mod logfmt;

@@ -371,39 +371,54 @@ fn resume_early(
     Ok(early)
 }
 
-/// The instances of one interface (`idx` into the configuration) the previous run left Master,
-/// with the fail-safe bound it left: not address owners, their router owned in the fast path
-/// it left attached with a fresh heartbeat, and every VIP on the interface.
-fn resumable(
+/// What the previous run left in the fast path attached to one interface, for the routers of
+/// its instances (`idx` into the configuration): the facts [`Core::resume_decision`] decides
+/// from. An unreadable one counts as nothing left (a cold start).
+fn left_over(
     cfg: &AgentConfig,
     idx: &[usize],
     facts: &crate::rtnl::IfaceFacts,
-    addrs: &[IpAddr],
-) -> Vec<(String, Duration)> {
-    let specs: Vec<_> = idx
+) -> crate::fastpath::Leftover {
+    let slots: Vec<u32> = idx
         .iter()
         .map(|i| &cfg.instances[*i])
-        .filter(|s| s.priority != 255)
-        .collect();
-    let slots: Vec<u32> = specs
-        .iter()
         .map(|s| vrrp_common::vrid_slot(s.family_tag(), s.vrid))
         .collect();
-    let left = match crate::fastpath::leftover(facts, &slots, crate::clock::monotonic_ns()) {
-        Ok(l) => l,
-        Err(e) => {
-            log::warn!(
-                "{}: reading what the previous run left in the fast path: {e:#}; starting cold",
-                facts.name
-            );
-            return Vec::new();
+    crate::fastpath::leftover(facts, &slots, crate::clock::monotonic_ns()).unwrap_or_else(|e| {
+        log::warn!(
+            "{}: reading what the previous run left in the fast path: {e:#}; starting cold",
+            facts.name
+        );
+        Default::default()
+    })
+}
+
+/// Cold start: the adverts every interface heard while the fast path loaded
+/// ([`crate::early_rx`]), oldest first with their interface, and since when all listened;
+/// `None` (start the timers now) if one interface could not listen or missed a frame.
+fn heard_while_loading(
+    early: Vec<Result<crate::early_rx::EarlyRx, ()>>,
+) -> Option<(fsm::Instant, Vec<(usize, vrrp_core::Received)>)> {
+    let mut since = fsm::Instant::ZERO;
+    let mut heard = Vec::new();
+    for (f, e) in early.into_iter().enumerate() {
+        let e = e.ok()?;
+        since = since.max(e.since);
+        match e.drain() {
+            Ok(rx) => heard.extend(rx.into_iter().map(|r| (f, r))),
+            Err(err) => {
+                log::debug!("startup: listening while the fast path loaded: {err:#}");
+                return None;
+            }
         }
-    };
-    specs
-        .into_iter()
-        .filter(|s| s.vips.iter().all(|v| addrs.contains(&v.addr)))
-        .filter_map(|s| Some((s.name.clone(), left.owns(s.family_tag(), s.vrid)?)))
-        .collect()
+    }
+    heard.sort_by_key(|(_, r)| r.rx_time);
+    log::debug!(
+        "startup: listening since {:.2} ms ago: {} advert(s) heard while the fast path loaded",
+        (now().as_nanos().saturating_sub(since.as_nanos())) as f64 / 1e6,
+        heard.len()
+    );
+    Some((since, heard))
 }
 
 /// SIGUSR2: exits for a hitless restart. No priority-0 advert, no release: the VIPs stay on
@@ -574,17 +589,22 @@ pub async fn run_election_ctl(
     let mut ifindexes = Vec::new();
     // Hitless restart: the instances (configuration order = InstanceId) the previous run left
     // Master.
-    let mut resume = Vec::new();
+    let mut left = Vec::new();
     let mut resume_ids = Vec::new();
+    let mut listening = Vec::new();
     for (iface, idx) in &groups {
         // From netlink, in our own network namespace (never /sys, which may show another one).
         let facts = crate::rtnl::iface_facts(iface)?;
+        // Cold start: listen for adverts from now on, while the fast path loads.
+        listening.push(crate::early_rx::EarlyRx::open(facts.index).map_err(|e| {
+            log::debug!("startup: {iface}: not listening while the fast path loads: {e:#}")
+        }));
         let mac = MacAddr(facts.mac()?);
         let addrs = netlink::addresses(&nl, facts.index)
             .await
             .with_context(|| format!("reading the addresses of {iface}"))?;
         sw.mark("interface facts, addresses");
-        resume.extend(resumable(&cfg, idx, &facts, &addrs));
+        left.push(left_over(&cfg, idx, &facts));
         sw.mark("previous run's maps");
         ifindexes.push(facts.index);
         envs.push(IfaceEnv {
@@ -595,14 +615,22 @@ pub async fn run_election_ctl(
     }
     let mut core = Core::with_model(Model::from(&cfg), envs.clone()).map_err(|e| anyhow!(e))?;
     sw.mark("core");
-    // Resumed: left by a SIGUSR2 exit, which doubled the bound this configuration gives
-    // (a killed agent's routers, or another configuration's, start cold).
+    // Resumed: the core decides from what the previous run left (a SIGUSR2 exit doubles the
+    // bound this configuration gives; a killed agent's routers, or another configuration's,
+    // start cold).
     for i in &core.snapshot().instances {
         let iface = &envs[i.iface.0].name;
-        if resume
-            .iter()
-            .any(|(n, b)| *n == i.name && *b == i.failsafe_bound.saturating_mul(2))
-        {
+        let facts = vrrp_core::ResumeFacts {
+            left: left[i.iface.0].router(i.family.tag(), i.vrid),
+            addrs: &envs[i.iface.0].addrs,
+        };
+        let decision = core.resume_decision(i.id, &facts);
+        if let Some(vrrp_core::ResumeDecision::Cold(why)) = decision {
+            if left[i.iface.0].attached {
+                log::debug!("instance {}: starting cold: {why}", i.name);
+            }
+        }
+        if decision == Some(vrrp_core::ResumeDecision::Resume) {
             log::info!(
                 "instance {}: resuming as master: the previous run left its VIPs on {iface} \
                  and its router owned in the fast path (hitless restart)",
@@ -757,7 +785,21 @@ pub async fn run_election_ctl(
         edge.run(c).await;
     }
     edge.exec().await;
-    edge.handle(Event::Startup).await;
+    // Cold start: the Master_Down_Timers run from when every interface listened, and what was
+    // heard while the fast path loaded counts first (see crate::early_rx).
+    match heard_while_loading(listening) {
+        Some((since, heard)) => {
+            edge.handle(Event::StartupListening { since }).await;
+            for (f, rx) in heard {
+                edge.handle(Event::Advert {
+                    iface: IfaceId(f),
+                    rx,
+                })
+                .await;
+            }
+        }
+        None => edge.handle(Event::Startup).await,
+    }
     sw.mark("started (first adverts sent)");
     sd_notify(&[sd_notify::NotifyState::Ready]); // systemd (issue 10)
                                                  // ---- running loop (issue 11, CPU floor): the heartbeat rides on the loop's wake-ups ----

@@ -20,6 +20,7 @@ pub mod node;
 mod vocab;
 pub mod wire;
 
+pub use node::{decide_resume, LeftRouter, Refusal, ResumeDecision, ResumeFacts};
 pub use node::{
     Command, Core, Event, Heartbeat, IfaceEnv, IfaceId, InstanceId, Model, Notification, Received,
     ReloadPlan, Report, Snapshot, StateChange, TrackerId, TrackerInfo,

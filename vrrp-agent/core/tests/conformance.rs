@@ -581,6 +581,27 @@ fn run_scenario(path: &Path) -> Result<(), String> {
         match event {
             "wait" => {}
             "startup" => run.handle(Event::Startup, at, &mut out),
+            "startup_listening" => {
+                let since = secs_of(step, "since")
+                    .map(instant)
+                    .ok_or(format!("step {n}: startup_listening needs since"))?;
+                run.handle(Event::StartupListening { since }, at, &mut out);
+                // `heard`: the adverts the edge heard while loading, handed in right after
+                // (each table as an `advert` step's keys, `rx_at` required).
+                for h in step
+                    .get("heard")
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    let h = h.as_table().ok_or(format!("step {n}: heard = [{{...}}]"))?;
+                    let rx_at = secs_of(h, "rx_at")
+                        .map(instant)
+                        .ok_or(format!("step {n}: a heard advert needs rx_at"))?;
+                    let (iface, rx) = advert(&run, h, rx_at);
+                    run.handle(Event::Advert { iface, rx }, at, &mut out);
+                }
+            }
             "resume" => {
                 // `instance` = the name of the instance the previous run left Master.
                 let name =

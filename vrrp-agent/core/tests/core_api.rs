@@ -394,3 +394,83 @@ fn trackers_are_shared_and_shown_in_the_snapshot() {
     .is_empty());
     assert_eq!(core.snapshot(), before);
 }
+
+/// One instance on eth0, priority 100, VRID 7, adverts every 1 s: Master_Down_Interval
+/// = 3 s + (256 − 100)/256 s = 3609.375 ms.
+fn one_backup() -> Core {
+    Core::new(
+        vec![spec("a", "eth0", 7, 100, "10.0.0.100/24")],
+        vec![env("eth0", v4(1))],
+    )
+    .unwrap()
+}
+
+const MDI_NS: u64 = 3_609_375_000;
+
+#[test]
+fn startup_listening_runs_master_down_from_when_the_edge_began_listening() {
+    let mut core = one_backup();
+    // Listening since 1 s; the fast path took 2 s to load: the start is handled at 3 s.
+    let since = Instant::from_nanos(1000 * MS);
+    let c = changes(&run(
+        &mut core,
+        Event::StartupListening { since },
+        Instant::from_nanos(3000 * MS),
+    ));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].to, State::Backup);
+    assert_eq!(
+        core.poll_timeout(),
+        Some(Instant::from_nanos(1000 * MS + MDI_NS)),
+        "Master_Down_Timer from `since`, not from the start's handling"
+    );
+    // No advert heard: master at since + Master_Down_Interval.
+    let c = changes(&run(
+        &mut core,
+        Event::Timer,
+        Instant::from_nanos(1000 * MS + MDI_NS),
+    ));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].to, State::Master);
+}
+
+#[test]
+fn an_advert_heard_while_loading_keeps_a_startup_listening_backup() {
+    let mut core = one_backup();
+    let since = Instant::from_nanos(1000 * MS);
+    // The start and the advert heard at 2 s are handled late, after since + MDI (4.6 s).
+    let late = Instant::from_nanos(5000 * MS);
+    run(&mut core, Event::StartupListening { since }, late);
+    let rx = event(advert(7, 200, 100, &[v4(100)]), v4(2), 2000 * MS);
+    let c = changes(&run(
+        &mut core,
+        Event::Advert {
+            iface: IfaceId(0),
+            rx,
+        },
+        late,
+    ));
+    assert!(c.is_empty(), "still Backup: {c:?}");
+    assert_eq!(core.snapshot().instances[0].state, State::Backup);
+    // The timer now runs from that advert (2 s + the master's 1 s interval × 3 + skew).
+    assert_eq!(
+        core.poll_timeout(),
+        Some(Instant::from_nanos(2000 * MS + MDI_NS))
+    );
+}
+
+#[test]
+fn startup_listening_never_starts_in_the_future() {
+    let mut core = one_backup();
+    run(
+        &mut core,
+        Event::StartupListening {
+            since: Instant::from_nanos(9000 * MS),
+        },
+        Instant::from_nanos(1000 * MS),
+    );
+    assert_eq!(
+        core.poll_timeout(),
+        Some(Instant::from_nanos(1000 * MS + MDI_NS))
+    );
+}

@@ -133,26 +133,28 @@ impl FastPath {
 }
 
 /// What an earlier run left in the maps of the XDP program attached to an interface (hitless
-/// restart): which virtual routers it still owned with a heartbeat younger than their fail-safe
-/// bound.
+/// restart), as observed: for each router asked about, whether it is owned, the fail-safe bound
+/// held for it and the heartbeat's age. Whether that means a resume is the core's decision
+/// ([`vrrp_core::decide_resume`]).
 #[derive(Debug, Default)]
 pub struct Leftover {
-    /// `ROUTERS` slots owned, with a fresh heartbeat, and their fail-safe bound.
-    pub owned: std::collections::BTreeMap<u32, std::time::Duration>,
+    /// A vrrp-agent XDP program with readable maps is attached.
+    pub attached: bool,
+    /// `ROUTERS` slots asked about, as the program attached holds them.
+    pub routers: std::collections::BTreeMap<u32, vrrp_core::LeftRouter>,
 }
 
 impl Leftover {
-    /// The fail-safe bound of router (`family`, `vrid`) if the earlier run left it owned and
-    /// alive.
-    pub fn owns(&self, family: u8, vrid: u8) -> Option<std::time::Duration> {
-        self.owned.get(&vrid_slot(family, vrid)).copied()
+    /// Router (`family`, `vrid`) as the earlier run's fast path holds it; `None` when no
+    /// fast path of ours is attached.
+    pub fn router(&self, family: u8, vrid: u8) -> Option<vrrp_core::LeftRouter> {
+        self.routers.get(&vrid_slot(family, vrid)).copied()
     }
 }
 
 /// Reads the `ROUTERS` and `HEARTBEAT` maps of the vrrp-agent XDP program attached to the
-/// interface (`facts`, read before this run attaches its own), for the routers `slots`: those
-/// owned whose heartbeat is not older than their fail-safe bound at `now_ns`. Nothing attached,
-/// or a program that is not ours: nothing owned.
+/// interface (`facts`, read before this run attaches its own), for the routers `slots`, with the
+/// heartbeat's age at `now_ns`. Nothing attached, or a program that is not ours: nothing.
 pub fn leftover(facts: &crate::rtnl::IfaceFacts, slots: &[u32], now_ns: u64) -> Result<Leftover> {
     use aya::maps::Map;
     let mut out = Leftover::default();
@@ -181,15 +183,22 @@ pub fn leftover(facts: &crate::rtnl::IfaceFacts, slots: &[u32], now_ns: u64) -> 
         let hb = heartbeat
             .get(&0, 0)
             .context("reading the previous HEARTBEAT map")?;
+        out.attached = true;
         for &slot in slots {
             let r = routers
                 .get(&slot, 0)
                 .context("reading the previous ROUTERS map")?;
-            let fresh = r.stale_after_ns == 0 || now_ns.wrapping_sub(hb) <= r.stale_after_ns;
-            if r.flags & ROUTER_OWNED != 0 && fresh {
-                out.owned
-                    .insert(slot, std::time::Duration::from_nanos(r.stale_after_ns));
-            }
+            out.routers.insert(
+                slot,
+                vrrp_core::LeftRouter {
+                    owned: r.flags & ROUTER_OWNED != 0,
+                    bound: std::time::Duration::from_nanos(r.stale_after_ns),
+                    // A heartbeat from the future counts as stale (fail-safe).
+                    heartbeat_age: now_ns
+                        .checked_sub(hb)
+                        .map_or(std::time::Duration::MAX, std::time::Duration::from_nanos),
+                },
+            );
         }
     }
     Ok(out)

@@ -64,6 +64,12 @@ pub struct Received {
 pub enum Event {
     /// Start every instance (RFC 9568 Startup).
     Startup,
+    /// [`Event::Startup`] as of `since` (at most `now`): the edge has heard every advert on every
+    /// interface since then (a cold start listening while its fast path loads), so a Backup's
+    /// Master_Down_Timer runs from `since`. Every advert received since must be handed in right
+    /// after it ([`Event::Advert`], oldest first), before any [`Event::Timer`]: one from a
+    /// higher-priority master keeps the instance Backup as if the agent had run all along.
+    StartupListening { since: Instant },
     /// Hitless restart: the previous run left this instance Master (its VIPs on the interface,
     /// its fast-path router owned), so it starts as Master at once (reason `resumed`: claim —
     /// which finds everything in place —, advert, GARP; no release, no VIP removed). Given

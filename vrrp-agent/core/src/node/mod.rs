@@ -53,6 +53,7 @@ mod garp;
 mod heartbeat;
 mod instance;
 mod reload;
+mod resume;
 mod snapshot;
 mod stats;
 mod sync_group;
@@ -69,6 +70,7 @@ pub use heartbeat::Heartbeat;
 pub use instance::IfaceEnv;
 use instance::Instance;
 pub use reload::ReloadPlan;
+pub use resume::{decide_resume, LeftRouter, Refusal, ResumeDecision, ResumeFacts};
 pub use snapshot::{
     GroupSnapshot, IfaceSnapshot, InstanceSnapshot, Snapshot, TrackerSnapshot, Transition,
 };
@@ -296,6 +298,12 @@ impl Core {
                     self.feed(i, Input::Startup, now, None, &mut out);
                 }
             }
+            Event::StartupListening { since } => {
+                let at = since.min(now);
+                for i in 0..self.instances.len() {
+                    self.feed(i, Input::Startup, at, None, &mut out);
+                }
+            }
             Event::Resume { instance } => {
                 if instance.0 < self.instances.len() {
                     self.feed(instance.0, Input::Resume, now, None, &mut out);
@@ -406,6 +414,19 @@ impl Core {
     /// The configuration of an instance.
     pub fn spec(&self, id: InstanceId) -> Option<&InstanceSpec> {
         self.instances.get(id.0).map(|i| &i.spec)
+    }
+
+    /// Hitless restart: whether instance `id` resumes as Master at start-up, given what the
+    /// edge observed in the kernel ([`decide_resume`] with this instance's priority, VIPs and
+    /// fail-safe bound). `None` for an unknown instance.
+    pub fn resume_decision(
+        &self,
+        id: InstanceId,
+        facts: &ResumeFacts<'_>,
+    ) -> Option<ResumeDecision> {
+        let i = self.instances.get(id.0)?;
+        let vips: Vec<_> = i.spec.vips.iter().map(|v| v.addr).collect();
+        Some(decide_resume(i.spec.priority, &vips, i.stale_after, facts))
     }
 
     /// The interface an instance runs on.

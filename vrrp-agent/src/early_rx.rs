@@ -1,0 +1,363 @@
+//! Cold start: hearing adverts while the fast path loads (I/O edge).
+//!
+//! Loading and verifying the XDP and TC programs and attaching them takes tens of milliseconds,
+//! about as long as a Backup's Master_Down_Interval at 10 ms adverts. Rather than start the
+//! Master_Down_Timer only once the fast path is attached, the agent listens from the first
+//! moment on an AF_PACKET socket per interface ([`EarlyRx::open`]): a classic BPF filter keeps
+//! IPv4 and IPv6 frames carrying protocol 112, the kernel stamps each (`SO_TIMESTAMPNS`), and
+//! the socket joins the VRRP link-layer groups so a NIC's multicast filter passes them. Once the
+//! fast path is attached (its ring buffer sees every advert from then on), the supervisor starts
+//! the instances as of the time the sockets listened ([`vrrp_core::Event::StartupListening`])
+//! and hands in every frame the sockets queued ([`EarlyRx::drain`]), oldest first: an advert of
+//! a higher-priority master heard during the load keeps the instance Backup exactly as if the
+//! agent had run all along.
+//!
+//! Fail-safe: if a socket could not be opened, or the kernel dropped a frame on it (a full
+//! receive buffer: counted by `PACKET_STATISTICS`), the start falls back to starting the
+//! Master_Down_Timer when the fast path is attached, as without this. A frame seen by both the
+//! socket and the ring (around the attach) reaches the core twice: the same advert twice only
+//! restarts the Backup's timer twice from the same time.
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+use anyhow::{bail, Context as _, Result};
+use vrrp_core::{fsm, wire::MacAddr, Received};
+
+/// Receive buffer asked for (`SO_RCVBUFFORCE`, else `SO_RCVBUF` up to the system's maximum).
+const RCVBUF: i32 = 4 << 20;
+
+/// The largest frame kept (an advert is far smaller; longer frames are truncated).
+const FRAME_MAX: usize = 2048;
+
+/// One interface's listening socket.
+pub struct EarlyRx {
+    fd: OwnedFd,
+    /// When the socket started listening (CLOCK_MONOTONIC).
+    pub since: fsm::Instant,
+}
+
+/// The classic BPF filter: IPv4 with protocol 112 or IPv6 with next header 112, else nothing.
+fn filter() -> [libc::sock_filter; 9] {
+    let s = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    use libc::{BPF_ABS, BPF_B, BPF_H, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET};
+    [
+        s(BPF_LD | BPF_H | BPF_ABS, 0, 0, 12),      // 0: ethertype
+        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0x0800), // 1: IPv4 → 2, else → 4
+        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 9),  // 2: IPv4 protocol
+        s(BPF_JMP | BPF_JEQ | BPF_K, 3, 4, 112),    // 3: 112 → 7, else → 8
+        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0x86dd), // 4: IPv6 → 5, else → 8
+        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 6),  // 5: IPv6 next header
+        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 112),    // 6: 112 → 7, else → 8
+        s(BPF_RET | BPF_K, 0, 0, FRAME_MAX as u32), // 7: keep
+        s(BPF_RET | BPF_K, 0, 0, 0),                // 8: drop
+    ]
+}
+
+fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
+    // SAFETY: `val` is a valid T for the option and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (val as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl EarlyRx {
+    /// Listens on `ifindex` from now: adverts only (the filter is in place before the socket is
+    /// bound, so nothing else is ever queued).
+    pub fn open(ifindex: u32) -> Result<EarlyRx> {
+        // SAFETY: plain socket(2); the fd is owned at once.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error()).context("opening an AF_PACKET socket");
+        }
+        // SAFETY: a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut insns = filter();
+        let prog = libc::sock_fprog {
+            len: insns.len() as u16,
+            filter: insns.as_mut_ptr(),
+        };
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
+            .context("attaching the advert filter")?;
+        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &RCVBUF).is_err() {
+            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &RCVBUF)
+                .context("setting the receive buffer")?;
+        }
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &1i32)
+            .context("asking for receive timestamps")?;
+        // SAFETY: zero is a valid sockaddr_ll.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: valid sockaddr_ll and its size.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error()).context("binding the AF_PACKET socket");
+        }
+        let since = fsm::Instant::from_nanos(crate::clock::monotonic_ns());
+        for group in [
+            [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
+            [0x33, 0x33, 0x00, 0x00, 0x00, 0x12],
+        ] {
+            // SAFETY: zero is a valid packet_mreq.
+            let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+            mr.mr_ifindex = ifindex as i32;
+            mr.mr_type = libc::PACKET_MR_MULTICAST as u16;
+            mr.mr_alen = 6;
+            mr.mr_address[..6].copy_from_slice(&group);
+            setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)
+                .context("joining the VRRP link-layer groups")?;
+        }
+        Ok(EarlyRx { fd, since })
+    }
+
+    /// Every frame queued so far, decoded for the core, oldest first (receive times on
+    /// CLOCK_MONOTONIC). An error if the kernel dropped any (the view is incomplete).
+    pub fn drain(self) -> Result<Vec<Received>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; FRAME_MAX];
+        // CLOCK_REALTIME (the stamps) → CLOCK_MONOTONIC, read once.
+        let offset = realtime_ns() as i128 - crate::clock::monotonic_ns() as i128;
+        // Bounded: the socket was open for the load, its buffer is finite; the cap is a guard.
+        for _ in 0..100_000 {
+            let mut cmsg = [0u64; 16];
+            // SAFETY: zero is a valid sockaddr_ll.
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            // SAFETY: zero is a valid msghdr; the pointers below are valid for the call.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cmsg.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&cmsg);
+            // SAFETY: msg points to valid buffers for the call.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    break;
+                }
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("reading the AF_PACKET socket");
+            }
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
+                continue; // our own
+            }
+            let Some(ts) = timestamp(&msg) else {
+                bail!("a frame without a receive timestamp");
+            };
+            let mono = (ts as i128 - offset).max(0) as u64;
+            if let Some(rx) = decode(&buf[..n as usize], fsm::Instant::from_nanos(mono)) {
+                out.push(rx);
+            }
+        }
+        let drops = self.drops()?;
+        if drops > 0 {
+            bail!("the kernel dropped {drops} frame(s) on it");
+        }
+        out.sort_by_key(|r| r.rx_time);
+        Ok(out)
+    }
+
+    /// Frames the kernel dropped on this socket (`PACKET_STATISTICS`).
+    fn drops(&self) -> Result<u32> {
+        // SAFETY: zero is a valid tpacket_stats.
+        let mut st: libc::tpacket_stats = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+        // SAFETY: st and len are valid for the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error()).context("reading PACKET_STATISTICS");
+        }
+        Ok(st.tp_drops)
+    }
+}
+
+fn realtime_ns() -> u64 {
+    // SAFETY: zero is a valid timespec; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The `SCM_TIMESTAMPNS` of a received message (CLOCK_REALTIME, ns).
+fn timestamp(msg: &libc::msghdr) -> Option<u64> {
+    // SAFETY: msg was filled by recvmsg; the CMSG_* macros walk its control buffer.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    None
+}
+
+/// A frame (Ethernet header on; the kernel took any VLAN tag off) as the core's view of an
+/// advert, as the XDP program reports it: addresses, TTL / hop limit, the VRRP message up to the
+/// IP header's length. `None` for a frame that is not one (too short, not IPv4/IPv6 with 112).
+pub fn decode(frame: &[u8], rx_time: fsm::Instant) -> Option<Received> {
+    let src_mac = MacAddr(frame.get(6..12)?.try_into().ok()?);
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let ip = frame.get(14..)?;
+    let (src_ip, dst_ip, hop_limit, payload) = match ethertype {
+        0x0800 => {
+            if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 112 {
+                return None;
+            }
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            if ihl < 20 || total < ihl {
+                return None;
+            }
+            let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+            let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+            let end = total.min(ip.len());
+            (
+                IpAddr::V4(src),
+                IpAddr::V4(dst),
+                ip[8],
+                ip.get(ihl..end)?.to_vec(),
+            )
+        }
+        0x86dd => {
+            if ip.len() < 40 || ip[0] >> 4 != 6 || ip[6] != 112 {
+                return None;
+            }
+            let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+            let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+            let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
+            let end = (40 + plen).min(ip.len());
+            (
+                IpAddr::V6(src),
+                IpAddr::V6(dst),
+                ip[7],
+                ip[40..end].to_vec(),
+            )
+        }
+        _ => return None,
+    };
+    let max = vrrp_common::VRRP_PAYLOAD_MAX;
+    Some(Received {
+        rx_time,
+        src_mac,
+        src_ip,
+        dst_ip,
+        hop_limit,
+        vlan: None,
+        payload: payload[..payload.len().min(max)].to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4_frame(proto: u8) -> Vec<u8> {
+        let mut f = vec![
+            0x01, 0x00, 0x5e, 0, 0, 0x12, 0, 0, 0x5e, 0, 1, 51, 0x08, 0x00,
+        ];
+        let payload = [0x31u8, 51, 200, 1, 0, 1, 0, 0, 10, 0, 0, 10];
+        let total = 20 + payload.len();
+        f.extend_from_slice(&[0x45, 0, 0, total as u8, 0, 0, 0, 0, 255, proto, 0, 0]);
+        f.extend_from_slice(&[10, 0, 0, 1, 224, 0, 0, 18]);
+        f.extend_from_slice(&payload);
+        f.extend_from_slice(&[0; 6]); // Ethernet padding, not part of the message
+        f
+    }
+
+    #[test]
+    fn decodes_an_ipv4_advert_as_the_fast_path_reports_it() {
+        let at = fsm::Instant::from_nanos(42);
+        let r = decode(&v4_frame(112), at).expect("an advert");
+        assert_eq!(r.rx_time, at);
+        assert_eq!(r.src_mac, MacAddr([0, 0, 0x5e, 0, 1, 51]));
+        assert_eq!(r.src_ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(r.dst_ip, "224.0.0.18".parse::<IpAddr>().unwrap());
+        assert_eq!(r.hop_limit, 255);
+        assert_eq!(r.payload.len(), 12, "cut at the IP total length");
+        assert_eq!(r.payload[1], 51);
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_advert() {
+        let at = fsm::Instant::from_nanos(0);
+        assert!(decode(&v4_frame(6), at).is_none());
+        assert!(decode(&v4_frame(112)[..20], at).is_none());
+        assert!(decode(&[], at).is_none());
+        let mut arp = v4_frame(112);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(decode(&arp, at).is_none());
+    }
+
+    #[test]
+    fn decodes_an_ipv6_advert() {
+        let mut f = vec![0x33, 0x33, 0, 0, 0, 0x12, 0, 0, 0x5e, 0, 2, 51, 0x86, 0xdd];
+        let payload = [0x31u8, 51, 200, 1, 0, 1, 0, 0];
+        f.extend_from_slice(&[0x60, 0, 0, 0, 0, payload.len() as u8, 112, 255]);
+        let mut src = [0u8; 16];
+        src[0] = 0xfe;
+        src[1] = 0x80;
+        src[15] = 1;
+        let mut dst = [0u8; 16];
+        dst[0] = 0xff;
+        dst[1] = 0x02;
+        dst[15] = 0x12;
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&payload);
+        let r = decode(&f, fsm::Instant::from_nanos(1)).expect("an advert");
+        assert_eq!(r.dst_ip, "ff02::12".parse::<IpAddr>().unwrap());
+        assert_eq!(r.payload, payload);
+        assert_eq!(r.hop_limit, 255);
+    }
+}
