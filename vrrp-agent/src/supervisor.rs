@@ -421,6 +421,31 @@ fn heard_while_loading(
     Some((since, heard))
 }
 
+/// Test hook, read only at start: `VRRP_AGENT_TEST_LOAD_DELAY_MS=N` delays loading the fast
+/// path by N ms (at most 10 s), so that a namespace test can make the cold start's load window
+/// (the sockets of [`crate::early_rx`] listening, nothing attached) far longer than a
+/// Master_Down_Interval. Not for production: a warning says it is set.
+const TEST_LOAD_DELAY_ENV: &str = "VRRP_AGENT_TEST_LOAD_DELAY_MS";
+
+fn test_load_delay() -> Option<Duration> {
+    let v = std::env::var(TEST_LOAD_DELAY_ENV).ok()?;
+    match v.trim().parse::<u64>() {
+        Ok(ms) if ms <= 10_000 => {
+            log::warn!(
+                "{TEST_LOAD_DELAY_ENV}={ms}: loading the fast path {ms} ms late (a test hook; \
+                 unset it outside tests)"
+            );
+            Some(Duration::from_millis(ms))
+        }
+        _ => {
+            log::warn!(
+                "{TEST_LOAD_DELAY_ENV}={v:?} ignored: a test hook taking 0 to 10000 (ms); unset it"
+            );
+            None
+        }
+    }
+}
+
 /// SIGUSR2: exits for a hitless restart. No priority-0 advert, no release: the VIPs stay on
 /// the interfaces, the fast path stays attached with its routers owned and a fresh heartbeat,
 /// so it answers for the VIPs until twice the fail-safe bound; the next start resumes if it
@@ -683,6 +708,11 @@ pub async fn run_election_ctl(
             _ => None,
         })
         .collect();
+    // Test hook: a longer load window (see [`test_load_delay`]).
+    if let Some(d) = test_load_delay() {
+        tokio::time::sleep(d).await;
+        sw.mark("test hook: load delayed");
+    }
     // Set every interface up first: a mistake in the second must not leave the first running.
     let snap = core.snapshot();
     let mut ports = Vec::new();
