@@ -71,6 +71,24 @@ fn heard_while_loading(out: &str) -> Option<u64> {
     before.rsplit(' ').next()?.parse().ok()
 }
 
+/// The span the agent listened for (ms, to when it read its sockets) and the receive times of
+/// the first and last advert heard, in ms after it began listening.
+fn heard_span(out: &str) -> Option<(f64, f64, f64)> {
+    let l = out
+        .lines()
+        .find(|l| l.contains("advert(s) heard while the fast path loaded"))?;
+    let listened = l.split("listening since ").nth(1)?.split(' ').next()?;
+    let span = l.split("(received ").nth(1)?;
+    let mut w = span.split(' ');
+    let first = w.next()?;
+    let last = w.nth(1)?;
+    Some((
+        listened.parse().ok()?,
+        first.parse().ok()?,
+        last.parse().ok()?,
+    ))
+}
+
 /// The instance's accepted adverts from its stop summary (`instance X: rx accepted=N ...`).
 fn accepted(out: &str, instance: &str) -> Option<u64> {
     let prefix = format!("instance {instance}: rx accepted=");
@@ -166,6 +184,18 @@ fn a_master_heard_while_the_fast_path_loads_keeps_the_start_backup() {
         heard >= window / 2,
         "r2 heard {heard} advert(s) during a {LOAD_DELAY_MS} ms load with r1 advertising every \
          10 ms:\n{}",
+        tail(&out, 40)
+    );
+    // Received while it listened, by the kernel's clock turned into the agent's: from the start
+    // of the window (r1 advertises every 10 ms) to its end (the load delay at least).
+    let (listened, first, last) = heard_span(&out)
+        .unwrap_or_else(|| panic!("no receive times in r2's log:\n{}", tail(&out, 40)));
+    let half = (LOAD_DELAY_MS / 2) as f64;
+    assert!(
+        (-10.0..=half).contains(&first) && (half..=listened).contains(&last) && first <= last,
+        "r2's adverts heard while loading are stamped {first:+.2} to {last:+.2} ms after it began \
+         listening, which lasted {listened:.2} ms (load delayed {LOAD_DELAY_MS} ms): receive \
+         times mis-converted:\n{}",
         tail(&out, 40)
     );
     // ... and its core counted them: every advert of r1 on r2's link since r2 was spawned, but

@@ -413,8 +413,19 @@ fn heard_while_loading(
         }
     }
     heard.sort_by_key(|(_, r)| r.rx_time);
+    // Receive times relative to `since` (tests check them against the listening window).
+    let rel = |r: &vrrp_core::Received| {
+        (r.rx_time.as_nanos() as i128 - since.as_nanos() as i128) as f64 / 1e6
+    };
+    let span = match (heard.first(), heard.last()) {
+        (Some((_, a)), Some((_, b))) => {
+            format!(" (received {:+.2} to {:+.2} ms after)", rel(a), rel(b))
+        }
+        _ => String::new(),
+    };
     log::debug!(
-        "startup: listening since {:.2} ms ago: {} advert(s) heard while the fast path loaded",
+        "startup: listening since {:.2} ms ago: {} advert(s) heard while the fast path \
+         loaded{span}",
         (now().as_nanos().saturating_sub(since.as_nanos())) as f64 / 1e6,
         heard.len()
     );
