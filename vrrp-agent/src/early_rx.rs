@@ -37,6 +37,21 @@ pub struct EarlyRx {
     fd: OwnedFd,
     /// When the socket started listening (CLOCK_MONOTONIC).
     pub since: fsm::Instant,
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC when it started (to notice a step of the wall clock).
+    offset: i128,
+}
+
+/// CLOCK_REALTIME − CLOCK_MONOTONIC, ns (the receive stamps are on the first, the agent runs on
+/// the second).
+fn clock_offset() -> i128 {
+    realtime_ns() as i128 - crate::clock::monotonic_ns() as i128
+}
+
+/// How far the wall clock may move against CLOCK_MONOTONIC while listening for `listened` ns
+/// before the stamps are no longer trusted: 1 ms + 1000 ppm (NTP slews at most 500 ppm; a step
+/// is far more).
+fn clock_step_max(listened: u64) -> i128 {
+    1_000_000 + i128::from(listened / 1000)
 }
 
 /// The classic BPF filter: IPv4 with protocol 112 or IPv6 with next header 112, else nothing.
@@ -124,7 +139,6 @@ impl EarlyRx {
         if rc < 0 {
             return Err(io::Error::last_os_error()).context("binding the AF_PACKET socket");
         }
-        let since = fsm::Instant::from_nanos(crate::clock::monotonic_ns());
         for group in [
             [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
             [0x33, 0x33, 0x00, 0x00, 0x00, 0x12],
@@ -138,7 +152,14 @@ impl EarlyRx {
             setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)
                 .context("joining the VRRP link-layer groups")?;
         }
-        Ok(EarlyRx { fd, since })
+        // Only now: until the groups are joined, a NIC's multicast filter may drop adverts, and
+        // `since` claims that every advert from then on is queued.
+        let since = fsm::Instant::from_nanos(crate::clock::monotonic_ns());
+        Ok(EarlyRx {
+            fd,
+            since,
+            offset: clock_offset(),
+        })
     }
 
     /// Every frame queued so far, decoded for the core, oldest first (receive times on
@@ -146,8 +167,16 @@ impl EarlyRx {
     pub fn drain(self) -> Result<Vec<Received>> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; FRAME_MAX];
-        // CLOCK_REALTIME (the stamps) → CLOCK_MONOTONIC, read once.
-        let offset = realtime_ns() as i128 - crate::clock::monotonic_ns() as i128;
+        // CLOCK_REALTIME (the stamps) → CLOCK_MONOTONIC, read once; a wall clock stepped while
+        // listening (settimeofday, an NTP step) leaves stamps on either side of the step.
+        let offset = clock_offset();
+        let listened = crate::clock::monotonic_ns().saturating_sub(self.since.as_nanos());
+        if (offset - self.offset).abs() > clock_step_max(listened) {
+            bail!(
+                "the wall clock moved {:+.3} ms while listening (receive times cannot be placed)",
+                (offset - self.offset) as f64 / 1e6
+            );
+        }
         // Bounded: the socket was open for the load, its buffer is finite; the cap is a guard.
         for _ in 0..100_000 {
             let mut cmsg = [0u64; 16];
