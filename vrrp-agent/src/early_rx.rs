@@ -54,8 +54,10 @@ fn clock_step_max(listened: u64) -> i128 {
     1_000_000 + i128::from(listened / 1000)
 }
 
-/// The classic BPF filter: IPv4 with protocol 112 or IPv6 with next header 112, else nothing.
-fn filter() -> [libc::sock_filter; 9] {
+/// The classic BPF filter: IPv4 with protocol 112 or IPv6 with next header 112, untagged or
+/// behind one 802.1Q / 802.1ad tag (as the XDP program parses them), else nothing. (A tag the
+/// NIC took off is not in the frame: the filter sees such a frame as untagged.)
+fn filter() -> [libc::sock_filter; 18] {
     let s = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
         code: code as u16,
         jt,
@@ -63,16 +65,26 @@ fn filter() -> [libc::sock_filter; 9] {
         k,
     };
     use libc::{BPF_ABS, BPF_B, BPF_H, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET};
+    // Jump offsets count from the next instruction.
     [
-        s(BPF_LD | BPF_H | BPF_ABS, 0, 0, 12),      // 0: ethertype
-        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0x0800), // 1: IPv4 → 2, else → 4
-        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 9),  // 2: IPv4 protocol
-        s(BPF_JMP | BPF_JEQ | BPF_K, 3, 4, 112),    // 3: 112 → 7, else → 8
-        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0x86dd), // 4: IPv6 → 5, else → 8
-        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 6),  // 5: IPv6 next header
-        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 112),    // 6: 112 → 7, else → 8
-        s(BPF_RET | BPF_K, 0, 0, FRAME_MAX as u32), // 7: keep
-        s(BPF_RET | BPF_K, 0, 0, 0),                // 8: drop
+        s(BPF_LD | BPF_H | BPF_ABS, 0, 0, 12),       // 0: ethertype
+        s(BPF_JMP | BPF_JEQ | BPF_K, 10, 0, 0x0800), // 1: IPv4 → 12
+        s(BPF_JMP | BPF_JEQ | BPF_K, 11, 0, 0x86dd), // 2: IPv6 → 14
+        s(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x8100),  // 3: 802.1Q → 5
+        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 12, 0x88a8), // 4: 802.1ad → 5, else → 17
+        s(BPF_LD | BPF_H | BPF_ABS, 0, 0, 16),       // 5: ethertype after the tag
+        s(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x0800),  // 6: IPv4 → 8
+        s(BPF_JMP | BPF_JEQ | BPF_K, 2, 9, 0x86dd),  // 7: IPv6 → 10, else → 17
+        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 18 + 9),   // 8: IPv4 protocol (tagged)
+        s(BPF_JMP | BPF_JEQ | BPF_K, 6, 7, 112),     // 9: 112 → 16, else → 17
+        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 18 + 6),   // 10: IPv6 next header (tagged)
+        s(BPF_JMP | BPF_JEQ | BPF_K, 4, 5, 112),     // 11: 112 → 16, else → 17
+        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 9),   // 12: IPv4 protocol
+        s(BPF_JMP | BPF_JEQ | BPF_K, 2, 3, 112),     // 13: 112 → 16, else → 17
+        s(BPF_LD | BPF_B | BPF_ABS, 0, 0, 14 + 6),   // 14: IPv6 next header
+        s(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 112),     // 15: 112 → 16, else → 17
+        s(BPF_RET | BPF_K, 0, 0, FRAME_MAX as u32),  // 16: keep
+        s(BPF_RET | BPF_K, 0, 0, 0),                 // 17: drop
     ]
 }
 
@@ -271,13 +283,22 @@ fn timestamp(msg: &libc::msghdr) -> Option<u64> {
     None
 }
 
-/// A frame (Ethernet header on; the kernel took any VLAN tag off) as the core's view of an
-/// advert, as the XDP program reports it: addresses, TTL / hop limit, the VRRP message up to the
-/// IP header's length. `None` for a frame that is not one (too short, not IPv4/IPv6 with 112).
+/// A frame (Ethernet header on) as the core's view of an advert, as the XDP program reports it:
+/// addresses, TTL / hop limit, the VLAN id of one 802.1Q / 802.1ad tag in the frame, the VRRP
+/// message up to the IP header's length. `None` for a frame that is not one (too short, not
+/// IPv4/IPv6 with 112).
 pub fn decode(frame: &[u8], rx_time: fsm::Instant) -> Option<Received> {
     let src_mac = MacAddr(frame.get(6..12)?.try_into().ok()?);
-    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    let ip = frame.get(14..)?;
+    let be16 = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+    let mut ethertype = be16(12)?;
+    let mut l3 = 14;
+    let mut vlan = None;
+    if ethertype == 0x8100 || ethertype == 0x88a8 {
+        vlan = Some(be16(14)? & 0x0fff);
+        ethertype = be16(16)?;
+        l3 = 18;
+    }
+    let ip = frame.get(l3..)?;
     let (src_ip, dst_ip, hop_limit, payload) = match ethertype {
         0x0800 => {
             if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 112 {
@@ -322,7 +343,7 @@ pub fn decode(frame: &[u8], rx_time: fsm::Instant) -> Option<Received> {
         src_ip,
         dst_ip,
         hop_limit,
-        vlan: None,
+        vlan,
         payload: payload[..payload.len().min(max)].to_vec(),
     })
 }
@@ -366,6 +387,92 @@ mod tests {
         let mut arp = v4_frame(112);
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert!(decode(&arp, at).is_none());
+    }
+
+    /// The filter run on a frame (a small interpreter of the instructions it uses).
+    fn run_filter(frame: &[u8]) -> u32 {
+        let prog = filter();
+        let (mut pc, mut a) = (0usize, 0u32);
+        for _ in 0..prog.len() {
+            let i = prog[pc];
+            let k = i.k as usize;
+            match u32::from(i.code) {
+                c if c == libc::BPF_LD | libc::BPF_H | libc::BPF_ABS => {
+                    let Some(b) = frame.get(k..k + 2) else {
+                        return 0;
+                    };
+                    a = u32::from(u16::from_be_bytes([b[0], b[1]]));
+                }
+                c if c == libc::BPF_LD | libc::BPF_B | libc::BPF_ABS => {
+                    let Some(b) = frame.get(k) else { return 0 };
+                    a = u32::from(*b);
+                }
+                c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
+                    pc += usize::from(if a == i.k { i.jt } else { i.jf });
+                }
+                c if c == libc::BPF_RET | libc::BPF_K => return i.k,
+                c => panic!("instruction {c:#x} not interpreted"),
+            }
+            pc += 1;
+        }
+        panic!("the filter ran off its end");
+    }
+
+    fn tagged(mut f: Vec<u8>, tpid: u16, vid: u16) -> Vec<u8> {
+        let mut tag = tpid.to_be_bytes().to_vec();
+        tag.extend_from_slice(&vid.to_be_bytes());
+        f.splice(12..12, tag);
+        f
+    }
+
+    #[test]
+    fn the_filter_keeps_adverts_untagged_or_behind_one_tag_and_nothing_else() {
+        let keep = FRAME_MAX as u32;
+        assert_eq!(run_filter(&v4_frame(112)), keep);
+        assert_eq!(run_filter(&v4_frame(6)), 0);
+        assert_eq!(run_filter(&tagged(v4_frame(112), 0x8100, 7)), keep);
+        assert_eq!(run_filter(&tagged(v4_frame(112), 0x88a8, 7)), keep);
+        assert_eq!(run_filter(&tagged(v4_frame(17), 0x8100, 7)), 0);
+        let mut arp = v4_frame(112);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(run_filter(&arp), 0);
+        assert_eq!(run_filter(&tagged(arp, 0x8100, 7)), 0);
+        assert_eq!(run_filter(&v6_frame(112)), keep);
+        assert_eq!(run_filter(&v6_frame(58)), 0);
+        assert_eq!(run_filter(&tagged(v6_frame(112), 0x8100, 9)), keep);
+        assert_eq!(run_filter(&tagged(v6_frame(58), 0x88a8, 9)), 0);
+        assert_eq!(run_filter(&[]), 0);
+    }
+
+    #[test]
+    fn decodes_a_tagged_advert_with_its_vlan_id() {
+        let at = fsm::Instant::from_nanos(3);
+        let r = decode(&tagged(v4_frame(112), 0x8100, 0x2007), at).expect("an advert");
+        assert_eq!(r.vlan, Some(7));
+        assert_eq!(r.src_ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(r.payload.len(), 12);
+        assert_eq!(decode(&v4_frame(112), at).unwrap().vlan, None);
+        let r = decode(&tagged(v6_frame(112), 0x88a8, 9), at).expect("an advert");
+        assert_eq!((r.vlan, r.hop_limit), (Some(9), 255));
+        assert!(decode(&tagged(v4_frame(112), 0x8100, 7)[..17], at).is_none());
+    }
+
+    fn v6_frame(next: u8) -> Vec<u8> {
+        let mut f = vec![0x33, 0x33, 0, 0, 0, 0x12, 0, 0, 0x5e, 0, 2, 51, 0x86, 0xdd];
+        let payload = [0x31u8, 51, 200, 1, 0, 1, 0, 0];
+        f.extend_from_slice(&[0x60, 0, 0, 0, 0, payload.len() as u8, next, 255]);
+        let mut src = [0u8; 16];
+        src[0] = 0xfe;
+        src[1] = 0x80;
+        src[15] = 1;
+        let mut dst = [0u8; 16];
+        dst[0] = 0xff;
+        dst[1] = 0x02;
+        dst[15] = 0x12;
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&payload);
+        f
     }
 
     #[test]
