@@ -14,9 +14,10 @@
 //!
 //! Fail-safe: if a socket could not be opened, or the kernel dropped a frame on it (a full
 //! receive buffer: counted by `PACKET_STATISTICS`), the start falls back to starting the
-//! Master_Down_Timer when the fast path is attached, as without this. A frame seen by both the
-//! socket and the ring (around the attach) reaches the core twice: the same advert twice only
-//! restarts the Backup's timer twice from the same time.
+//! Master_Down_Timer when the fast path is attached, as without this. What a socket heard after
+//! its interface's fast path was attached is left out (the ring has it); a frame seen by both
+//! around the attach reaches the core twice, which only restarts the Backup's timer twice from
+//! the same time.
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},

@@ -396,8 +396,11 @@ fn left_over(
 /// Cold start: the adverts every interface heard while the fast path loaded
 /// ([`crate::early_rx`]), oldest first with their interface, and since when all listened;
 /// `None` (start the timers now) if one interface could not listen or missed a frame.
+/// `attached[f]`: when interface `f`'s fast path was attached; what its socket heard from then
+/// on is left out (the ring has it: the core would count it twice).
 fn heard_while_loading(
     early: Vec<Result<crate::early_rx::EarlyRx, ()>>,
+    attached: &[fsm::Instant],
 ) -> Option<(fsm::Instant, Vec<(usize, vrrp_core::Received)>)> {
     let mut since = fsm::Instant::ZERO;
     let mut heard = Vec::new();
@@ -405,7 +408,11 @@ fn heard_while_loading(
         let e = e.ok()?;
         since = since.max(e.since);
         match e.drain() {
-            Ok(rx) => heard.extend(rx.into_iter().map(|r| (f, r))),
+            Ok(rx) => heard.extend(
+                rx.into_iter()
+                    .filter(|r| attached.get(f).is_none_or(|&a| r.rx_time < a))
+                    .map(|r| (f, r)),
+            ),
             Err(err) => {
                 log::debug!("startup: listening while the fast path loaded: {err:#}");
                 return None;
@@ -728,6 +735,7 @@ pub async fn run_election_ctl(
     let snap = core.snapshot();
     let mut ports = Vec::new();
     let mut rings = Vec::new();
+    let mut attached = Vec::new();
     for (f, env) in envs.iter().enumerate() {
         let info: Vec<InstInfo> = snap
             .instances
@@ -753,6 +761,7 @@ pub async fn run_election_ctl(
             cfg.require_failsafe,
             &resume_ids,
         )?;
+        attached.push(now());
         sw.mark("fast path loaded and attached");
         rings.push(register(fp.take_events()?)?);
         let tx = match txs[f].take() {
@@ -828,7 +837,7 @@ pub async fn run_election_ctl(
     edge.exec().await;
     // Cold start: the Master_Down_Timers run from when every interface listened, and what was
     // heard while the fast path loaded counts first (see crate::early_rx).
-    match heard_while_loading(listening) {
+    match heard_while_loading(listening, &attached) {
         Some((since, heard)) => {
             edge.handle(Event::StartupListening { since }).await;
             for (f, rx) in heard {
