@@ -20,8 +20,8 @@ use std::{path::Path, time::Duration};
 
 use vrrp_integration_tests::{
     lab::{
-        instance_name, tail, tshark_fields, vip_cidr, vr_args, Lab, Vr, VrKind, BACKUP, IFACE,
-        INIT, MASTER, VIP4,
+        instance_name, tail, tshark_fields, vip_cidr, vmac4, vr_args, Lab, Vr, VrKind, BACKUP,
+        IFACE, INIT, MASTER, VIP4,
     },
     prober::realtime_ns,
     Proc,
@@ -133,6 +133,8 @@ fn a_master_heard_while_the_fast_path_loads_keeps_the_start_backup() {
             &dir.path().join("to_r2.pcap"),
         )
         .unwrap();
+    // The client asks for the VIP (ARP) every 5 ms throughout: r1 answers, r2 must not.
+    let p = lab.client_prober(Duration::from_millis(5)).unwrap();
     let t_spawn = realtime_ns();
     let mut r2 = start(&lab, 2, 100, "0.01", Some(LOAD_DELAY_MS));
     r2.wait_state(BACKUP, T).unwrap_or_else(|e| panic!("{e:#}"));
@@ -144,6 +146,7 @@ fn a_master_heard_while_the_fast_path_loads_keeps_the_start_backup() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     let out = r2.proc.output();
     assert_eq!(code, Some(0), "r2 exit code:\n{}", tail(&out, 40));
+    let trace = p.finish().unwrap();
     let sent = sent.stop().unwrap();
     let to_r2 = to_r2.stop().unwrap();
 
@@ -170,6 +173,18 @@ fn a_master_heard_while_the_fast_path_loads_keeps_the_start_backup() {
         replies.is_empty(),
         "r2 answered {} ARP request(s) for the VIP as a backup",
         replies.len()
+    );
+    let r1_mac = vrrp_integration_tests::prober::parse_mac(&lab.r(1).mac).unwrap();
+    let vmac = vrrp_integration_tests::prober::parse_mac(&vmac4(VRID)).unwrap();
+    let answered = trace.arp_macs(t_spawn, t_stop);
+    assert!(
+        !answered.is_empty() && answered.iter().all(|m| *m == r1_mac || *m == vmac),
+        "the client's ARP requests for the VIP while r2 started were answered by {:?}, not by \
+         r1 alone",
+        answered
+            .iter()
+            .map(vrrp_integration_tests::prober::fmt_mac)
+            .collect::<Vec<_>>()
     );
 
     // What it heard during the load: ~60 adverts (10 ms apart for 600 ms).
@@ -210,7 +225,8 @@ fn a_master_heard_while_the_fast_path_loads_keeps_the_start_backup() {
         .unwrap_or_else(|| panic!("no rx summary in r2's log:\n{}", tail(&out, 40)));
     println!(
         "r2: {heard} advert(s) heard while loading, {got} accepted in all, {on_link} of r1's on \
-         its link between its spawn and its stop"
+         its link between its spawn and its stop; ARP for the VIP answered by {} MAC(s), r1's",
+        answered.len()
     );
     assert!(
         got + window / 2 >= on_link,
