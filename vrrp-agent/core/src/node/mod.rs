@@ -78,6 +78,10 @@ pub use stats::{
     InstanceCounters, LogLimit, Peer, Peers, RxStats, VipStats, LOG_EVERY, LOG_PEERS, MAX_PEERS,
 };
 
+/// How late a Master's advert may go out so that it shares a wake-up with others
+/// ([`Core::poll_wakeup`]).
+pub const ADVERT_SLACK: Duration = Duration::from_micros(250);
+
 /// `INIT`, `BACKUP`, `MASTER`, `FAULT` (the log contract).
 pub fn state_name(s: State) -> &'static str {
     match s {
@@ -394,6 +398,35 @@ impl Core {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.instances.iter().flat_map(Instance::wakeups).min()
     }
+
+    // ---- CPU floor (issue 11, wt-rss): adverts due close together share one wake-up ----
+
+    /// When the edge should wake for [`Event::Timer`]: [`Core::poll_timeout`], except that a
+    /// Master's Adver_Timer may wait up to [`ADVERT_SLACK`] (at most 1/40 of its advert
+    /// interval): the wake-up then finds every advert due by then and sends them together, so
+    /// many VRIDs cost a few wake-ups per interval instead of one per advert. Every other timer
+    /// (Master_Down_Timer, GARP, handover, retries) keeps its exact deadline.
+    pub fn poll_wakeup(&self) -> Option<Instant> {
+        self.instances
+            .iter()
+            .flat_map(|inst| {
+                let advert = (inst.vr.state() == State::Master && !inst.group_wait)
+                    .then(|| inst.vr.next_deadline())
+                    .flatten();
+                let slack = ADVERT_SLACK
+                    .min(Duration::from_millis(u64::from(inst.spec.advert_int_cs) * 10) / 40);
+                inst.wakeups().map(move |w| {
+                    if Some(w) == advert {
+                        w.saturating_add(slack)
+                    } else {
+                        w
+                    }
+                })
+            })
+            .min()
+    }
+
+    // ---- end CPU floor ----
 
     /// True while a departing master still holds its VIPs (see [`Event::Shutdown`]).
     pub fn handing_over(&self) -> bool {
