@@ -477,6 +477,21 @@ fn startup_listening_never_starts_in_the_future() {
 
 // ---- CPU floor (issue 11, wt-rss): poll_wakeup lets adverts due close together share a wake-up ----
 
+/// A lone master's advert waits for nothing: `poll_wakeup` is its deadline.
+#[test]
+fn a_lone_advert_is_not_delayed() {
+    let mut core = one_backup();
+    run(&mut core, Event::Startup, Instant::ZERO);
+    let mut t = core.poll_timeout().unwrap();
+    run(&mut core, Event::Timer, t);
+    assert_eq!(core.snapshot().instances[0].state, State::Master);
+    for _ in 0..20 {
+        assert_eq!(core.poll_wakeup(), core.poll_timeout());
+        t = core.poll_timeout().unwrap();
+        run(&mut core, Event::Timer, t);
+    }
+}
+
 /// Two masters on eth0 (VRIDs 7 and 8, adverts every 1 s) whose adverts leave 100 µs apart:
 /// waking at `poll_wakeup` sends both in one wake-up, never more than `ADVERT_SLACK` after the
 /// first was due; a backup's Master_Down_Timer gets no slack.
