@@ -851,6 +851,9 @@ pub async fn run_election_ctl(
         None => edge.handle(Event::Startup).await,
     }
     sw.mark("started (first adverts sent)");
+    // RSS (issue 11): loading the fast path (the kernel's BTF, the object's relocations) left
+    // megabytes of freed heap; hand it back.
+    trim_heap();
     sd_notify(&[sd_notify::NotifyState::Ready]); // systemd (issue 10)
                                                  // ---- running loop (issue 11, CPU floor): the heartbeat rides on the loop's wake-ups ----
     let mut hb = vrrp_core::Heartbeat::new(edge.core.heartbeat_period());
@@ -875,7 +878,11 @@ pub async fn run_election_ctl(
         }
         // The core's next deadline, or the heartbeat's when no wake-up comes before it.
         let core_due = edge.core.poll_timeout();
-        let wake = core_due.map_or(hb.deadline(), |d| d.min(hb.deadline()));
+        // CPU floor (issue 11): adverts due within ADVERT_SLACK share one wake-up.
+        let wake = edge
+            .core
+            .poll_wakeup()
+            .map_or(hb.deadline(), |d| d.min(hb.deadline()));
         timer.set(Some(wake.as_nanos()))?;
         let stop = tokio::select! {
             biased;
@@ -1081,6 +1088,15 @@ fn tracker_event(r: checks::Report) -> Event {
 }
 
 /// Sleeps until `at` (forever without one).
+/// Returns the heap's free memory to the kernel (glibc keeps what start-up freed).
+fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,

@@ -190,8 +190,9 @@ enum Bench {
         /// Advertisement interval, seconds.
         #[arg(long, default_value = "0.01")]
         advert_int: String,
-        /// Implementations, comma-separated: agent, keepalived.
-        #[arg(long, default_value = "agent,keepalived")]
+        /// Implementations, comma-separated: agent, keepalived, keepalived-xdp (keepalived with
+        /// a pass-everything XDP program on its routers, the receive path the agent's pair pays).
+        #[arg(long, default_value = "agent,keepalived,keepalived-xdp")]
         peer: String,
     },
     /// Mutation fuzzing (not part of `test`): advert/ARP/NDP codecs, the TOML and keepalived.conf
@@ -403,7 +404,7 @@ fn main() -> Result<()> {
                     lab(&root, &args, "health benchmark")?;
                 }
                 Bench::Soak { minutes, loss } => {
-                    let json = target_dir(&root).join("bench").join("soak.json");
+                    let json = target_dir(&root).join("bench").join("soak-runs.json");
                     let (minutes, loss) = (minutes.to_string(), loss.to_string());
                     let json = json.to_string_lossy().into_owned();
                     let args = [
@@ -425,7 +426,7 @@ fn main() -> Result<()> {
                     peer,
                 } => {
                     setup::ensure_packages(&["tcpdump"])?;
-                    let json = target_dir(&root).join("bench").join("cpu.json");
+                    let json = target_dir(&root).join("bench").join("cpu-runs.json");
                     let json = json.to_string_lossy().into_owned();
                     let (window, runs) = (window.to_string(), runs.to_string());
                     let args = [

@@ -136,9 +136,10 @@ enum Cmd {
         /// Percent of the forwarded frames dropped at random.
         #[arg(long, default_value_t = 1)]
         loss: u32,
-        /// Where the result goes (JSON).
-        #[arg(long, default_value = "target/bench/soak.json")]
-        json: std::path::PathBuf,
+        /// Where the detailed result goes (JSON; default: soak-runs.json in the bench
+        /// directory, next to the report soak.json).
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// CPU (every thread, from /proc), RSS and advert-interval accuracy of a master and a backup
     /// at 1, 50 and 255 VRIDs, vrrp-agent and keepalived interleaved, one lab each.
@@ -158,10 +159,15 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         capture: u64,
         /// Implementations (comma-separated), one after the other for each count.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [cpu::Peer::Agent, cpu::Peer::Keepalived])]
+        /// `keepalived-xdp` is keepalived with the agent's XDP program (no VIP: it passes every
+        /// frame, generic mode) on both routers' interfaces, so that its adverts pay the same
+        /// receive path as the agent's: the fair comparison.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [cpu::Peer::Agent, cpu::Peer::Keepalived, cpu::Peer::KeepalivedXdp])]
         peer: Vec<cpu::Peer>,
-        #[arg(long, default_value = "target/bench/cpu.json")]
-        json: std::path::PathBuf,
+        /// Where the per-run results go (JSON; default: cpu-runs.json in the bench directory,
+        /// next to the report cpu.json).
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// Start → first advert on the wire: vrrp-agent's hitless resume, its cold start,
     /// keepalived's cold start (one router, no peer).
@@ -279,7 +285,7 @@ fn main() -> Result<()> {
             advert_int,
             capture,
             peers: peer,
-            json,
+            json: json.unwrap_or_else(|| report::dir().join("cpu-runs.json")),
         }),
         Cmd::BenchRestart { runs, advert_int } => restart::bench(runs, &advert_int),
         Cmd::BenchSoak {
@@ -287,7 +293,12 @@ fn main() -> Result<()> {
             advert_int,
             loss,
             json,
-        } => soak::bench(minutes, &advert_int, loss, &json),
+        } => soak::bench(
+            minutes,
+            &advert_int,
+            loss,
+            &json.unwrap_or_else(|| report::dir().join("soak-runs.json")),
+        ),
         Cmd::BenchArp {
             seconds,
             senders,

@@ -474,3 +474,91 @@ fn startup_listening_never_starts_in_the_future() {
         Some(Instant::from_nanos(1000 * MS + MDI_NS))
     );
 }
+
+// ---- CPU floor (issue 11, wt-rss): poll_wakeup lets adverts due close together share a wake-up ----
+
+/// A lone master's advert waits for nothing: `poll_wakeup` is its deadline.
+#[test]
+fn a_lone_advert_is_not_delayed() {
+    let mut core = one_backup();
+    run(&mut core, Event::Startup, Instant::ZERO);
+    let mut t = core.poll_timeout().unwrap();
+    run(&mut core, Event::Timer, t);
+    assert_eq!(core.snapshot().instances[0].state, State::Master);
+    for _ in 0..20 {
+        assert_eq!(core.poll_wakeup(), core.poll_timeout());
+        t = core.poll_timeout().unwrap();
+        run(&mut core, Event::Timer, t);
+    }
+}
+
+/// Two masters on eth0 (VRIDs 7 and 8, adverts every 1 s) whose adverts leave 100 µs apart:
+/// waking at `poll_wakeup` sends both in one wake-up, never more than `ADVERT_SLACK` after the
+/// first was due; a backup's Master_Down_Timer gets no slack.
+#[test]
+fn adverts_due_close_together_share_one_wake_up() {
+    use vrrp_core::node::ADVERT_SLACK;
+    let mut core = Core::new(
+        vec![
+            spec("a", "eth0", 7, 100, "10.0.0.100/24"),
+            spec("b", "eth0", 8, 100, "10.0.0.101/24"),
+        ],
+        vec![env("eth0", v4(1))],
+    )
+    .unwrap();
+    run(&mut core, Event::Startup, Instant::ZERO);
+    // Backups: the wake-up is the exact Master_Down deadline.
+    assert_eq!(core.poll_wakeup(), core.poll_timeout());
+    assert_eq!(core.poll_timeout(), Some(Instant::from_nanos(MDI_NS)));
+    let mut wakeups_with_adverts = Vec::new();
+    for _ in 0..200 {
+        let (Some(due), Some(wake)) = (core.poll_timeout(), core.poll_wakeup()) else {
+            break;
+        };
+        if wake.as_nanos() > 10_000 * MS {
+            break;
+        }
+        assert!(wake >= due, "woken before anything is due");
+        assert!(
+            wake.as_nanos() - due.as_nanos() <= ADVERT_SLACK.as_nanos() as u64,
+            "an advert waits more than ADVERT_SLACK"
+        );
+        core.handle(Event::Timer, wake);
+        let mut sent = Vec::new();
+        while let Some(c) = core.poll_command() {
+            let report = match &c {
+                Command::Claim { .. } => Some(Report::Claimed),
+                Command::Release { .. } => Some(Report::Released),
+                Command::SendFrame {
+                    instance,
+                    advert: true,
+                    ..
+                } => {
+                    // b's advert leaves 100 µs after a's.
+                    let at = Instant::from_nanos(wake.as_nanos() + instance.0 as u64 * 100_000);
+                    core.handle(
+                        Event::AdvertSent {
+                            instance: *instance,
+                            at,
+                        },
+                        at,
+                    );
+                    sent.push(instance.0);
+                    None
+                }
+                _ => None,
+            };
+            if let (Some(report), Some(instance)) = (report, c.instance()) {
+                core.handle(Event::Report { instance, report }, wake);
+            }
+        }
+        if !sent.is_empty() {
+            wakeups_with_adverts.push(sent);
+        }
+    }
+    // Both became master at once, then one advert of each per second, always together.
+    assert!(wakeups_with_adverts.len() >= 6, "{wakeups_with_adverts:?}");
+    for sent in &wakeups_with_adverts {
+        assert_eq!(sent, &vec![0, 1], "{wakeups_with_adverts:?}");
+    }
+}

@@ -232,6 +232,12 @@ fn blast(
 /// The agent's XDP program, no VIP, attached natively on `iface` of `ns` (it passes every frame):
 /// what lets r1's native XDP_TX reach the bridge. Held until `release` is dropped.
 fn peer_xdp(ns: &Netns, iface: &str) -> Result<std::sync::mpsc::Sender<()>> {
+    pass_xdp(ns, iface, XdpMode::Native)
+}
+
+/// The agent's XDP program, no VIP, attached in `mode` on `iface` of `ns`: it passes every
+/// frame. Held until the returned sender is dropped. (Also bench cpu's `keepalived+xdp`.)
+pub fn pass_xdp(ns: &Netns, iface: &str, mode: XdpMode) -> Result<std::sync::mpsc::Sender<()>> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
     let (ns_path, iface) = (ns.path(), iface.to_owned());
@@ -239,8 +245,8 @@ fn peer_xdp(ns: &Netns, iface: &str) -> Result<std::sync::mpsc::Sender<()>> {
         let r = (|| -> Result<FastPath> {
             Netns::enter_path(&ns_path)?;
             let mut fp = FastPath::load()?;
-            fp.attach(&iface, XdpMode::Native)
-                .with_context(|| format!("native XDP on {iface}"))?;
+            fp.attach(&iface, mode)
+                .with_context(|| format!("{mode:?} XDP on {iface}"))?;
             Ok(fp)
         })();
         match r {

@@ -21,22 +21,31 @@ use vrrp_integration_tests::{
     percentile, require_root,
 };
 
+use vrrp_agent::config::XdpMode;
+
 use crate::{
+    arp::pass_xdp,
     failover::{check_interrupted, install_interrupt_handler, sleep},
     starvation::vrrp_pid,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Peer {
     Agent,
     Keepalived,
+    /// keepalived with the agent's XDP program (no VIP: it passes every frame) on both routers'
+    /// interfaces in generic mode. An advert's path through veth and bridge into the receiver's
+    /// generic XDP program runs in the sender's context, so the agent's master pays for its
+    /// backup's XDP and keepalived's does not: this variant pays the same, the fair comparison.
+    KeepalivedXdp,
 }
 
 fn peer_name(p: Peer) -> &'static str {
     match p {
         Peer::Agent => "vrrp-agent",
         Peer::Keepalived => "keepalived",
+        Peer::KeepalivedXdp => "keepalived+xdp",
     }
 }
 
@@ -100,8 +109,9 @@ pub struct RunResult {
     pub role_changes: usize,
 }
 
+/// Every run (target/bench/cpu-runs.json; the report's figures are in cpu.json).
 #[derive(Serialize)]
-pub struct Report {
+pub struct Runs {
     pub command: String,
     pub advert_int: String,
     pub results: Vec<RunResult>,
@@ -291,7 +301,9 @@ fn start(lab: &Lab, peer: Peer, r: usize, n: u16, prio: u8, advert_int: &str) ->
             &agent_toml(n, prio, advert_int),
             &name(1),
         ),
-        Peer::Keepalived => lab.keepalived(r, &ka_conf(n, prio, advert_int), &name(1)),
+        Peer::Keepalived | Peer::KeepalivedXdp => {
+            lab.keepalived(r, &ka_conf(n, prio, advert_int), &name(1))
+        }
     }
 }
 
@@ -308,6 +320,14 @@ fn settled(vr: &mut Vr, n: u16, state: &str) -> Result<()> {
 
 fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
     let lab = Lab::new(&format!("bcpu{run}"), 2)?;
+    // Held to the end of the run (dropping a sender detaches its program).
+    let mut _xdp = Vec::new();
+    if peer == Peer::KeepalivedXdp {
+        for r in 1..=2 {
+            let node = lab.r(r);
+            _xdp.push(pass_xdp(&node.ns, &node.iface, XdpMode::Generic)?);
+        }
+    }
     let mut r1 = start(&lab, peer, 1, n, 200, &o.advert_int)?;
     settled(&mut r1, n, MASTER)?;
     let mut r2 = start(&lab, peer, 2, n, 100, &o.advert_int)?;
@@ -395,50 +415,93 @@ fn print_run(r: &RunResult) {
     );
 }
 
-fn table(results: &[RunResult], o: &Opts) {
-    println!(
-        "\n  medians over runs        | vrrp-agent            | keepalived (child + parent) | agent/keepalived"
+/// Median over runs of (CPU %, RSS MB, advert p99 ms) of `peer` at `n` VRIDs in `role`.
+fn pick(results: &[RunResult], peer: Peer, n: u16, role: &str) -> Option<(f64, f64, f64)> {
+    let rs: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.peer == peer && r.vrids == n)
+        .collect();
+    let rc = |r: &&RunResult| {
+        if role == "master" {
+            r.master.clone()
+        } else {
+            r.backup.clone()
+        }
+    };
+    Some((
+        median(rs.iter().map(|r| rc(r).cpu_pct))?,
+        median(rs.iter().map(|r| rc(r).rss_kb as f64 / 1024.0))?,
+        median(rs.iter().map(|r| r.intervals.p99_ms))?,
+    ))
+}
+
+/// The report (target/bench/cpu.json, .svg, and a section of report.md): per count of VRIDs
+/// and role, the agent's CPU against keepalived's as it runs (`keepalived`) and with the same
+/// receive path as the agent's pair (`keepalived+xdp`), RSS, and the master's advert p99.
+fn report(results: &[RunResult], failures: &[String], o: &Opts) -> crate::report::Report {
+    let mut rep = crate::report::Report::new(
+        "cpu",
+        &format!(
+            "CPU (every thread, % of one core; keepalived child + parent) and RSS at rest, r1 master \
+             and r2 backup of every VRID, VRRPv3 every {} s, {} s windows, median of {} run(s)",
+            o.advert_int, o.window, o.runs
+        ),
+        &reproduce(o),
     );
-    println!(
-        "  VRIDs role    | CPU %   RSS MB  p99 ms | CPU %   RSS MB  p99 ms       | CPU    RSS"
-    );
+    let fair = o.peers.contains(&Peer::KeepalivedXdp);
     for &n in &o.vrids {
         for role in ["master", "backup"] {
-            let pick = |p: Peer| {
-                let rs: Vec<&RunResult> = results
-                    .iter()
-                    .filter(|r| r.peer == p && r.vrids == n)
-                    .collect();
-                let rc = |r: &&RunResult| {
-                    if role == "master" {
-                        r.master.clone()
-                    } else {
-                        r.backup.clone()
-                    }
-                };
-                Some((
-                    median(rs.iter().map(|r| rc(r).cpu_pct))?,
-                    median(rs.iter().map(|r| rc(r).rss_kb as f64 / 1024.0))?,
-                    median(rs.iter().map(|r| r.intervals.p99_ms))?,
-                ))
-            };
-            let a = pick(Peer::Agent);
-            let k = pick(Peer::Keepalived);
-            let f = |x: Option<(f64, f64, f64)>| {
-                x.map_or("      -       -       -".into(), |(c, m, p)| {
-                    format!("{c:>6.2}  {m:>6.1}  {p:>6.2}")
-                })
-            };
-            let ratio = match (a, k) {
-                (Some(a), Some(k)) if k.0 > 0.0 && k.1 > 0.0 => {
-                    format!("{:>5.2}  {:>5.2}", a.0 / k.0, a.1 / k.1)
-                }
-                _ => "-".into(),
-            };
-            println!("  {n:>5} {role:<7} | {} | {}      | {ratio}", f(a), f(k));
+            let a = pick(results, Peer::Agent, n, role);
+            let k = pick(results, Peer::Keepalived, n, role);
+            let kx = pick(results, Peer::KeepalivedXdp, n, role);
+            rep.row(
+                &format!("{n} VRIDs, {role}: CPU"),
+                a.map(|x| x.0),
+                k.map(|x| x.0),
+                "%",
+            );
+            if fair {
+                rep.row(
+                    &format!("{n} VRIDs, {role}: CPU against keepalived+xdp (fair)"),
+                    a.map(|x| x.0),
+                    kx.map(|x| x.0),
+                    "%",
+                );
+            }
+            rep.row(
+                &format!("{n} VRIDs, {role}: RSS"),
+                a.map(|x| x.1),
+                k.map(|x| x.1),
+                "MB",
+            );
         }
+        rep.row(
+            &format!("{n} VRIDs: master's advert interval p99"),
+            pick(results, Peer::Agent, n, "master").map(|x| x.2),
+            pick(results, Peer::Keepalived, n, "master").map(|x| x.2),
+            "ms",
+        );
     }
-    println!("  (p99: the master's advert intervals, every VRID; the same figure on both rows)");
+    rep.note(
+        "CPU is every thread's sum_exec_runtime; the softirq work of an advert's path through \
+         veth and bridge into the receiver's generic XDP program is charged to the sender. \
+         `keepalived` rows: keepalived as it runs (no XDP anywhere on its pair); `keepalived+xdp` \
+         rows: the agent's XDP program (passing every frame) on both of its routers, the same \
+         receive path the agent's pair has.",
+    );
+    for r in results.iter().filter(|r| r.role_changes > 0) {
+        rep.note(format!(
+            "{} {} VRIDs run {}: {} role changes of VRID 1 in the window",
+            peer_name(r.peer),
+            r.vrids,
+            r.run,
+            r.role_changes
+        ));
+    }
+    for f in failures {
+        rep.note(f.clone());
+    }
+    rep
 }
 
 fn reproduce(o: &Opts) -> String {
@@ -492,12 +555,9 @@ pub fn bench(o: Opts) -> Result<()> {
             }
         }
     }
-    table(&results, &o);
     println!("  {:.0} s", started.elapsed().as_secs_f64());
-    for f in &failures {
-        println!("  {f}");
-    }
-    let report = Report {
+    let rep = report(&results, &failures, &o);
+    let report = Runs {
         command: reproduce(&o),
         advert_int: o.advert_int.clone(),
         results,
@@ -508,8 +568,8 @@ pub fn bench(o: Opts) -> Result<()> {
     }
     fs::write(&o.json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {:?}", o.json))?;
-    println!("  JSON: {}", o.json.display());
-    println!("  reproduce: {}", report.command);
+    println!("  per-run results: {}", o.json.display());
+    rep.emit()?;
     if report.results.is_empty() {
         bail!("no run succeeded");
     }

@@ -4,8 +4,9 @@
 //! `loss` percent of every frame it forwards, on every bridge port: this kernel has no netem, so
 //! an nftables rule of family `bridge` does it (`numgen random mod 100 < loss drop`, with
 //! counters of what passed through and what was dropped). For `minutes`, every role change of
-//! either router is a flap; the result (0 flaps expected) goes to target/bench/soak.json and the
-//! command fails on a flap or when nothing was dropped (the loss did not happen).
+//! either router is a flap; the report (0 flaps expected) goes to target/bench/soak.json (the
+//! details to soak-runs.json) and the command fails on a flap or when nothing was dropped (the
+//! loss did not happen).
 use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -20,7 +21,7 @@ use crate::failover::{check_interrupted, install_interrupt_handler, sleep};
 const VRID: u8 = 73;
 const T: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// What `bench soak` measured (target/bench/soak.json).
+/// What `bench soak` measured (target/bench/soak-runs.json).
 #[derive(Debug, Serialize)]
 pub struct SoakResult {
     pub minutes: f64,
@@ -139,6 +140,29 @@ pub fn bench(minutes: f64, advert_int: &str, loss: u32, json: &Path) -> Result<(
         100.0 * dropped as f64 / seen.max(1) as f64,
         json.display()
     );
+    let mut rep = crate::report::Report::new(
+        "soak",
+        &format!(
+            "loss soak: {minutes} min, {loss} % random loss on every switch port, VRRPv3 every \
+             {advert_int} s, vrrp-agent r1 (200) and r2 (100); role changes (0 expected)"
+        ),
+        &format!("cargo xtask bench soak --minutes {minutes} --loss {loss}"),
+    );
+    rep.row(
+        "flaps (role changes of r1 and r2)",
+        Some((result.flaps_r1 + result.flaps_r2) as f64),
+        None,
+        "",
+    );
+    rep.row(
+        "frames dropped by the switch",
+        Some(100.0 * dropped as f64 / seen.max(1) as f64),
+        None,
+        "%",
+    );
+    rep.row("frames through the switch", Some(seen as f64), None, "");
+    rep.note(format!("per-run results: {}", json.display()));
+    rep.emit()?;
     if dropped == 0 {
         bail!("the switch dropped nothing: no loss was applied");
     }

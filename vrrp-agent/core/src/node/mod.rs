@@ -78,6 +78,10 @@ pub use stats::{
     InstanceCounters, LogLimit, Peer, Peers, RxStats, VipStats, LOG_EVERY, LOG_PEERS, MAX_PEERS,
 };
 
+/// How late a Master's advert may go out so that it shares a wake-up with others
+/// ([`Core::poll_wakeup`]).
+pub const ADVERT_SLACK: Duration = Duration::from_micros(250);
+
 /// `INIT`, `BACKUP`, `MASTER`, `FAULT` (the log contract).
 pub fn state_name(s: State) -> &'static str {
     match s {
@@ -394,6 +398,52 @@ impl Core {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.instances.iter().flat_map(Instance::wakeups).min()
     }
+
+    // ---- CPU floor (issue 11, wt-rss): adverts due close together share one wake-up ----
+
+    /// When the edge should wake for [`Event::Timer`]: [`Core::poll_timeout`], except that the
+    /// earliest Master's Adver_Timer waits for the other Adver_Timers due within
+    /// [`ADVERT_SLACK`] of it (at most 1/40 of its advert interval): that wake-up sends them
+    /// together, so many VRIDs cost a few wake-ups per interval instead of one per advert. An
+    /// advert with no other due that close is not delayed; every other timer
+    /// (Master_Down_Timer, GARP, handover, retries) keeps its exact deadline.
+    pub fn poll_wakeup(&self) -> Option<Instant> {
+        let advert = |inst: &Instance| {
+            (inst.vr.state() == State::Master && !inst.group_wait)
+                .then(|| inst.vr.next_deadline())
+                .flatten()
+        };
+        let mut exact: Option<Instant> = None;
+        let mut first: Option<(Instant, Duration)> = None;
+        for inst in &self.instances {
+            let a = advert(inst);
+            for w in inst.wakeups() {
+                if Some(w) == a {
+                    let slack = ADVERT_SLACK
+                        .min(Duration::from_millis(u64::from(inst.spec.advert_int_cs) * 10) / 40);
+                    if first.is_none_or(|(f, _)| w < f) {
+                        first = Some((w, slack));
+                    }
+                } else if exact.is_none_or(|e| w < e) {
+                    exact = Some(w);
+                }
+            }
+        }
+        let Some((first, slack)) = first else {
+            return exact;
+        };
+        let until = first.saturating_add(slack);
+        let cluster_end = self
+            .instances
+            .iter()
+            .filter_map(advert)
+            .filter(|&a| a <= until)
+            .max()
+            .unwrap_or(first);
+        Some(exact.map_or(cluster_end, |e| e.min(cluster_end)))
+    }
+
+    // ---- end CPU floor ----
 
     /// True while a departing master still holds its VIPs (see [`Event::Shutdown`]).
     pub fn handing_over(&self) -> bool {
