@@ -779,16 +779,19 @@ fn check_keepalived(b: &[u8]) -> Result<Verdict, String> {
     for w in &imp.warnings {
         one_line("keepalived.conf warning", &w.to_string())?;
     }
-    let text = imp.to_toml();
-    if let Err(e) = text.parse::<toml::Table>() {
-        return Err(format!(
-            "imported keepalived.conf gives TOML that does not parse: {e}\n{text}"
-        ));
-    }
+    // `build` renders `to_toml` and parses it with the TOML front-end: when it builds, that
+    // TOML parsed. Only a refused build needs the separate syntax check (rendering and parsing
+    // the TOML twice per input was a fifth of this target's time).
     match imp.build() {
         Ok(_) => Ok(Verdict::Accepted),
         Err(e) => {
             one_line("keepalived.conf build", &e)?;
+            let text = imp.to_toml();
+            if let Err(e) = text.parse::<toml::Table>() {
+                return Err(format!(
+                    "imported keepalived.conf gives TOML that does not parse: {e}\n{text}"
+                ));
+            }
             Ok(Verdict::Rejected)
         }
     }
