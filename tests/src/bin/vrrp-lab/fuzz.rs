@@ -13,8 +13,11 @@
 //! - front-ends: every error renders as ONE line; keepalived.conf that imports gives TOML that
 //!   parses;
 //! - XDP: every action is DROP, PASS or TX; after every batch, `Frames` equals the frames run,
-//!   the outcome counters add up to `Frames`, and the ring buffer holds exactly `VrrpToUser`
-//!   events (and the same for the egress classifier's counters).
+//!   the outcome counters add up to `Frames`, XDP_TX equals `ArpReplied + NsReplied`, XDP_DROP
+//!   the dropping outcomes (plus at most `NaResizeFailed`), and the ring buffer holds exactly
+//!   `VrrpToUser` events; the same for the egress classifier (TC_ACT_SHOT equals the
+//!   `EgressNeighDropped*` outcomes). The kernel's skb test-run refuses (EINVAL) an IPv4/IPv6
+//!   frame shorter than its IP header, so those skip the classifier (`tc_not_run_short_ip`).
 //!
 //! A failing input is saved under `<out>/fuzz/<target>-<n>.bin` with its message in `.txt`.
 use std::{
