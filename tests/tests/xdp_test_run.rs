@@ -603,6 +603,20 @@ fn ns_not_ours_invalid_or_stale() {
     h.assert_outcomes_add_up();
 }
 
+#[test]
+fn ns_from_a_multicast_source_is_not_answered() {
+    // RFC 4861 §7.1.1 / RFC 4291 §2.7: an NS never comes from a multicast address (the codec
+    // refuses it, `FrameError::NdpMulticastSource`); answering would send the NA to a group.
+    let mut h = owner_harness(false);
+    for src in ["ff02::1", "ff02::1:ff00:100", "ff05::2"] {
+        let ns = neighbor_solicit(src.parse().unwrap(), VIP6, None);
+        assert_eq!(h.run_out(&ns), (XDP_PASS, ns.clone()), "from {src}");
+    }
+    assert_eq!(h.counter(Counter::NsInvalid), 3);
+    assert_eq!(h.counter(Counter::NsReplied), 0);
+    h.assert_outcomes_add_up();
+}
+
 /// An IPv4 UDP packet (checksums irrelevant to the fast path) from REQ4 to `dst`, Ethernet
 /// destination `eth_dst`.
 fn udp4(eth_dst: [u8; 6], dst: Ipv4Addr) -> Vec<u8> {

@@ -186,7 +186,8 @@ pub enum Counter {
     /// for the same reason as [`Counter::ArpVipNotOwned`].
     NsVipNotOwned,
     /// Outcome: Neighbor Solicitation for a VIP that fails RFC 4861 §7.1.1 validation (hop
-    /// limit, code, length, DAD not to a solicited-node group); passed (the kernel drops it).
+    /// limit, code, length, DAD not to a solicited-node group, a multicast source); passed (the
+    /// kernel drops it).
     NsInvalid,
     /// Outcome: the frame could not be resized into the Neighbor Advertisement
     /// (`bpf_xdp_adjust_tail` refused); passed.

@@ -52,6 +52,9 @@ pub fn neighbor_solicit(ctx: &XdpContext, l3: usize, hdr: &[u8; IPV6_HLEN]) -> (
         || payload_len < NS_MIN_LEN
         || ctx.data() + l3 + IPV6_HLEN + payload_len > ctx.data_end()
         || (dad && !to_solicited_node)
+        // The source of an NS is never multicast (RFC 4861 §7.1.1, RFC 4291 §2.7): the NA
+        // would go to a group.
+        || src[0] == 0xff
     {
         return (PASS, Counter::NsInvalid);
     }
