@@ -186,6 +186,16 @@ fn one_run(
         &dir.path().join("r2-port.pcap"),
     )?;
 
+    // tcpdump says "listening on" before frames reach its file: without r1's adverts before
+    // the cut the takeover cannot be timed. Wait (bounded) until a few are written.
+    let pcap = dir.path().join("r2-port.pcap");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::fs::metadata(&pcap).map_or(0, |m| m.len()) < 24 + 3 * (16 + 54)
+        && Instant::now() < deadline
+    {
+        sleep(Duration::from_millis(5))?;
+    }
+
     // (a) hard cut.
     let log_mark = r2.proc.output().len();
     let t_cut = realtime_ns();
@@ -215,6 +225,15 @@ fn one_run(
     let mut graceful = measure(&trace, t_term, end_term, "graceful stop")?;
     let wire = read_adverts(&cap.stop()?, lab.r(1).ip4, lab.r(2).ip4)?;
     hard.wire_ms = wire.takeover_ms(t_cut);
+    if hard.wire_ms.is_none() {
+        eprintln!(
+            "run {run} {}: hard cut not timed on the wire: captured {} adverts of r1 before the \
+             cut, {} of r2 after it",
+            peer_arg(peer),
+            wire.r1.iter().filter(|&&t| t < t_cut).count(),
+            wire.r2.iter().filter(|&&t| t > t_cut).count(),
+        );
+    }
     hard.second_advert_ms = wire.second_advert_ms(t_cut);
     hard.timer_late_us = late;
     graceful.wire_ms = wire.takeover_ms(t_term);
