@@ -294,9 +294,12 @@ impl Lab {
     ) -> Result<Vr> {
         let node = self.r(n);
         let mut cmd = launch.command(&node.ns, bin);
+        // VRRP_LAB_AGENT_LOG: another filter for a bench's diagnosis (e.g. the timer's
+        // late wake-ups, `info,vrrp_agent::timer=debug`); the state lines stay at info.
+        let filter = std::env::var("VRRP_LAB_AGENT_LOG").unwrap_or_else(|_| "info".into());
         cmd.args(["run", "--iface", &node.iface])
             .args(args)
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", filter);
         let mut proc = Proc::spawn(cmd, &format!("vrrp-agent on {}", node.name))?;
         proc.wait_for_line(Duration::from_secs(15), |l| {
             l.contains(&format!("XDP attached to {}", node.iface))

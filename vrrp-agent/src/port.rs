@@ -127,9 +127,10 @@ impl Port {
         check_overflow(&self.fp, &self.iface, &mut self.overflow, now, last);
     }
 
-    /// Fast path first (the XDP program answers ARP/NS with the VMAC from now on), then the
-    /// addresses (the kernel accepts traffic for them). Stops at the first failure.
-    pub async fn claim(&mut self, id: InstanceId, accept: bool) -> Report {
+    /// The fast path only (the XDP program answers ARP/NS with the VMAC from now on): map
+    /// updates, nothing that waits on the kernel's rtnl lock. The addresses follow with
+    /// [`Port::add_vips`], after the first advert.
+    pub fn claim(&mut self, id: InstanceId, accept: bool) -> Report {
         self.beat();
         let inf = inst(&self.info, id);
         if let Err(e) = self
@@ -138,6 +139,13 @@ impl Port {
         {
             return Report::ClaimFailed(format!("claiming in the fast path: {e:#}"));
         }
+        Report::Claimed
+    }
+
+    /// The addresses on the interface (the kernel accepts traffic for them). Stops at the first
+    /// failure.
+    pub async fn add_vips(&mut self, id: InstanceId) -> Report {
+        let inf = inst(&self.info, id);
         if inf.owner {
             return Report::Claimed;
         }

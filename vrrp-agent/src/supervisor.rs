@@ -172,7 +172,10 @@ impl Edge {
                     return;
                 }
                 Command::Claim { instance, accept } => {
-                    (instance, self.port(instance).claim(instance, accept).await)
+                    (instance, self.port(instance).claim(instance, accept))
+                }
+                Command::AddVips { instance } => {
+                    (instance, self.port(instance).add_vips(instance).await)
                 }
                 Command::Release { instance } => {
                     (instance, self.port(instance).release(instance).await)
@@ -320,7 +323,7 @@ fn resume_early(
                 early.notes.push(n);
                 continue;
             }
-            Command::Claim { instance, .. } => {
+            Command::Claim { instance, .. } | Command::AddVips { instance } => {
                 core.handle(
                     Event::Report {
                         instance,

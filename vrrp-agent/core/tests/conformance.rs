@@ -111,6 +111,8 @@ fn addrs_of(t: &toml::Table, k: &str) -> Option<Vec<IpAddr>> {
 #[derive(Default)]
 struct Executor {
     claim_fails: Option<String>,
+    /// Only the address adds fail (the fast path's map update works).
+    vip_adds_fail: Option<String>,
     release_fails: Option<String>,
 }
 
@@ -183,6 +185,14 @@ impl Run {
                 }
                 Command::Claim { instance, .. } => {
                     let report = match &self.exec.claim_fails {
+                        Some(why) => Report::ClaimFailed(why.clone()),
+                        None => Report::Claimed,
+                    };
+                    self.core.handle(Event::Report { instance, report }, at);
+                }
+                Command::AddVips { instance } => {
+                    let fails = self.exec.claim_fails.as_ref();
+                    let report = match fails.or(self.exec.vip_adds_fail.as_ref()) {
                         Some(why) => Report::ClaimFailed(why.clone()),
                         None => Report::Claimed,
                     };
@@ -305,6 +315,7 @@ impl Run {
             Command::Claim { instance, accept } => {
                 format!("claim {} accept={accept}", self.name(*instance))
             }
+            Command::AddVips { instance } => format!("add-vips {}", self.name(*instance)),
             Command::Release { instance } => format!("release {}", self.name(*instance)),
             Command::AddVip { instance, vip } => {
                 format!("add-vip {} {vip}", self.name(*instance))
@@ -678,6 +689,10 @@ fn run_scenario(path: &Path) -> Result<(), String> {
                 run.exec.claim_fails = Some(str_of(step, "why").unwrap_or("EPERM").into())
             }
             "claims_work" => run.exec.claim_fails = None,
+            "vip_adds_fail" => {
+                run.exec.vip_adds_fail = Some(str_of(step, "why").unwrap_or("EPERM").into())
+            }
+            "vip_adds_work" => run.exec.vip_adds_fail = None,
             "releases_fail" => {
                 run.exec.release_fails = Some(str_of(step, "why").unwrap_or("EPERM").into())
             }
@@ -789,6 +804,7 @@ fn is_other_note(line: &str) -> bool {
             | "na"
             | "ndp"
             | "claim"
+            | "add-vips"
             | "release"
             | "add-vip"
             | "remove-vip"

@@ -16,7 +16,7 @@ use vrrp_core::{
     wire::{
         self, AdvertFrame, ArpFrame, ChecksumOpts, MacAddr, NdpFrame, RxFrame, VrrpPacket, VrrpRepr,
     },
-    Command, InstanceId, Received, Report,
+    Command, InstanceId, Notification, Received, Report,
 };
 
 mod driver_support;
@@ -142,7 +142,7 @@ fn master_down_timer_makes_master_claim_before_advert_then_garps() {
     assert_eq!(f.eth_src, MacAddr([0, 0, 0x5e, 0, 1, 7]));
     assert_eq!((f.hop_limit, f.tos), (255, 0xc0));
     assert_eq!(f.ip.src, v4(1));
-    let garps: Vec<_> = cmds[2..]
+    let garps: Vec<_> = cmds[2..7]
         .iter()
         .map(|c| match c {
             Command::SendFrame { frame, .. } => ArpFrame::parse(frame).unwrap(),
@@ -154,6 +154,14 @@ fn master_down_timer_makes_master_claim_before_advert_then_garps() {
         assert_eq!(g.eth_src, MacAddr([0, 0, 0x5e, 0, 1, 7]));
         assert!(g.arp.is_gratuitous());
     }
+    // The addresses (netlink, which can wait for the rtnl lock) only after the advert and the
+    // GARP burst: the takeover waits on nothing slower than the fast path's map update.
+    assert_eq!(
+        cmds[7..],
+        [Command::AddVips {
+            instance: InstanceId(0)
+        }]
+    );
 }
 
 #[test]
@@ -694,9 +702,19 @@ fn link_down_releases_without_advert_and_link_up_restarts() {
 /// Every claim and release works.
 fn ok(c: &Command) -> Option<Report> {
     match c {
-        Command::Claim { .. } => Some(Report::Claimed),
+        Command::Claim { .. } | Command::AddVips { .. } => Some(Report::Claimed),
         Command::Release { .. } => Some(Report::Released),
         _ => None,
+    }
+}
+
+/// The fast path's claim works, the address add fails (the kernel refuses it), releases work.
+fn vip_adds_fail(c: &Command) -> Option<Report> {
+    match c {
+        Command::AddVips { .. } => Some(Report::ClaimFailed(
+            "adding VIP 10.0.0.100/24: Permission denied".into(),
+        )),
+        c => ok(c),
     }
 }
 
@@ -778,6 +796,51 @@ fn claim_failure_goes_fault_sends_priority_zero_and_releases_instead_of_the_adve
         }
     );
     assert!(!done.iter().any(is_garp));
+    let inst = &d.instances()[0];
+    assert_eq!(inst.vip_stats.claim_failures, 1);
+    assert_eq!(inst.claim_retry_at, Some(t0 + Duration::from_secs(1)));
+    assert_eq!(
+        d.next_wakeup(),
+        Some(t0 + Duration::from_secs(1)),
+        "only the retry is left: no advert timer, no GARP in FAULT"
+    );
+}
+
+#[test]
+fn vip_add_failure_after_the_advert_goes_fault_and_drops_the_rest_of_the_garps() {
+    let (mut d, t0) = backup();
+    d.on_timers(t0);
+    let done = d.execute(t0, vip_adds_fail);
+    assert_eq!(state(&d), State::Fault, "not MASTER without its VIPs");
+    // The fast path's claim, the advert and the first GARP burst went out before the address
+    // add was tried; then the answer: a priority-0 advert and a release.
+    assert!(matches!(done[0], Command::Claim { .. }));
+    assert_eq!(sent_advert(&done[1]).priority, 100);
+    let n = done.len();
+    assert!(matches!(done[n - 3], Command::AddVips { .. }), "{done:?}");
+    assert_eq!(sent_advert(&done[n - 2]).priority, 0);
+    assert_eq!(
+        done[n - 1],
+        Command::Release {
+            instance: InstanceId(0)
+        }
+    );
+    // MASTER is told before the FAULT that ends it.
+    let states: Vec<_> = d
+        .notes()
+        .into_iter()
+        .filter_map(|n| match n {
+            Notification::StateChanged(s) => Some((s.from, s.to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states[states.len() - 2..],
+        [
+            (State::Backup, State::Master),
+            (State::Master, State::Fault)
+        ]
+    );
     let inst = &d.instances()[0];
     assert_eq!(inst.vip_stats.claim_failures, 1);
     assert_eq!(inst.claim_retry_at, Some(t0 + Duration::from_secs(1)));

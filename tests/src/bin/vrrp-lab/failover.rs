@@ -117,6 +117,12 @@ struct Measure {
     mac_switch_ms: Option<f64>,
     /// That change, `old->new`.
     mac_switch: Option<String>,
+    /// r2's first two adverts after the event, apart by (ms): about one advert interval when
+    /// r2 acted on time; far less when it acted late and its Adver_Timer caught up.
+    second_advert_ms: Option<f64>,
+    /// The latest wake-up of r2's timer (µs after its deadline) logged between the event and
+    /// r2's MASTER line (the agent logs those over 1 ms with `vrrp_agent::timer=debug`).
+    timer_late_us: Option<u64>,
 }
 
 fn measure(trace: &Trace, event: u64, end: u64, what: &str) -> Result<Measure> {
@@ -136,7 +142,20 @@ fn measure(trace: &Trace, event: u64, end: u64, what: &str) -> Result<Measure> {
         mac_switch: trace
             .arp_mac_switch(event, end)
             .map(|(a, b, _)| format!("{}->{}", fmt_mac(&a), fmt_mac(&b))),
+        second_advert_ms: None,
+        timer_late_us: None,
     })
+}
+
+/// The latest "timer fired N µs after its deadline" in `log` before its first MASTER line.
+fn timer_late_us(log: &str) -> Option<u64> {
+    log.lines()
+        .take_while(|l| !l.contains("-> MASTER"))
+        .filter_map(|l| {
+            let rest = &l[l.find("timer fired ")? + "timer fired ".len()..];
+            rest.split(' ').next()?.parse::<u64>().ok()
+        })
+        .max()
 }
 
 /// After a takeover: wait for echo replies again, then a settle window that the gap covers.
@@ -167,12 +186,24 @@ fn one_run(
         &dir.path().join("r2-port.pcap"),
     )?;
 
+    // tcpdump says "listening on" before frames reach its file: without r1's adverts before
+    // the cut the takeover cannot be timed. Wait (bounded) until a few are written.
+    let pcap = dir.path().join("r2-port.pcap");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::fs::metadata(&pcap).map_or(0, |m| m.len()) < 24 + 3 * (16 + 54)
+        && Instant::now() < deadline
+    {
+        sleep(Duration::from_millis(5))?;
+    }
+
     // (a) hard cut.
+    let log_mark = r2.proc.output().len();
     let t_cut = realtime_ns();
     lab.cut(1)?;
     r2.wait_state(MASTER, Duration::from_secs(5))
         .context("after r1's link cut")?;
     let end_cut = settle(&p, realtime_ns())?;
+    let late = timer_late_us(r2.proc.output().get(log_mark..).unwrap_or(""));
 
     // Back to r1 as master.
     lab.restore(1)?;
@@ -194,6 +225,17 @@ fn one_run(
     let mut graceful = measure(&trace, t_term, end_term, "graceful stop")?;
     let wire = read_adverts(&cap.stop()?, lab.r(1).ip4, lab.r(2).ip4)?;
     hard.wire_ms = wire.takeover_ms(t_cut);
+    if hard.wire_ms.is_none() {
+        eprintln!(
+            "run {run} {}: hard cut not timed on the wire: captured {} adverts of r1 before the \
+             cut, {} of r2 after it",
+            peer_arg(peer),
+            wire.r1.iter().filter(|&&t| t < t_cut).count(),
+            wire.r2.iter().filter(|&&t| t > t_cut).count(),
+        );
+    }
+    hard.second_advert_ms = wire.second_advert_ms(t_cut);
+    hard.timer_late_us = late;
     graceful.wire_ms = wire.takeover_ms(t_term);
     drop((r1, r2));
     Ok((hard, graceful))
@@ -208,6 +250,12 @@ struct Wire {
 
 impl Wire {
     /// r2's first advert after `event` minus r1's last advert before that one, ms.
+    fn second_advert_ms(&self, event: u64) -> Option<f64> {
+        let mut after = self.r2.iter().filter(|&&t| t > event);
+        let (a, b) = (*after.next()?, *after.next()?);
+        Some((b - a) as f64 / 1e6)
+    }
+
     fn takeover_ms(&self, event: u64) -> Option<f64> {
         let first = *self.r2.iter().find(|&&t| t > event)?;
         let last = *self.r1.iter().rev().find(|&&t| t < first)?;
@@ -331,12 +379,22 @@ pub fn bench(
                                 .map(|x| format!(", wire {x:.2}"))
                                 .unwrap_or_default()
                         };
+                        let diag = format!(
+                            "{}{}",
+                            h.second_advert_ms
+                                .map(|x| format!(", 1st->2nd advert {x:.2}"))
+                                .unwrap_or_default(),
+                            h.timer_late_us
+                                .map(|x| format!(", timer late {x} µs"))
+                                .unwrap_or_default()
+                        );
                         println!(
-                            "run {run:>3} {:<10}: hard cut {:6.1} ms (ARP {:6.1}{}{})   graceful {:6.1} ms (ARP {:6.1}{}{})",
+                            "run {run:>3} {:<10}: hard cut {:6.1} ms (ARP {:6.1}{}{}{})   graceful {:6.1} ms (ARP {:6.1}{}{})",
                             peer_arg(*peer),
                             h.icmp_ms,
                             h.arp_ms,
                             w(&h),
+                            diag,
                             h.mac_switch_ms.map(|m| format!(", MAC switch +{m:.1} {}", h.mac_switch.clone().unwrap_or_default())).unwrap_or_default(),
                             g.icmp_ms,
                             g.arp_ms,
@@ -394,6 +452,27 @@ pub fn bench(
         }
         println!("  on the wire (r2's port), ms");
         stats("hard cut, excess over MDI", &excess(&r.hard));
+        let second: Vec<f64> = r.hard.iter().filter_map(|m| m.second_advert_ms).collect();
+        stats("hard cut, r2 1st -> 2nd advert", &second);
+        // Late takeovers (excess over 1 ms): was r2's timer late, or did it act late after it?
+        for m in r
+            .hard
+            .iter()
+            .filter(|m| m.wire_ms.is_some_and(|w| w - mdi > 1.0))
+        {
+            println!(
+                "  late takeover: excess {:.2} ms, 1st -> 2nd advert {}, timer wake-up {}",
+                m.wire_ms.unwrap_or_default() - mdi,
+                m.second_advert_ms
+                    .map(|x| format!("{x:.2} ms"))
+                    .unwrap_or_else(|| "?".into()),
+                match (*peer, m.timer_late_us) {
+                    (Peer::Keepalived, _) => "not logged".into(),
+                    (_, Some(x)) => format!("{x} µs late"),
+                    (_, None) => "on time (none logged over 1 ms)".into(),
+                },
+            );
+        }
         stats("graceful, r1 last -> r2 first", &wire(&r.graceful));
         if *peer == Peer::Agent {
             println!("  targets: hard cut p50 <= 30 ms, max <= 36 ms; graceful <= 5 ms (ICMP gap)");

@@ -184,7 +184,17 @@ impl Core {
 
     fn claim_failed(&mut self, i: usize, what: String, now: Instant, out: &mut Vec<Command>) {
         let id = InstanceId(i);
-        self.queue.retain(|c| c.instance() != Some(id));
+        // The state change to MASTER is queued behind the takeover's commands: it is told
+        // first, then the FAULT that ends it (one order for every reader of the sequence).
+        let mut told = Vec::new();
+        self.queue.retain(|c| match c {
+            Command::Notify(Notification::StateChanged(s)) if s.instance == id => {
+                told.push(c.clone());
+                false
+            }
+            c => c.instance() != Some(id),
+        });
+        out.extend(told);
         let iface = self.ifaces[self.instances[i].iface.0].name.clone();
         let inst = &mut self.instances[i];
         inst.vip_stats.claim_failures += 1;

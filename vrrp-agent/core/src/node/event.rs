@@ -119,9 +119,11 @@ pub enum Event {
 /// What carrying out a command did, reported back with [`Event::Report`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Report {
-    /// [`Command::Claim`] worked: the fast path owns the VMAC and the VIPs are on the interface.
+    /// [`Command::Claim`] worked (the fast path owns the VMAC), or [`Command::AddVips`] did (the
+    /// VIPs are on the interface).
     Claimed,
-    /// [`Command::Claim`] or [`Command::AddVip`] failed (what failed, for the log).
+    /// [`Command::Claim`], [`Command::AddVips`] or [`Command::AddVip`] failed (what failed, for
+    /// the log).
     ClaimFailed(String),
     /// [`Command::Release`] worked.
     Released,
@@ -153,9 +155,15 @@ pub enum Command {
         dst: IpAddr,
         packet: Vec<u8>,
     },
-    /// Become the owner of the instance's VIPs: fast path first (`set_router(owned=true)`),
-    /// then the addresses on the interface. Report the outcome.
+    /// Become the owner of the instance's VIPs in the fast path (`set_router(owned=true)`, a
+    /// map update: the XDP program answers ARP/NS for them with the VMAC from now on). On
+    /// becoming Master it is the only step before the first advert; the addresses follow with
+    /// [`Command::AddVips`]. Report the outcome.
     Claim { instance: InstanceId, accept: bool },
+    /// Put the instance's VIPs on the interface (netlink, which waits for the kernel's rtnl
+    /// lock): after a new Master's first advert and GARP burst, so the takeover never waits on
+    /// it. Report the outcome ([`Report::Claimed`] / [`Report::ClaimFailed`]).
+    AddVips { instance: InstanceId },
     /// Let the VIPs go: the addresses first, then the fast path (`set_router(owned=false)`).
     /// Report the outcome.
     Release { instance: InstanceId },
@@ -174,6 +182,7 @@ impl Command {
             Command::SendFrame { instance, .. }
             | Command::SendIp { instance, .. }
             | Command::Claim { instance, .. }
+            | Command::AddVips { instance }
             | Command::Release { instance }
             | Command::AddVip { instance, .. }
             | Command::RemoveVip { instance, .. } => Some(*instance),

@@ -710,12 +710,16 @@ impl Core {
     /// Feeds one input to instance `i` and translates its actions. `cause`: the advert
     /// (source, priority) the input is, if it is one.
     ///
-    /// Two reorderings against the state machine's action order. The state change is notified
-    /// first: it is decided before anything is carried out (a failed claim's FAULT follows
-    /// it). On becoming Master the `Claim` (fast path owns the VMAC, VIPs on the interface) goes
-    /// out *before* the advert. The advert is the first frame from the VMAC, which moves the
-    /// switches' forwarding entry to us; traffic for the VIP follows at once and must find the
-    /// VIP already here. GARP/NA still follow the advert.
+    /// Reorderings against the state machine's action order. On becoming Master nothing slower
+    /// than a map update stands before the advert: the `Claim` (the fast path owns the VMAC; a
+    /// map update) goes out *before* it, so the XDP program answers ARP/NS for the VIPs with the
+    /// VMAC as soon as the advert (the first frame from the VMAC) moves the switches' forwarding
+    /// entry to us. GARP/NA follow the advert; then `AddVips` (the addresses: netlink, which can
+    /// wait milliseconds for the kernel's rtnl lock); then the state change is notified (the
+    /// edge writes the log line synchronously and starts notify scripts), so a reader of that
+    /// notification finds the VIPs on the interface. Every other state change is notified
+    /// first: it is decided before anything is carried out. A failed claim or address add
+    /// (FAULT) is told after the MASTER it ends ([`Core::report`] keeps the order).
     fn feed(
         &mut self,
         i: usize,
@@ -751,6 +755,10 @@ impl Core {
                         },
                     );
                     self.garp_start(i, now, &mut cmds);
+                    // An address owner's VIPs are the interface's own addresses.
+                    if self.instances[i].spec.priority != 255 {
+                        cmds.push(Command::AddVips { instance: id });
+                    }
                 }
                 Action::Release => {
                     self.instances[i].garp = None;
@@ -775,7 +783,13 @@ impl Core {
                         inst.counters.left_master += 1;
                     }
                     inst.counters.transitions += 1;
-                    out.push(Command::Notify(Notification::StateChanged(StateChange {
+                    // Becoming Master is told after the takeover's commands (see above).
+                    let told = if to == State::Master {
+                        &mut cmds
+                    } else {
+                        &mut *out
+                    };
+                    told.push(Command::Notify(Notification::StateChanged(StateChange {
                         seq: self.seq,
                         instance: id,
                         name: inst.spec.name.clone(),
