@@ -49,6 +49,16 @@ fn driver(specs: Vec<InstanceSpec>, primaries: &[IpAddr]) -> Driver {
 }
 
 /// The VRRP message inside a sent advert frame.
+/// The priority of an advert command; `None` for any other command (GARPs included).
+fn advert_priority(cmd: &Command) -> Option<u8> {
+    let Command::SendFrame { frame, .. } = cmd else {
+        return None;
+    };
+    AdvertFrame::parse(frame, ChecksumOpts::default())
+        .ok()
+        .map(|a| a.vrrp.priority)
+}
+
 fn sent_advert(cmd: &Command) -> VrrpRepr {
     let Command::SendFrame { frame, .. } = cmd else {
         panic!("not a frame: {cmd:?}")
@@ -875,8 +885,36 @@ fn claim_retry_after_the_backoff_goes_backup_then_master_claims_again() {
     let done = run_exec(&mut d, retry + mdi, ok);
     assert_eq!(state(&d), State::Master);
     assert!(matches!(done[0], (t, Command::Claim { .. }) if t == retry + mdi));
-    assert_eq!(sent_advert(&done[1].1).priority, 100);
+    // A retry puts the addresses on before its advert (the takeover order is for a first claim).
+    assert!(matches!(done[1], (_, Command::AddVips { .. })));
+    assert_eq!(sent_advert(&done[2].1).priority, 100);
     assert_eq!(d.instances()[0].claim_retry_at, None);
+}
+
+#[test]
+fn a_retry_whose_address_add_fails_again_sends_no_advert_at_its_priority() {
+    // The first takeover: the advert goes out before the address add, which fails.
+    let (mut d, t0) = backup();
+    d.on_timers(t0);
+    let first = d.execute(t0, vip_adds_fail);
+    assert!(
+        first.iter().any(|c| advert_priority(c) == Some(100)),
+        "{first:?}"
+    );
+    assert_eq!(state(&d), State::Fault);
+    // The retry (a peer holds the VIP by now) adds the addresses first; they fail again, so
+    // the peer never sees a priority-100 advert that would preempt it for nothing.
+    let mdi = Duration::from_nanos(3_609_375_000);
+    let done = run_exec(&mut d, t0 + Duration::from_secs(1) + mdi, vip_adds_fail);
+    assert!(done
+        .iter()
+        .any(|(_, c)| matches!(c, Command::AddVips { .. })));
+    let prios: Vec<u8> = done
+        .iter()
+        .filter_map(|(_, c)| advert_priority(c))
+        .collect();
+    assert_eq!(prios, [0], "{done:?}");
+    assert_eq!(state(&d), State::Fault);
 }
 
 #[test]

@@ -27,6 +27,10 @@ pub(super) struct ClaimRetry {
     pub at: Option<Instant>,
     /// When the last claim worked.
     pub last_ok: Option<Instant>,
+    /// The last claim failed and none has worked since: the retry puts the addresses on the
+    /// interface before its first advert, so a peer that took over is not preempted by a claim
+    /// that fails again (nobody waits for this one: there is a Master).
+    pub last_failed: bool,
 }
 
 /// Retry schedule after failed releases.
@@ -78,6 +82,7 @@ impl Core {
         match report {
             Report::Claimed => {
                 inst.claim_retry.last_ok = Some(now);
+                inst.claim_retry.last_failed = false;
                 inst.release_retry = ReleaseRetry::default();
             }
             Report::ClaimFailed(what) => self.claim_failed(i, what, now, out),
@@ -198,6 +203,7 @@ impl Core {
         let iface = self.ifaces[self.instances[i].iface.0].name.clone();
         let inst = &mut self.instances[i];
         inst.vip_stats.claim_failures += 1;
+        inst.claim_retry.last_failed = true;
         let mut cmds = Vec::new();
         if inst.handover_until.take().is_some() {
             // A departing master could not put a VIP back: the handover ends here.

@@ -718,7 +718,10 @@ impl Core {
     /// wait milliseconds for the kernel's rtnl lock); then the state change is notified (the
     /// edge writes the log line synchronously and starts notify scripts), so a reader of that
     /// notification finds the VIPs on the interface. Every other state change is notified
-    /// first: it is decided before anything is carried out. A failed claim or address add
+    /// first: it is decided before anything is carried out. The retry after a failed claim
+    /// adds the addresses right after the `Claim`, before the advert: a peer has taken over
+    /// by then, and an advert from a claim that fails again would preempt it for nothing. A
+    /// failed claim or address add
     /// (FAULT) is told after the MASTER it ends ([`Core::report`] keeps the order).
     fn feed(
         &mut self,
@@ -755,9 +758,15 @@ impl Core {
                         },
                     );
                     self.garp_start(i, now, &mut cmds);
-                    // An address owner's VIPs are the interface's own addresses.
+                    // An address owner's VIPs are the interface's own addresses. A retry
+                    // after a failed claim adds them before its advert (see `ClaimRetry`).
                     if self.instances[i].spec.priority != 255 {
-                        cmds.push(Command::AddVips { instance: id });
+                        let add = Command::AddVips { instance: id };
+                        if self.instances[i].claim_retry.last_failed {
+                            cmds.insert(1, add);
+                        } else {
+                            cmds.push(add);
+                        }
                     }
                 }
                 Action::Release => {
