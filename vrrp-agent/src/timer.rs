@@ -96,6 +96,11 @@ impl DeadlineTimer {
                 )
             };
             if n == 8 {
+                // The read emptied the timerfd (one-shot, re-armed only by `set`): without
+                // this, the next poll would find the readiness still set and pay a read that
+                // returns EAGAIN (a syscall per wake-up). An expiry after the read sets it
+                // again (tokio clears only the readiness it handed out).
+                guard.clear_ready();
                 if let Some(at) = self.armed.take() {
                     let late = crate::clock::monotonic_ns().saturating_sub(at);
                     if late > LATE_NS {

@@ -48,7 +48,7 @@ mod parse;
 mod vmac;
 
 use aya_ebpf::{
-    bindings::{xdp_action, TC_ACT_OK, TC_ACT_SHOT},
+    bindings::{xdp_action, BPF_F_MMAPABLE, TC_ACT_OK, TC_ACT_SHOT},
     macros::{classifier, map, xdp},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::{TcContext, XdpContext},
@@ -94,8 +94,10 @@ static VIPS_V4: HashMap<[u8; 4], VipEntry> = HashMap::with_max_entries(MAX_VIPS,
 static VIPS_V6: HashMap<[u8; 16], VipEntry> = HashMap::with_max_entries(MAX_VIPS, 0);
 
 /// `[0]`: the agent's last heartbeat, CLOCK_MONOTONIC ns (same clock as bpf_ktime_get_ns).
+/// Memory-mappable (`BPF_F_MMAPABLE`): the agent writes it with a store into its mapping, not a
+/// `bpf()` syscall per wake-up (CPU floor, issue 11).
 #[map]
-static HEARTBEAT: Array<u64> = Array::with_max_entries(1, 0);
+static HEARTBEAT: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 
 /// `[0]`: the attached interface's own MAC.
 #[map]

@@ -10,6 +10,64 @@ use vrrp_common::{vrid_slot, IfaceConfig, RouterState, VipEntry, ROUTER_ACCEPT, 
 
 use super::FastPath;
 
+/// The `HEARTBEAT` map's value memory mapped into the agent (the map is `BPF_F_MMAPABLE`): a
+/// heartbeat is a store, not a `bpf()` syscall per wake-up (CPU floor, issue 11).
+pub(super) struct MappedHeartbeat {
+    ptr: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value and only accessed through an atomic.
+unsafe impl Send for MappedHeartbeat {}
+
+impl MappedHeartbeat {
+    /// Maps the `HEARTBEAT` map of `ebpf`; `None` when it cannot (a map without
+    /// `BPF_F_MMAPABLE`, a kernel before 5.5): the heartbeat then goes through `bpf()`.
+    pub(super) fn map(ebpf: &aya::Ebpf) -> Option<Self> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        let aya::maps::Map::Array(md) = ebpf.map("HEARTBEAT")? else {
+            return None;
+        };
+        // SAFETY: no preconditions.
+        let len = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+        // SAFETY: a fresh shared mapping of the map's value area (one u64 at offset 0), owned
+        // by the returned value and unmapped in its Drop.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                md.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            log::debug!(
+                "HEARTBEAT map not memory-mapped ({}): heartbeats go through bpf()",
+                std::io::Error::last_os_error()
+            );
+            return None;
+        }
+        Some(Self {
+            ptr: std::ptr::NonNull::new(p.cast())?,
+            len,
+        })
+    }
+
+    fn store(&self, now_ns: u64) {
+        // SAFETY: the mapping is live, page-aligned and holds element 0 (a u64) at offset 0.
+        unsafe { self.ptr.as_ref() }.store(now_ns, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Drop for MappedHeartbeat {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
 impl FastPath {
     /// Marks a virtual router's adverts as ours (handed to user space) or not.
     pub fn set_vrid(&mut self, family: u8, vrid: u8, on: bool) -> Result<()> {
@@ -112,6 +170,10 @@ impl FastPath {
     /// Tells the fast path the agent is alive, at `now_ns` on CLOCK_MONOTONIC
     /// ([`crate::clock::monotonic_ns`]).
     pub fn heartbeat(&mut self, now_ns: u64) -> Result<()> {
+        if let Some(hb) = &self.heartbeat_mem {
+            hb.store(now_ns);
+            return Ok(());
+        }
         let mut map: Array<&mut MapData, u64> = Array::try_from(self.map_mut("HEARTBEAT")?)?;
         map.set(0, now_ns, 0).context("writing the HEARTBEAT map")?;
         Ok(())

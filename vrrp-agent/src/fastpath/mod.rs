@@ -105,6 +105,8 @@ pub struct FastPath {
     lock: Option<IfaceLock>,
     /// `ROUTERS` slots currently marked owned ([`FastPath::set_router`]).
     owned: std::collections::BTreeSet<u32>,
+    /// `HEARTBEAT` mapped into memory, when the kernel allows it ([`FastPath::heartbeat`]).
+    heartbeat_mem: Option<maps::MappedHeartbeat>,
 }
 
 impl FastPath {
@@ -154,7 +156,9 @@ impl FastPath {
             ),
             e => explain_program_error(e),
         })?;
+        let heartbeat_mem = maps::MappedHeartbeat::map(&ebpf);
         Ok(Self {
+            heartbeat_mem,
             ebpf,
             attached: None,
             egress: None,
