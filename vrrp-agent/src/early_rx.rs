@@ -21,10 +21,12 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd},
 };
 
 use anyhow::{bail, Context as _, Result};
+
+use crate::tx::{setsockopt, socket};
 use vrrp_core::{fsm, wire::MacAddr, Received};
 
 /// Receive buffer asked for (`SO_RCVBUFFORCE`, else `SO_RCVBUF` up to the system's maximum).
@@ -89,40 +91,12 @@ fn filter() -> [libc::sock_filter; 18] {
     ]
 }
 
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
-    // SAFETY: `val` is a valid T for the option and its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (val as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 impl EarlyRx {
     /// Listens on `ifindex` from now: adverts only (the filter is in place before the socket is
     /// bound, so nothing else is ever queued).
     pub fn open(ifindex: u32) -> Result<EarlyRx> {
-        // SAFETY: plain socket(2); the fd is owned at once.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error()).context("opening an AF_PACKET socket");
-        }
-        // SAFETY: a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd =
+            socket(libc::AF_PACKET, libc::SOCK_RAW, 0).context("opening an AF_PACKET socket")?;
         let mut insns = filter();
         let prog = libc::sock_fprog {
             len: insns.len() as u16,

@@ -23,8 +23,9 @@ use anyhow::{Context as _, Result};
 
 use crate::wire::MacAddr;
 
-/// `socket(2)` wrapped in an `OwnedFd`.
-fn socket(domain: i32, ty: i32, proto: i32) -> io::Result<OwnedFd> {
+/// `socket(2)` (close-on-exec, non-blocking) wrapped in an `OwnedFd` (also for
+/// [`crate::early_rx`]).
+pub(crate) fn socket(domain: i32, ty: i32, proto: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall; the fd is owned by the OwnedFd from here on.
     let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) };
     if fd < 0 {
@@ -33,7 +34,8 @@ fn socket(domain: i32, ty: i32, proto: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
+/// `setsockopt(2)` with a typed value (also for [`crate::early_rx`]).
+pub(crate) fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io::Result<()> {
     // SAFETY: `val` points at a valid T of the given size.
     let rc = unsafe {
         libc::setsockopt(

@@ -243,9 +243,9 @@ fn one_run(
 
 /// Advert times (pcap kernel timestamps, CLOCK_REALTIME ns) per router.
 #[derive(Default)]
-struct Wire {
-    r1: Vec<u64>,
-    r2: Vec<u64>,
+pub(crate) struct Wire {
+    pub r1: Vec<u64>,
+    pub r2: Vec<u64>,
 }
 
 impl Wire {
@@ -263,7 +263,9 @@ impl Wire {
     }
 }
 
-fn read_adverts(path: &Path, r1: Ipv4Addr, r2: Ipv4Addr) -> Result<Wire> {
+/// The VRRP adverts (Ethernet II, IPv4, protocol 112) of r1 and r2 in a capture, by sender
+/// (also the starvation bench's).
+pub(crate) fn read_adverts(path: &Path, r1: Ipv4Addr, r2: Ipv4Addr) -> Result<Wire> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {path:?}"))?;
     let mut reader = pcap_file::pcap::PcapReader::new(f).context("reading the pcap header")?;
     let mut wire = Wire::default();

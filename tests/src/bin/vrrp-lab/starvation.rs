@@ -19,8 +19,7 @@
 use std::{
     collections::BTreeMap,
     fs,
-    net::Ipv4Addr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -40,7 +39,7 @@ use vrrp_integration_tests::{
     require_root,
 };
 
-use crate::failover::{check_interrupted, install_interrupt_handler, sleep};
+use crate::failover::{check_interrupted, install_interrupt_handler, read_adverts, sleep, Wire};
 
 /// What runs on both routers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -274,35 +273,6 @@ impl Drop for StealSampler {
 
 // ---------------------------------------------------------------------------------------------
 // The capture.
-
-/// VRRP adverts seen on r1's bridge port: kernel timestamps (CLOCK_REALTIME ns) by sender.
-#[derive(Default)]
-struct Wire {
-    r1: Vec<u64>,
-    r2: Vec<u64>,
-}
-
-fn read_pcap(path: &Path, r1: Ipv4Addr, r2: Ipv4Addr) -> Result<Wire> {
-    let f = fs::File::open(path).with_context(|| format!("opening {path:?}"))?;
-    let mut reader = pcap_file::pcap::PcapReader::new(f).context("reading the pcap header")?;
-    let mut wire = Wire::default();
-    while let Some(pkt) = reader.next_packet() {
-        let pkt = pkt.context("reading a pcap record")?;
-        let d = &pkt.data;
-        // Ethernet II, IPv4, protocol 112 (VRRP); the capture filter already selects these.
-        if d.len() < 14 + 20 || d[12..14] != [0x08, 0x00] || d[14 + 9] != 112 {
-            continue;
-        }
-        let src = Ipv4Addr::new(d[26], d[27], d[28], d[29]);
-        let t = pkt.timestamp.as_nanos() as u64;
-        if src == r1 {
-            wire.r1.push(t);
-        } else if src == r2 {
-            wire.r2.push(t);
-        }
-    }
-    Ok(wire)
-}
 
 // ---------------------------------------------------------------------------------------------
 // One run.
@@ -567,7 +537,7 @@ fn one_run(
     let logs = [r1.proc.output(), r2.proc.output()];
     drop((r1, r2));
 
-    let wire = read_pcap(&file, lab.r(1).ip4, lab.r(2).ip4)?;
+    let wire = read_adverts(&file, lab.r(1).ip4, lab.r(2).ip4)?;
     let pcap_kept = if tr1.is_empty() && tr2.is_empty() && !o.keep {
         None
     } else {
