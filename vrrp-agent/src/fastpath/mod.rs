@@ -54,6 +54,7 @@
 //!
 //! - this file: [`FastPath`] (load, the public API, detach, `Drop`) and the load errors;
 //! - `attach`: XDP attach / replace / detach through netlink, the mode choice, attach errors;
+//! - `loader`: aya's loader, without the kernel's BTF (the object needs none);
 //! - `lock`: the abstract-socket lock, one agent per interface;
 //! - `maps`: the maps user space writes (VRIDS, ROUTERS, VIPs, IFACE, HEARTBEAT);
 //! - `events`: the advert ring buffer and the counters;
@@ -62,6 +63,7 @@
 mod attach;
 mod egress;
 mod events;
+mod loader;
 mod lock;
 mod maps;
 
@@ -70,7 +72,7 @@ use std::io;
 use anyhow::{anyhow, bail, Result};
 use aya::{
     programs::{ProgramError, SchedClassifier, Xdp, XdpMode},
-    Ebpf, EbpfError, EbpfLoader,
+    Ebpf, EbpfError,
 };
 
 pub use attach::{choose_mode, driver_name, Attachment};
@@ -137,7 +139,7 @@ impl FastPath {
             );
         }
         raise_memlock_limit();
-        let ebpf = EbpfLoader::new()
+        let ebpf = loader::loader(EBPF_OBJECT)
             .load(EBPF_OBJECT)
             .map_err(explain_load_error)?;
         let heartbeat_mem = maps::MappedHeartbeat::map(&ebpf);
