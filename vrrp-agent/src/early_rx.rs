@@ -37,11 +37,27 @@ const FRAME_MAX: usize = 2048;
 
 /// One interface's listening socket.
 pub struct EarlyRx {
-    fd: OwnedFd,
+    /// `None` only once dropped (see the `Drop` impl).
+    fd: Option<OwnedFd>,
     /// When the socket started listening (CLOCK_MONOTONIC).
     pub since: fsm::Instant,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC when it started (to notice a step of the wall clock).
     offset: i128,
+}
+
+/// Closing a packet socket waits for an RCU grace period (the kernel's `packet_release` calls
+/// `synchronize_net`): 10 to 15 ms measured, and a cold start drains its sockets once the fast
+/// path is attached, when the Master_Down_Timer has often expired already, so that wait would
+/// delay its first advert. A short-lived thread closes the socket instead (inline if no thread
+/// can be started).
+impl Drop for EarlyRx {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            let _ = std::thread::Builder::new()
+                .name("early-rx-close".into())
+                .spawn(move || drop(fd));
+        }
+    }
 }
 
 /// CLOCK_REALTIME − CLOCK_MONOTONIC, ns (the receive stamps are on the first, the agent runs on
@@ -143,7 +159,7 @@ impl EarlyRx {
         // `since` claims that every advert from then on is queued.
         let since = fsm::Instant::from_nanos(crate::clock::monotonic_ns());
         Ok(EarlyRx {
-            fd,
+            fd: Some(fd),
             since,
             offset: clock_offset(),
         })
@@ -182,7 +198,7 @@ impl EarlyRx {
             msg.msg_control = cmsg.as_mut_ptr().cast();
             msg.msg_controllen = std::mem::size_of_val(&cmsg);
             // SAFETY: msg points to valid buffers for the call.
-            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0) };
+            let n = unsafe { libc::recvmsg(self.raw_fd(), &mut msg, 0) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::WouldBlock {
@@ -212,6 +228,10 @@ impl EarlyRx {
         Ok(out)
     }
 
+    fn raw_fd(&self) -> libc::c_int {
+        self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
     /// Frames the kernel dropped on this socket (`PACKET_STATISTICS`).
     fn drops(&self) -> Result<u32> {
         // SAFETY: zero is a valid tpacket_stats.
@@ -220,7 +240,7 @@ impl EarlyRx {
         // SAFETY: st and len are valid for the call.
         let rc = unsafe {
             libc::getsockopt(
-                self.fd.as_raw_fd(),
+                self.raw_fd(),
                 libc::SOL_PACKET,
                 libc::PACKET_STATISTICS,
                 (&mut st as *mut libc::tpacket_stats).cast(),

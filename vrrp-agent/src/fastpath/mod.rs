@@ -54,6 +54,7 @@
 //!
 //! - this file: [`FastPath`] (load, the public API, detach, `Drop`) and the load errors;
 //! - `attach`: XDP attach / replace / detach through netlink, the mode choice, attach errors;
+//! - `loader`: aya's loader, without the kernel's BTF (the object needs none);
 //! - `lock`: the abstract-socket lock, one agent per interface;
 //! - `maps`: the maps user space writes (VRIDS, ROUTERS, VIPs, IFACE, HEARTBEAT);
 //! - `events`: the advert ring buffer and the counters;
@@ -62,6 +63,7 @@
 mod attach;
 mod egress;
 mod events;
+mod loader;
 mod lock;
 mod maps;
 
@@ -70,7 +72,7 @@ use std::io;
 use anyhow::{anyhow, bail, Result};
 use aya::{
     programs::{ProgramError, SchedClassifier, Xdp, XdpMode},
-    Ebpf, EbpfError, EbpfLoader,
+    Ebpf, EbpfError,
 };
 
 pub use attach::{choose_mode, driver_name, Attachment};
@@ -112,6 +114,24 @@ pub struct FastPath {
 impl FastPath {
     /// Loads the program and its maps into the kernel (not attached yet).
     pub fn load() -> Result<Self> {
+        let mut fp = Self::load_maps()?;
+        let (xdp, egress) = programs(&mut fp.ebpf)?;
+        // The kernel verifies the two programs in parallel (a privileged load takes no global
+        // verifier lock): the egress classifier on a second thread, XDP on this one. The
+        // verification is most of a cold start's load time.
+        let (x, e) = std::thread::scope(|sc| {
+            let e = sc.spawn(|| egress.load());
+            let x = xdp.load();
+            (x, e.join())
+        });
+        x.map_err(explain_program_error)?;
+        e.map_err(|_| anyhow!("loading the TC egress classifier: its thread panicked"))?
+            .map_err(explain_egress_error)?;
+        Ok(fp)
+    }
+
+    /// The object parsed and its maps created; no program loaded yet.
+    fn load_maps() -> Result<Self> {
         if EBPF_OBJECT.is_empty() {
             bail!(
                 "this vrrp-agent was built with AYA_BUILD_SKIP=1 and has no XDP program: \
@@ -119,43 +139,9 @@ impl FastPath {
             );
         }
         raise_memlock_limit();
-        let mut ebpf = EbpfLoader::new()
+        let ebpf = loader::loader(EBPF_OBJECT)
             .load(EBPF_OBJECT)
             .map_err(explain_load_error)?;
-        // The kernel verifies the two programs in parallel (a privileged load takes no global
-        // verifier lock): the egress classifier on a second thread, XDP on this one. The
-        // verification is most of a cold start's load time.
-        let (mut xdp, mut egress) = (None, None);
-        for (name, p) in ebpf.programs_mut() {
-            match name {
-                PROGRAM => xdp = Some(p),
-                EGRESS_PROGRAM => egress = Some(p),
-                _ => {}
-            }
-        }
-        let xdp: &mut Xdp = xdp
-            .ok_or_else(|| anyhow!("the XDP object has no program {PROGRAM}"))?
-            .try_into()?;
-        let egress: &mut SchedClassifier = egress
-            .ok_or_else(|| anyhow!("the eBPF object has no program {EGRESS_PROGRAM}"))?
-            .try_into()?;
-        let (x, e) = std::thread::scope(|sc| {
-            let e = sc.spawn(|| egress.load());
-            let x = xdp.load();
-            (x, e.join())
-        });
-        x.map_err(explain_program_error)?;
-        let e = e.map_err(|_| anyhow!("loading the TC egress classifier: its thread panicked"))?;
-        e.map_err(|e| match e {
-            ProgramError::LoadError {
-                io_error,
-                verifier_log,
-            } if io_error.raw_os_error() != Some(libc::EPERM) => anyhow!(
-                "the kernel verifier rejected the TC egress classifier ({io_error}); this is a \
-                 bug in vrrp-agent. Verifier log:\n{verifier_log}"
-            ),
-            e => explain_program_error(e),
-        })?;
         let heartbeat_mem = maps::MappedHeartbeat::map(&ebpf);
         Ok(Self {
             heartbeat_mem,
@@ -166,6 +152,78 @@ impl FastPath {
             lock: None,
             owned: Default::default(),
         })
+    }
+
+    /// A cold start's [`FastPath::load`] then [`FastPath::attach_with`], overlapped: once the
+    /// maps exist, `fill` programs them (before any program runs); then, under the interface's
+    /// lock, the egress classifier is verified and attached on a second thread while the kernel
+    /// verifies XDP on this one, and XDP is attached last. As with `attach_with`, nothing of
+    /// this fast path stays attached if it fails. Returns the XDP mode used and how long the
+    /// steps took.
+    pub fn load_and_attach(
+        iface: &str,
+        choice: ModeChoice,
+        require_failsafe: bool,
+        fill: impl FnOnce(&mut FastPath) -> Result<()>,
+    ) -> Result<(Self, XdpMode, StartTimes)> {
+        let t0 = crate::clock::monotonic_ns();
+        let mut fp = Self::load_maps()?;
+        let t1 = crate::clock::monotonic_ns();
+        fill(&mut fp)?;
+        let lock = IfaceLock::take(iface, rtnl::iface_facts(iface)?.index)?;
+        // What is attached, read under the lock.
+        let facts = rtnl::iface_facts(iface)?;
+        let plan = fp.plan_xdp(&facts)?;
+        let t2 = crate::clock::monotonic_ns();
+        let (xdp, egress) = programs(&mut fp.ebpf)?;
+        let index = facts.index;
+        let (x, e) = std::thread::scope(|sc| {
+            let e = sc.spawn(move || {
+                egress.load().map_err(explain_egress_error)?;
+                let t = crate::clock::monotonic_ns();
+                let r = egress::attach_any(egress, iface, index)?;
+                Ok::<_, anyhow::Error>((r, t))
+            });
+            let x = xdp.load();
+            (x, e.join())
+        });
+        let t3 = crate::clock::monotonic_ns();
+        let e = e.map_err(|_| anyhow!("loading the TC egress classifier: its thread panicked"))?;
+        // Attached or not, the egress classifier is detached again below if anything fails.
+        let ((link, gap), egress_verified) = e?;
+        let mode = fp.egress_attached(iface, index, link, gap);
+        let mut times = StartTimes {
+            maps: t1 - t0,
+            lock: t2 - t1,
+            egress_verified: egress_verified.saturating_sub(t2),
+            egress_attached: t3.saturating_sub(egress_verified),
+            xdp_verified: 0,
+            xdp_attached: 0,
+        };
+        let r = x.map_err(explain_program_error).and_then(|()| {
+            times.xdp_verified = crate::clock::monotonic_ns() - t2;
+            if mode != EgressMode::Netlink && require_failsafe {
+                let gap = fp.failsafe_gap.clone().unwrap_or_default();
+                bail!(
+                    "{iface}: fail-safe incomplete: {gap}; refusing to start because \
+                     require_failsafe is set"
+                );
+            }
+            let t = crate::clock::monotonic_ns();
+            let m = fp.attach_xdp(&facts, choice, plan)?;
+            times.xdp_attached = crate::clock::monotonic_ns() - t;
+            Ok(m)
+        });
+        match r {
+            Ok(m) => {
+                fp.lock = Some(lock);
+                Ok((fp, m, times))
+            }
+            Err(err) => {
+                let _ = fp.detach_egress();
+                Err(err)
+            }
+        }
     }
 
     /// The XDP program (for attaching, or for `BPF_PROG_TEST_RUN` in tests).
@@ -278,6 +336,56 @@ impl Drop for FastPath {
         if let Err(e) = self.detach() {
             log::warn!("{e:#}");
         }
+    }
+}
+
+/// What each step of [`FastPath::load_and_attach`] took, ns (for the start-up's debug log).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartTimes {
+    /// The object parsed (and the kernel's BTF), the maps created.
+    pub maps: u64,
+    /// The maps filled, the interface's lock taken, its XDP attachment read.
+    pub lock: u64,
+    /// From then: the egress classifier verified (second thread).
+    pub egress_verified: u64,
+    /// ... then attached (second thread), until both threads were done.
+    pub egress_attached: u64,
+    /// From the lock: XDP verified (this thread).
+    pub xdp_verified: u64,
+    /// XDP attached.
+    pub xdp_attached: u64,
+}
+
+/// Both programs, to load them on two threads.
+fn programs(ebpf: &mut Ebpf) -> Result<(&mut Xdp, &mut SchedClassifier)> {
+    let (mut xdp, mut egress) = (None, None);
+    for (name, p) in ebpf.programs_mut() {
+        match name {
+            PROGRAM => xdp = Some(p),
+            EGRESS_PROGRAM => egress = Some(p),
+            _ => {}
+        }
+    }
+    let xdp: &mut Xdp = xdp
+        .ok_or_else(|| anyhow!("the XDP object has no program {PROGRAM}"))?
+        .try_into()?;
+    let egress: &mut SchedClassifier = egress
+        .ok_or_else(|| anyhow!("the eBPF object has no program {EGRESS_PROGRAM}"))?
+        .try_into()?;
+    Ok((xdp, egress))
+}
+
+/// [`explain_program_error`] for the egress classifier.
+fn explain_egress_error(e: ProgramError) -> anyhow::Error {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } if io_error.raw_os_error() != Some(libc::EPERM) => anyhow!(
+            "the kernel verifier rejected the TC egress classifier ({io_error}); this is a \
+             bug in vrrp-agent. Verifier log:\n{verifier_log}"
+        ),
+        e => explain_program_error(e),
     }
 }
 
