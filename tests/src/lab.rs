@@ -588,26 +588,25 @@ impl Lab {
         filter: &str,
         file: &Path,
     ) -> Result<Capture> {
-        self.capture_buffered(iface, direction, filter, file, None)
+        self.capture_snaplen(iface, direction, filter, file, None)
     }
 
-    /// [`Lab::capture`] with tcpdump's kernel buffer (`-B`, KiB; its default is 2 MiB). With
-    /// `--immediate-mode` libpcap uses a TPACKET_V2 ring of fixed-size slots sized for the
-    /// largest frame the interface can hand up (64 KiB on a veth, which offloads), so 2 MiB
-    /// holds about 31 frames: a burst longer than that while tcpdump is not running is lost
-    /// (`dropped by kernel`).
-    pub fn capture_buffered(
+    /// [`Lab::capture`] keeping the first `snaplen` bytes of each frame (default: all). With
+    /// `--immediate-mode` libpcap uses a TPACKET_V2 ring of fixed-size slots, each sized for
+    /// the snapshot length, at most the largest frame the interface hands up (64 KiB on a
+    /// veth, which offloads): tcpdump's 2 MiB buffer then holds about 31 frames, and a longer
+    /// burst while tcpdump is not running is lost (`dropped by kernel`). A short snapshot gives
+    /// thousands of slots in the same buffer.
+    pub fn capture_snaplen(
         &self,
         iface: &str,
         direction: Option<&str>,
         filter: &str,
         file: &Path,
-        buffer_kib: Option<u32>,
+        snaplen: Option<u32>,
     ) -> Result<Capture> {
         let mut cmd = self.switch.cmd("tcpdump");
-        if let Some(b) = buffer_kib {
-            cmd.args(["-B", &b.to_string()]);
-        }
+        let snaplen = snaplen.unwrap_or(0).to_string();
         // `-Z root`: tcpdump would otherwise drop to its own user and fail to write into a
         // root-only temporary directory. `--immediate-mode`: otherwise frames wait in the
         // kernel ring for a block timeout and those still there at SIGINT are lost.
@@ -616,7 +615,7 @@ impl Lab {
             "-U",
             "--immediate-mode",
             "-s",
-            "0",
+            &snaplen,
             "-Z",
             "root",
             "-i",
@@ -642,15 +641,15 @@ impl Lab {
         self.capture(&self.r(n).port, Some("in"), filter, file)
     }
 
-    /// [`Lab::capture_sent`] with tcpdump's kernel buffer (see [`Lab::capture_buffered`]).
-    pub fn capture_sent_buffered(
+    /// [`Lab::capture_sent`] keeping `snaplen` bytes per frame (see [`Lab::capture_snaplen`]).
+    pub fn capture_sent_snaplen(
         &self,
         n: usize,
         filter: &str,
         file: &Path,
-        buffer_kib: Option<u32>,
+        snaplen: Option<u32>,
     ) -> Result<Capture> {
-        self.capture_buffered(&self.r(n).port, Some("in"), filter, file, buffer_kib)
+        self.capture_snaplen(&self.r(n).port, Some("in"), filter, file, snaplen)
     }
 }
 

@@ -349,10 +349,12 @@ fn port_rx_packets(lab: &Lab, port: &str) -> Result<u64> {
         .with_context(|| format!("no rx packet count for {port}: {v}"))
 }
 
-/// tcpdump's kernel buffer for the master's capture, KiB. Its default (2 MiB) holds about 31
-/// frames in immediate mode on a veth (see `Lab::capture_buffered`); the master of 50 VRIDs
-/// sends 50 adverts in one wake-up, so the default ring lost the tail of most bursts.
-const CAPTURE_BUFFER_KIB: u32 = 65536;
+/// Bytes kept per frame of the master's capture (Ethernet, IPv4 and the VRRP header fit).
+/// tcpdump's whole-frame slots (64 KiB each on a veth in immediate mode, see
+/// `Lab::capture_snaplen`) left about 31 in its 2 MiB ring; the master of 50 VRIDs sends 50
+/// adverts in one wake-up, so the tail of most bursts was lost. (A 64 MiB ring instead, 128 MiB
+/// of kernel memory, coincided with r2 taking over every VRID as the capture started, 2 of 2.)
+const CAPTURE_SNAPLEN: u32 = 128;
 
 /// Waits until VRID 1 and VRID `n` are in `state`.
 fn settled(vr: &mut Vr, n: u16, state: &str) -> Result<()> {
@@ -365,12 +367,11 @@ fn settled(vr: &mut Vr, n: u16, state: &str) -> Result<()> {
     Ok(())
 }
 
-/// [`CAPTURE_BUFFER_KIB`]; `VRRP_LAB_CAPTURE_BUFFER_KIB=0` keeps tcpdump's default (to
-/// compare).
-fn capture_buffer_kib() -> Option<u32> {
-    match std::env::var("VRRP_LAB_CAPTURE_BUFFER_KIB") {
+/// [`CAPTURE_SNAPLEN`]; `VRRP_LAB_CAPTURE_SNAPLEN=0` keeps whole frames (to compare).
+fn capture_snaplen() -> Option<u32> {
+    match std::env::var("VRRP_LAB_CAPTURE_SNAPLEN") {
         Ok(v) => v.parse().ok().filter(|&b| b > 0),
-        Err(_) => Some(CAPTURE_BUFFER_KIB),
+        Err(_) => Some(CAPTURE_SNAPLEN),
     }
 }
 
@@ -418,7 +419,7 @@ fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
     }
     let dir = tempfile::tempdir()?;
     let pcap = dir.path().join("r1.pcap");
-    let cap = lab.capture_sent_buffered(1, "ip proto 112", &pcap, capture_buffer_kib())?;
+    let cap = lab.capture_sent_snaplen(1, "ip proto 112", &pcap, capture_snaplen())?;
     let rx0 = port_rx_packets(&lab, &lab.r(1).port)?;
     sleep(Duration::from_secs(o.capture))?;
     let rx1 = port_rx_packets(&lab, &lab.r(1).port)?;
