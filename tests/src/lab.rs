@@ -337,7 +337,11 @@ impl Lab {
         cmd.arg("run")
             .arg("--config")
             .arg(&file)
-            .env("RUST_LOG", "info");
+            // As in `agent_with`: VRRP_LAB_AGENT_LOG sets another filter for a diagnosis.
+            .env(
+                "RUST_LOG",
+                std::env::var("VRRP_LAB_AGENT_LOG").unwrap_or_else(|_| "info".into()),
+            );
         for (k, v) in env {
             match v {
                 Some(v) => cmd.env(k, v),
@@ -584,7 +588,25 @@ impl Lab {
         filter: &str,
         file: &Path,
     ) -> Result<Capture> {
+        self.capture_snaplen(iface, direction, filter, file, None)
+    }
+
+    /// [`Lab::capture`] keeping the first `snaplen` bytes of each frame (default: all). With
+    /// `--immediate-mode` libpcap uses a TPACKET_V2 ring of fixed-size slots, each sized for
+    /// the snapshot length, at most the largest frame the interface hands up (64 KiB on a
+    /// veth, which offloads): tcpdump's 2 MiB buffer then holds about 31 frames, and a longer
+    /// burst while tcpdump is not running is lost (`dropped by kernel`). A short snapshot gives
+    /// thousands of slots in the same buffer.
+    pub fn capture_snaplen(
+        &self,
+        iface: &str,
+        direction: Option<&str>,
+        filter: &str,
+        file: &Path,
+        snaplen: Option<u32>,
+    ) -> Result<Capture> {
         let mut cmd = self.switch.cmd("tcpdump");
+        let snaplen = snaplen.unwrap_or(0).to_string();
         // `-Z root`: tcpdump would otherwise drop to its own user and fail to write into a
         // root-only temporary directory. `--immediate-mode`: otherwise frames wait in the
         // kernel ring for a block timeout and those still there at SIGINT are lost.
@@ -593,7 +615,7 @@ impl Lab {
             "-U",
             "--immediate-mode",
             "-s",
-            "0",
+            &snaplen,
             "-Z",
             "root",
             "-i",
@@ -618,6 +640,17 @@ impl Lab {
     pub fn capture_sent(&self, n: usize, filter: &str, file: &Path) -> Result<Capture> {
         self.capture(&self.r(n).port, Some("in"), filter, file)
     }
+
+    /// [`Lab::capture_sent`] keeping `snaplen` bytes per frame (see [`Lab::capture_snaplen`]).
+    pub fn capture_sent_snaplen(
+        &self,
+        n: usize,
+        filter: &str,
+        file: &Path,
+        snaplen: Option<u32>,
+    ) -> Result<Capture> {
+        self.capture_snaplen(&self.r(n).port, Some("in"), filter, file, snaplen)
+    }
 }
 
 fn parse_neigh(text: &str) -> Option<(String, String)> {
@@ -636,7 +669,14 @@ pub struct Capture {
 
 impl Capture {
     /// Stops tcpdump (SIGINT: it flushes) and returns the pcap path.
-    pub fn stop(mut self) -> Result<PathBuf> {
+    pub fn stop(self) -> Result<PathBuf> {
+        Ok(self.stop_counted()?.0)
+    }
+
+    /// [`Capture::stop`], with the frames the kernel dropped before tcpdump read them (its
+    /// `N packets dropped by kernel` line: the socket's ring was full). Those frames were on
+    /// the wire but are not in the file.
+    pub fn stop_counted(mut self) -> Result<(PathBuf, u64)> {
         // Let frames in flight reach the capture.
         std::thread::sleep(Duration::from_millis(50));
         self.proc.stop(libc::SIGINT, Duration::from_secs(10))?;
@@ -644,7 +684,12 @@ impl Capture {
         if !out.contains(" captured") || !self.file.exists() {
             bail!("capture to {:?} failed:\n{out}", self.file);
         }
-        Ok(self.file.clone())
+        let dropped = out
+            .lines()
+            .find_map(|l| l.strip_suffix(" packets dropped by kernel"))
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| format!("no `dropped by kernel` line from tcpdump:\n{out}"))?;
+        Ok((self.file.clone(), dropped))
     }
 
     /// How many frames the capture holds so far that match the tshark display `filter`.

@@ -12,8 +12,11 @@
 //! a higher-priority master heard during the load keeps the instance Backup exactly as if the
 //! agent had run all along.
 //!
-//! Fail-safe: if a socket could not be opened, or the kernel dropped a frame on it (a full
-//! receive buffer: counted by `PACKET_STATISTICS`), the start falls back to starting the
+//! Fail-safe: if a socket could not be opened, the kernel dropped a frame on it (a full
+//! receive buffer: counted by `PACKET_STATISTICS`), or a frame has no kernel receive time (the
+//! kernel had not turned its receive stamps on yet and stamped it when read, after the attach:
+//! it would look heard too late and every Master_Down_Timer would run out from the start of
+//! listening), the start falls back to starting the
 //! Master_Down_Timer when the fast path is attached, as without this. What a socket heard after
 //! its interface's fast path was attached is left out (the ring has it); a frame seen by both
 //! around the attach reaches the core twice, which only restarts the Backup's timer twice from
@@ -180,6 +183,11 @@ impl EarlyRx {
                 (offset - self.offset) as f64 / 1e6
             );
         }
+        // A frame without a kernel receive time is stamped when it is read (the kernel turns
+        // its receive stamps on lazily, from a work queue, once a socket asks: on a busy host
+        // that can take longer than the load). Such a stamp is after this moment and would
+        // make the frame look heard after the attach, as if nothing had been heard.
+        let reading = crate::clock::monotonic_ns();
         // Bounded: the socket was open for the load, its buffer is finite; the cap is a guard.
         for _ in 0..100_000 {
             let mut cmsg = [0u64; 16];
@@ -216,6 +224,9 @@ impl EarlyRx {
                 bail!("a frame without a receive timestamp");
             };
             let mono = (ts as i128 - offset).max(0) as u64;
+            if mono >= reading {
+                bail!("a frame without a kernel receive time (stamped when read)");
+            }
             if let Some(rx) = decode(&buf[..n as usize], fsm::Instant::from_nanos(mono)) {
                 out.push(rx);
             }

@@ -87,7 +87,14 @@ pub struct RouterCost {
 /// Advert intervals of the master, ms.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Intervals {
+    /// Adverts in the capture.
     pub adverts: usize,
+    /// Frames r1 sent while the capture ran: its bridge port's receive counter (adverts, and
+    /// ARP if any). The capture holds fewer only if tcpdump lost some (`capture_dropped`).
+    pub sent: u64,
+    /// Frames tcpdump's socket dropped (its `dropped by kernel` line): on the wire, not in the
+    /// file. Gaps around them are the capture's, not the master's.
+    pub capture_dropped: u64,
     pub vrids_seen: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -105,8 +112,14 @@ pub struct RunResult {
     pub master: RouterCost,
     pub backup: RouterCost,
     pub intervals: Intervals,
-    /// Role changes of VRID 1 on either router after both settled (0 on a quiet machine).
+    /// Role changes of any VRID on either router from the start of the window to the end of
+    /// the capture (0 on a quiet machine).
     pub role_changes: usize,
+    /// Transitions at start-up beyond the expected ones (r1 INIT -> BACKUP -> MASTER, r2
+    /// INIT -> BACKUP), before the window: r2 took a VRID over as it started.
+    pub startup_role_changes: usize,
+    /// The VRIDs with role changes (start-up or window).
+    pub vrids_changed: Vec<u16>,
 }
 
 /// Every run (target/bench/cpu-runs.json; the report's figures are in cpu.json).
@@ -254,6 +267,7 @@ fn intervals(pcap: &Path) -> Result<Intervals> {
         p99_ms: ms(percentile(&all, 99.0)),
         max_ms: ms(all.last().copied().unwrap_or(0)),
         worst_vrid_p99_ms: ms(worst),
+        ..Intervals::default()
     })
 }
 
@@ -267,12 +281,17 @@ fn vip(vrid: u16) -> String {
     format!("10.220.{}.{}/16", vrid / 256, vrid % 256)
 }
 
+/// The agent's file: one instance per VRID. `garp_master_delay = 0` as keepalived's file has
+/// (`vrrp_garp_master_delay 0`): otherwise the agent's master sends a second GARP burst (one
+/// per VIP and repeat, 250 at 50 VRIDs) 5 s after it became master, inside the window, and
+/// keepalived's does not.
 fn agent_toml(n: u16, priority: u8, advert_int: &str) -> String {
     (1..=n)
         .map(|v| {
             format!(
                 "[[instance]]\nname = \"{}\"\ninterface = \"{IFACE}\"\nvrid = {v}\n\
-                 priority = {priority}\nadvert_int = {advert_int}\nvips = [\"{}\"]\n",
+                 priority = {priority}\nadvert_int = {advert_int}\nvips = [\"{}\"]\n\
+                 garp_master_delay = 0\n",
                 name(v),
                 vip(v)
             )
@@ -307,6 +326,36 @@ fn start(lab: &Lab, peer: Peer, r: usize, n: u16, prio: u8, advert_int: &str) ->
     }
 }
 
+/// Transitions logged so far per VRID 1..=`n` (index 0 is VRID 1).
+fn transitions_per_vrid(vr: &mut Vr, n: u16) -> Vec<usize> {
+    let keep = std::mem::take(&mut vr.instance);
+    let out = (1..=n)
+        .map(|v| {
+            vr.instance = name(v);
+            vr.transitions().len()
+        })
+        .collect();
+    vr.instance = keep;
+    out
+}
+
+/// Frames received by `port` of the switch (what the router on it sent).
+fn port_rx_packets(lab: &Lab, port: &str) -> Result<u64> {
+    let out = lab.switch.ip(&["-j", "-s", "link", "show", "dev", port])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("parsing `ip -j -s link show dev {port}`"))?;
+    v[0]["stats64"]["rx"]["packets"]
+        .as_u64()
+        .with_context(|| format!("no rx packet count for {port}: {v}"))
+}
+
+/// Bytes kept per frame of the master's capture (Ethernet, IPv4 and the VRRP header fit).
+/// tcpdump's whole-frame slots (64 KiB each on a veth in immediate mode, see
+/// `Lab::capture_snaplen`) left about 31 in its 2 MiB ring; the master of 50 VRIDs sends 50
+/// adverts in one wake-up, so the tail of most bursts was lost. (A 64 MiB ring instead, 128 MiB
+/// of kernel memory, coincided with r2 taking over every VRID as the capture started, 2 of 2.)
+const CAPTURE_SNAPLEN: u32 = 128;
+
 /// Waits until VRID 1 and VRID `n` are in `state`.
 fn settled(vr: &mut Vr, n: u16, state: &str) -> Result<()> {
     for v in [1, n] {
@@ -316,6 +365,14 @@ fn settled(vr: &mut Vr, n: u16, state: &str) -> Result<()> {
     }
     vr.instance = name(1);
     Ok(())
+}
+
+/// [`CAPTURE_SNAPLEN`]; `VRRP_LAB_CAPTURE_SNAPLEN=0` keeps whole frames (to compare).
+fn capture_snaplen() -> Option<u32> {
+    match std::env::var("VRRP_LAB_CAPTURE_SNAPLEN") {
+        Ok(v) => v.parse().ok().filter(|&b| b > 0),
+        Err(_) => Some(CAPTURE_SNAPLEN),
+    }
 }
 
 fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
@@ -339,6 +396,11 @@ fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
     let all: Vec<i32> = [p1.0, p2.0].into_iter().chain(p1.1).chain(p2.1).collect();
     // SAFETY: no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    // Transitions so far (start-up), per VRID.
+    let (s1, s2) = (
+        transitions_per_vrid(&mut r1, n),
+        transitions_per_vrid(&mut r2, n),
+    );
     let t0 = Instant::now();
     let a = sample(&all);
     sleep(Duration::from_secs(o.window))?;
@@ -355,15 +417,47 @@ fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
             );
         }
     }
-    // Past BACKUP -> MASTER (r1) and BACKUP (r2): role changes in the window (a starved peer
-    // flaps; its figures then include the flapping, and the row says so).
-    let role_changes = (r1.transitions().len() + r2.transitions().len()).saturating_sub(3);
     let dir = tempfile::tempdir()?;
     let pcap = dir.path().join("r1.pcap");
-    let cap = lab.capture_sent(1, "ip proto 112", &pcap)?;
+    let cap = lab.capture_sent_snaplen(1, "ip proto 112", &pcap, capture_snaplen())?;
+    let rx0 = port_rx_packets(&lab, &lab.r(1).port)?;
     sleep(Duration::from_secs(o.capture))?;
-    let file = cap.stop()?;
-    let iv = intervals(&file)?;
+    let rx1 = port_rx_packets(&lab, &lab.r(1).port)?;
+    let (file, capture_dropped) = cap.stop_counted()?;
+    let mut iv = intervals(&file)?;
+    iv.sent = rx1.saturating_sub(rx0);
+    iv.capture_dropped = capture_dropped;
+    // Role changes of every VRID (a starved peer flaps; its figures then include the flapping,
+    // and the row says so): at start-up, past r1 INIT -> BACKUP -> MASTER and r2 INIT ->
+    // BACKUP; then from the window's start to the capture's end.
+    let (e1, e2) = (
+        transitions_per_vrid(&mut r1, n),
+        transitions_per_vrid(&mut r2, n),
+    );
+    let mut startup_role_changes = 0;
+    let mut role_changes = 0;
+    let mut vrids_changed = Vec::new();
+    for k in 0..usize::from(n) {
+        let up = s1[k].saturating_sub(2) + s2[k].saturating_sub(1);
+        let window = e1[k].saturating_sub(s1[k]) + e2[k].saturating_sub(s2[k]);
+        startup_role_changes += up;
+        role_changes += window;
+        if up + window > 0 {
+            vrids_changed.push(k as u16 + 1);
+        }
+    }
+    if !vrids_changed.is_empty() {
+        // Kept for a closer look: both routers' logs.
+        let keep = o.json.with_extension("logs");
+        fs::create_dir_all(&keep).with_context(|| format!("creating {keep:?}"))?;
+        for (r, vr) in [(1, &r1), (2, &r2)] {
+            let f = keep.join(format!(
+                "{}-{n}vrids-run{run}.r{r}.log",
+                peer_name(peer).replace('+', "-")
+            ));
+            fs::write(&f, vr.proc.output()).with_context(|| format!("writing {f:?}"))?;
+        }
+    }
     Ok(RunResult {
         peer,
         vrids: n,
@@ -373,6 +467,8 @@ fn one_run(peer: Peer, n: u16, run: u32, o: &Opts) -> Result<RunResult> {
         backup,
         intervals: iv,
         role_changes,
+        startup_role_changes,
+        vrids_changed,
     })
 }
 
@@ -390,7 +486,7 @@ fn median(v: impl Iterator<Item = f64>) -> Option<f64> {
 fn print_run(r: &RunResult) {
     println!(
         "  {:<10} {:>3} VRIDs run {}: master {:.2} % ({:.2} % ticks, {} threads) {:.1} MB, backup {:.2} % ({:.2} % ticks) {:.1} MB; \
-         adverts p50 {:.2} p99 {:.2} max {:.2} ms (worst VRID p99 {:.2}, {} VRIDs, {} adverts){}",
+         adverts p50 {:.2} p99 {:.2} max {:.2} ms (worst VRID p99 {:.2}, {} VRIDs, {} adverts of {} frames sent, {} dropped by the capture){}{}",
         peer_name(r.peer),
         r.vrids,
         r.run,
@@ -407,12 +503,22 @@ fn print_run(r: &RunResult) {
         r.intervals.worst_vrid_p99_ms,
         r.intervals.vrids_seen,
         r.intervals.adverts,
+        r.intervals.sent,
+        r.intervals.capture_dropped,
+        if r.startup_role_changes > 0 {
+            format!("; {} role changes at start-up", r.startup_role_changes)
+        } else {
+            String::new()
+        },
         if r.role_changes > 0 {
-            format!("; {} ROLE CHANGES of VRID 1", r.role_changes)
+            format!("; {} ROLE CHANGES in the window", r.role_changes)
         } else {
             String::new()
         },
     );
+    if !r.vrids_changed.is_empty() {
+        println!("    VRIDs with role changes: {:?}", r.vrids_changed);
+    }
 }
 
 /// Median over runs of (CPU %, RSS MB, advert p99 ms) of `peer` at `n` VRIDs in `role`.
@@ -491,11 +597,23 @@ fn report(results: &[RunResult], failures: &[String], o: &Opts) -> crate::report
     );
     for r in results.iter().filter(|r| r.role_changes > 0) {
         rep.note(format!(
-            "{} {} VRIDs run {}: {} role changes of VRID 1 in the window",
+            "{} {} VRIDs run {}: {} role changes in the window (VRIDs {:?})",
             peer_name(r.peer),
             r.vrids,
             r.run,
-            r.role_changes
+            r.role_changes,
+            r.vrids_changed
+        ));
+    }
+    for r in results.iter().filter(|r| r.intervals.capture_dropped > 0) {
+        rep.note(format!(
+            "{} {} VRIDs run {}: the capture dropped {} of {} frames; its advert intervals \
+             include those gaps",
+            peer_name(r.peer),
+            r.vrids,
+            r.run,
+            r.intervals.capture_dropped,
+            r.intervals.sent
         ));
     }
     for f in failures {
