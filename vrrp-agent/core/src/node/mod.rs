@@ -252,18 +252,7 @@ impl Core {
             }
             let iface = &mut out_ifaces[f];
             iface.members.push(InstanceId(id));
-            iface.rx_cfgs.push(InstanceCfg {
-                vrid: spec.vrid,
-                family: spec.wire_family(),
-                version: spec.version,
-                priority: spec.priority,
-                advert_int: spec.advert_int_cs,
-                auth: spec.auth,
-                addrs: spec.vips.iter().map(|v| v.addr).collect(),
-                checksum: spec.checksum,
-                unicast_peers: spec.unicast_peers.clone(),
-                local_addrs: local,
-            });
+            iface.rx_cfgs.push(rx_cfg(&spec, local));
             let mut inst = Instance::new(spec, IfaceId(f), vr, stale_after);
             inst.tracks = tracks[id].clone();
             inst.track_fault = track_fault;
@@ -869,5 +858,21 @@ impl Core {
     fn vmac(&self, i: usize) -> MacAddr {
         let s = &self.instances[i].spec;
         vmac(s.wire_family(), s.vrid)
+    }
+}
+
+/// Receive validation's view of an instance (at start and at a reload).
+fn rx_cfg(spec: &InstanceSpec, local_addrs: Vec<IpAddr>) -> InstanceCfg {
+    InstanceCfg {
+        vrid: spec.vrid,
+        family: spec.wire_family(),
+        version: spec.version,
+        priority: spec.priority,
+        advert_int: spec.advert_int_cs,
+        auth: spec.auth,
+        addrs: spec.vips.iter().map(|v| v.addr).collect(),
+        checksum: spec.checksum,
+        unicast_peers: spec.unicast_peers.clone(),
+        local_addrs,
     }
 }

@@ -21,7 +21,6 @@ use super::{track, Command, Core, IfaceEnv, Instance, InstanceId, Model, Notific
 use crate::{
     config::{InstanceSpec, Vip},
     fsm::{Input, Instant, State, VirtualRouter},
-    wire::InstanceCfg,
 };
 
 /// What a reload did, for the edge: the instances by id. The edge prepares the fast path of
@@ -286,7 +285,7 @@ impl Core {
             .collect();
         inst.spec = p.spec;
         inst.tracks = tracks;
-        let rx = rx_cfg(inst, p.local);
+        let rx = super::rx_cfg(&inst.spec, p.local);
         if let Some(k) = self.ifaces[p.f].members.iter().position(|m| *m == id) {
             self.ifaces[p.f].rx_cfgs[k] = rx;
         }
@@ -362,7 +361,7 @@ impl Core {
         let mut inst = Instance::new(p.spec, super::IfaceId(p.f), vr, stale_after);
         inst.tracks = tracks;
         inst.track_fault = track_fault;
-        let rx = rx_cfg(&inst, local);
+        let rx = super::rx_cfg(&inst.spec, local);
         self.instances.push(inst);
         let iface = &mut self.ifaces[p.f];
         iface.members.push(id);
@@ -372,22 +371,5 @@ impl Core {
         }
         self.feed(i, Input::Startup, now, None, out);
         Ok(id)
-    }
-}
-
-/// Receive validation's view of an instance.
-fn rx_cfg(inst: &Instance, local_addrs: Vec<IpAddr>) -> InstanceCfg {
-    let spec = &inst.spec;
-    InstanceCfg {
-        vrid: spec.vrid,
-        family: spec.wire_family(),
-        version: spec.version,
-        priority: spec.priority,
-        advert_int: spec.advert_int_cs,
-        auth: spec.auth,
-        addrs: spec.vips.iter().map(|v| v.addr).collect(),
-        checksum: spec.checksum,
-        unicast_peers: spec.unicast_peers.clone(),
-        local_addrs,
     }
 }
