@@ -458,30 +458,7 @@ impl Lab {
     /// bridge (family `bridge`), e.g. a partition or random loss on the switch ports. The
     /// tables go with the namespace.
     pub fn switch_nft(&self, script: &str) -> Result<()> {
-        use std::io::Write as _;
-        let mut child = self
-            .switch
-            .cmd("nft")
-            .args(["-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .context("running nft (install nftables: `cargo xtask setup --test-peers`)")?;
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(script.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "nft -f - failed ({}): {}\n{script}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        nft(&self.switch, script)
     }
 
     /// The client's neighbour entry for `ip`: `(lladdr, state)`, or `None` without an lladdr.
@@ -1131,6 +1108,34 @@ pub fn sibling_agent_bin() -> Result<PathBuf> {
         "no vrrp-agent-dut or vrrp-agent next to {exe:?}: build with `cargo build -p vrrp-integration-tests --bins`"
     ))
     .context("finding the agent binary")
+}
+
+/// Loads the nftables `script` (`nft -f -`) in namespace `ns`; the tables go with the
+/// namespace.
+pub fn nft(ns: &Netns, script: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut child = ns
+        .cmd("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running nft (install nftables: `cargo xtask setup --test-peers`)")?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "nft -f - failed ({}): {}\n{script}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

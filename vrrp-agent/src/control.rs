@@ -165,6 +165,7 @@ fn instance_json(i: &InstanceSnapshot, now: fsm::Instant, unix_now: SystemTime) 
         "released_master": i.counters.left_master,
         "adverts_received": i.rx.accepted,
         "adverts_sent": i.counters.adverts_sent,
+        "advert_send_errors": i.counters.advert_send_errors,
         "rx_errors": rx_errors,
         "garp_sent": i.counters.garp_sent,
         "trackers": i.trackers.iter().map(|t| json!({
@@ -532,6 +533,7 @@ mod tests {
             "transitions",
             "adverts_received",
             "adverts_sent",
+            "advert_send_errors",
             "rx_errors",
             "garp_sent",
             "trackers",

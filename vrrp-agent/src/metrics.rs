@@ -88,6 +88,11 @@ pub fn render(d: &StatusData) -> String {
         "vrrp_instance_adverts_sent",
         "Adverts sent (priority 0 included)",
     );
+    let tx_err = counters(
+        &mut reg,
+        "vrrp_instance_advert_send_errors",
+        "Adverts the kernel had no room for (ENOBUFS, EAGAIN), each sent again shortly",
+    );
     let became = counters(&mut reg, "vrrp_instance_became_master", "Changes to MASTER");
     let released = counters(
         &mut reg,
@@ -142,6 +147,9 @@ pub fn render(d: &StatusData) -> String {
         base.get_or_create(&l).set(i.priority.into());
         rx.get_or_create(&l).inc_by(i.rx.accepted);
         tx.get_or_create(&l).inc_by(i.counters.adverts_sent);
+        tx_err
+            .get_or_create(&l)
+            .inc_by(i.counters.advert_send_errors);
         became.get_or_create(&l).inc_by(i.counters.became_master);
         released.get_or_create(&l).inc_by(i.counters.left_master);
         transitions.get_or_create(&l).inc_by(i.counters.transitions);

@@ -152,7 +152,10 @@ impl Edge {
                             log::warn!(
                                 "instance {}: sending a frame on {iface}: {e}",
                                 self.name(instance)
-                            )
+                            );
+                            if advert {
+                                self.advert_not_sent(instance, &e);
+                            }
                         }
                     }
                     return;
@@ -164,10 +167,13 @@ impl Edge {
                 } => {
                     match self.port(instance).tx.send_ip(dst, &packet) {
                         Ok(_) => self.advert_sent(instance),
-                        Err(e) => log::warn!(
-                            "instance {}: sending an advert to {dst}: {e}",
-                            self.name(instance)
-                        ),
+                        Err(e) => {
+                            log::warn!(
+                                "instance {}: sending an advert to {dst}: {e}",
+                                self.name(instance)
+                            );
+                            self.advert_not_sent(instance, &e);
+                        }
                     }
                     return;
                 }
@@ -194,6 +200,15 @@ impl Edge {
     fn advert_sent(&mut self, instance: InstanceId) {
         let at = now();
         self.core.handle(Event::AdvertSent { instance, at }, at);
+    }
+
+    /// An advert did not leave: if only for the moment (the kernel had no room), the core
+    /// sends it again shortly.
+    fn advert_not_sent(&mut self, instance: InstanceId, e: &std::io::Error) {
+        if crate::tx::no_room_for_now(e) {
+            let at = now();
+            self.core.handle(Event::AdvertNotSent { instance, at }, at);
+        }
     }
 
     /// Hands adverts of interface `f` to the core, one by one, carrying out what it says after

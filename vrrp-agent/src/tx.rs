@@ -52,6 +52,15 @@ pub(crate) fn setsockopt<T>(fd: &OwnedFd, level: i32, name: i32, val: &T) -> io:
     Ok(())
 }
 
+/// A send that failed only because the kernel had no room for the frame at that moment (a full
+/// device queue, backlog or socket buffer): worth sending again shortly.
+pub fn no_room_for_now(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOBUFS | libc::EAGAIN | libc::ENOMEM)
+    )
+}
+
 /// The sockets of one interface.
 pub struct Tx {
     iface: String,

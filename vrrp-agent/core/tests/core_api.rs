@@ -252,6 +252,7 @@ fn snapshot_shows_state_master_and_priorities() {
             became_master: 1,
             left_master: 0,
             adverts_sent: 1,
+            advert_send_errors: 0,
             garp_sent: 5,
         }
     );

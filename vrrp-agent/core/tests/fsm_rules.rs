@@ -16,6 +16,7 @@
 //! | §6.4.3 Shutdown: cancel Adver_Timer, send priority 0, Initialize          | `rule_6_4_3_master_shutdown_sends_priority_zero` |
 //! | §6.4.3 Adver_Timer fires: send advert, reset Adver_Timer                  | `rule_6_4_3_adver_timer_fires_sends_and_rearms` |
 //! | §6.4.3 Adver_Timer restarts after each send: from the time the timer is handled, and from the time the I/O layer reports the advert left (`Input::AdvertSent`, only ever later) | `rule_6_4_3_adver_timer_runs_from_the_send_not_the_due_time`, `advert_sent_restarts_adver_timer_from_the_actual_send` |
+//! | an advert the kernel had no room for (`Input::AdvertNotSent`) is sent again 1 ms later (a quarter interval if shorter), at most 3 times in a row | `advert_not_sent_is_sent_again_soon_a_bounded_number_of_times` |
 //! | §6.4.3 advert priority 0: send advert, reset Adver_Timer (at most once per Advertisement_Interval) | `rule_6_4_3_master_priority_zero_advertises_at_once`, `priority_zero_flood_is_answered_once_per_interval` |
 //! | §6.4.3 higher priority: cancel Adver_Timer, learn interval, Master_Down_Timer, Backup | `rule_6_4_3_master_higher_priority_goes_backup` |
 //! | §6.4.3 equal priority, larger primary address (unsigned, network order): Backup | `rule_6_4_3_master_equal_priority_larger_address_goes_backup`, `rule_6_4_3_address_compare_is_unsigned_network_order_v4`, `rule_6_4_3_address_compare_is_unsigned_network_order_v6` |
@@ -621,6 +622,49 @@ fn advert_sent_restarts_adver_timer_from_the_actual_send() {
     assert!(b.handle(Input::AdvertSent, at_ms(5)).is_empty());
     assert_eq!(b.next_deadline(), d);
     let _ = t;
+}
+
+#[test]
+fn advert_not_sent_is_sent_again_soon_a_bounded_number_of_times() {
+    let mut c = cfg(100, 1);
+    c.advert_interval_cs = 1;
+    let (mut vr, _) = master(c);
+    let mut due = vr.next_deadline().unwrap();
+    // Three failures in a row: each is followed by a resend 1 ms later, not 10 ms later.
+    for _ in 0..vrrp_core::fsm::SEND_RETRIES {
+        let acts = vr.handle(Input::Timer, due);
+        assert_eq!(sent(&acts), vec![100]);
+        let failed = due + Duration::from_micros(20);
+        let acts = vr.handle(Input::AdvertNotSent, failed);
+        let retry = failed + Duration::from_millis(1);
+        assert_eq!(acts, vec![Action::ArmTimer { at: retry }]);
+        due = retry;
+    }
+    // The fourth failure in a row waits a whole interval: a queue that stays full is not
+    // hammered.
+    let acts = vr.handle(Input::Timer, due);
+    assert_eq!(sent(&acts), vec![100]);
+    assert!(vr.handle(Input::AdvertNotSent, due).is_empty());
+    assert_eq!(vr.next_deadline(), Some(due + Duration::from_millis(10)));
+    // An advert that leaves starts the count again.
+    let due = vr.next_deadline().unwrap();
+    vr.handle(Input::Timer, due);
+    assert!(vr.handle(Input::AdvertSent, due).is_empty());
+    let due = vr.next_deadline().unwrap();
+    vr.handle(Input::Timer, due);
+    let acts = vr.handle(Input::AdvertNotSent, due);
+    assert_eq!(
+        acts,
+        vec![Action::ArmTimer {
+            at: due + Duration::from_millis(1)
+        }]
+    );
+
+    // Outside Master it means nothing.
+    let mut b = started(cfg(100, 1), Instant::ZERO);
+    let d = b.next_deadline();
+    assert!(b.handle(Input::AdvertNotSent, at_ms(5)).is_empty());
+    assert_eq!(b.next_deadline(), d);
 }
 
 #[test]

@@ -83,7 +83,21 @@ pub enum Input {
     /// after each send), so the next advert never leaves less than Advertisement_Interval
     /// after it. It only ever moves the timer later; in any other state it is a no-op.
     AdvertSent,
+    /// The advert of the last [`Action::SendAdvert`] did not leave at `now`: the kernel had no
+    /// room for it for the moment (a full device queue or backlog: `ENOBUFS`, `EAGAIN`). A
+    /// Master sends it again [`SEND_RETRY_DELAY`] later instead of a whole
+    /// Advertisement_Interval later, at most [`SEND_RETRIES`] times in a row (the count
+    /// starts again after an advert leaves): three adverts lost in a row make the backups
+    /// take over. In any other state it is a no-op.
+    AdvertNotSent,
 }
+
+/// How long after a failed send ([`Input::AdvertNotSent`]) a Master sends its advert again
+/// (or a quarter of the advert interval, if that is shorter).
+pub const SEND_RETRY_DELAY: Duration = Duration::from_millis(1);
+/// How many quick resends follow failed sends in a row before the Master waits a whole
+/// Advertisement_Interval again.
+pub const SEND_RETRIES: u8 = 3;
 
 /// Why a state change happened (for notify scripts and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -166,6 +180,8 @@ pub struct VirtualRouter {
     last_reassert: Option<Instant>,
     /// Source of the last advert we accepted as master's (for status output).
     master_addr: Option<IpAddr>,
+    /// Quick resends since the last advert that left ([`Input::AdvertNotSent`]).
+    send_retries: u8,
 }
 
 impl VirtualRouter {
@@ -187,6 +203,7 @@ impl VirtualRouter {
             down_reason: Reason::MasterNoResponse,
             last_reassert: None,
             master_addr: None,
+            send_retries: 0,
         })
     }
 
@@ -294,6 +311,7 @@ impl VirtualRouter {
             }
             Input::Resign => self.on_resign(now, &mut out),
             Input::AdvertSent => self.on_sent(now),
+            Input::AdvertNotSent => self.on_not_sent(now),
         }
         if self.deadline != before {
             out.push(match self.deadline {
@@ -438,12 +456,26 @@ impl VirtualRouter {
 
     /// An advert we sent left at `now`: Adver_Timer runs from there (never earlier).
     fn on_sent(&mut self, now: Instant) {
+        self.send_retries = 0;
         if self.state != State::Master {
             return;
         }
         let next = now + self.adver_interval();
         if self.deadline.is_some_and(|d| d < next) {
             self.deadline = Some(next);
+        }
+    }
+
+    /// An advert we sent could not leave at `now` (no room in the kernel): a Master sends again
+    /// soon, a bounded number of times in a row ([`Input::AdvertNotSent`]).
+    fn on_not_sent(&mut self, now: Instant) {
+        if self.state != State::Master || self.send_retries >= SEND_RETRIES {
+            return;
+        }
+        self.send_retries += 1;
+        let retry = now + SEND_RETRY_DELAY.min(self.adver_interval() / 4);
+        if self.deadline.is_none_or(|d| retry < d) {
+            self.deadline = Some(retry);
         }
     }
 

@@ -23,5 +23,7 @@ mod machine;
 pub mod timers;
 
 pub use config::{Config, ConfigError, Family, Version, MAX_PREEMPT_DELAY};
-pub use machine::{Action, Input, Reason, RxAdvert, State, VirtualRouter};
+pub use machine::{
+    Action, Input, Reason, RxAdvert, State, VirtualRouter, SEND_RETRIES, SEND_RETRY_DELAY,
+};
 pub use timers::{centis, master_down_interval, skew_time, Instant};

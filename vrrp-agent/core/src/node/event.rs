@@ -86,6 +86,11 @@ pub enum Event {
     /// The advert of a [`Command::SendFrame`] (`advert: true`) or [`Command::SendIp`] left at
     /// `at`: a Master's Adver_Timer restarts from the send.
     AdvertSent { instance: InstanceId, at: Instant },
+    /// The advert of a [`Command::SendFrame`] (`advert: true`) or [`Command::SendIp`] could
+    /// not leave at `at` because the kernel had no room for it for the moment (`ENOBUFS`,
+    /// `EAGAIN`, `ENOMEM`): a Master sends it again shortly (bounded; see
+    /// [`crate::fsm::Input::AdvertNotSent`]). Other send errors are not reported.
+    AdvertNotSent { instance: InstanceId, at: Instant },
     /// What carrying out a [`Command::Claim`], `Release`, `AddVip` or `RemoveVip` did, reported
     /// before the next command is polled.
     Report {

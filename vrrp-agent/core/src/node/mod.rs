@@ -324,6 +324,13 @@ impl Core {
                     debug_assert!(out.is_empty(), "{out:?}");
                 }
             }
+            Event::AdvertNotSent { instance, at } => {
+                if instance.0 < self.instances.len() {
+                    self.instances[instance.0].counters.advert_send_errors += 1;
+                    self.feed(instance.0, Input::AdvertNotSent, at, None, &mut out);
+                    debug_assert!(out.is_empty(), "{out:?}");
+                }
+            }
             Event::Report { instance, report } => {
                 if instance.0 < self.instances.len() {
                     self.report(instance.0, report, now, &mut out);

@@ -152,6 +152,8 @@ pub struct InstanceCounters {
     pub left_master: u64,
     /// Adverts the edge reported sent ([`super::Event::AdvertSent`]), priority-0 ones included.
     pub adverts_sent: u64,
+    /// Adverts that could not leave for the moment ([`super::Event::AdvertNotSent`]).
+    pub advert_send_errors: u64,
     /// Gratuitous ARPs and unsolicited NAs handed to the edge.
     pub garp_sent: u64,
 }
