@@ -847,7 +847,10 @@ impl Vr {
             }
             VrKind::Frr => {
                 // `[VRID 52] [IPv4] Backup -> Master` (vrrpd with `debug vrrp`).
-                let (vrid, family) = self.instance.split_once('/').unwrap_or((&self.instance, "IPv4"));
+                let (vrid, family) = self
+                    .instance
+                    .split_once('/')
+                    .unwrap_or((&self.instance, "IPv4"));
                 let prefix = format!("[VRID {vrid}] [{family}] ");
                 out.lines()
                     .filter_map(|l| {

@@ -12,18 +12,9 @@
 mod interop;
 
 use interop::Peer;
-use vrrp_integration_tests::lab::{tail, FrrVr, Lab, LabAgent, Launch, Vr};
+use vrrp_integration_tests::lab::{tail, FrrVr, Lab, Vr};
 
 const VRID: u8 = 53;
-/// Our agent (the lab's VIP of the test's family, VRRPv3, adverts every 100 ms).
-const AGENT: LabAgent = LabAgent {
-    bin: env!("CARGO_BIN_EXE_vrrp-agent-dut"),
-    vrid: VRID,
-    advert_int: "0.1",
-    extra: &["--version", "3"],
-    launch: Launch::IpNetnsExec,
-};
-
 fn frr(lab: &Lab, n: usize, priority: u8, v6: bool) -> Vr {
     let conf = FrrVr {
         vrid: VRID,
@@ -45,11 +36,16 @@ fn our_source(lab: &Lab, v6: bool) -> String {
     }
     let out = r1
         .ns
-        .ip(&["-6", "-br", "addr", "show", "dev", &r1.iface, "scope", "link"])
+        .ip(&[
+            "-6", "-br", "addr", "show", "dev", &r1.iface, "scope", "link",
+        ])
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace()
-        .find_map(|w| w.strip_prefix("fe80:").map(|_| w.split('/').next().unwrap().to_owned()))
+        .find_map(|w| {
+            w.strip_prefix("fe80:")
+                .map(|_| w.split('/').next().unwrap().to_owned())
+        })
         .unwrap_or_else(|| panic!("no link-local on r1's {}: {text}", r1.iface))
 }
 
@@ -85,7 +81,7 @@ fn check_log(lab: &Lab, fr: &Vr, v6: bool) {
 const FRR4: Peer = Peer {
     name: "FRR",
     v6: false,
-    agent: AGENT,
+    vrid: VRID,
     start: &|lab, n, prio| frr(lab, n, prio, false),
     check_log: &|lab, fr| check_log(lab, fr, false),
 };
@@ -93,7 +89,7 @@ const FRR4: Peer = Peer {
 const FRR6: Peer = Peer {
     name: "FRR",
     v6: true,
-    agent: AGENT,
+    vrid: VRID,
     start: &|lab, n, prio| frr(lab, n, prio, true),
     check_log: &|lab, fr| check_log(lab, fr, true),
 };

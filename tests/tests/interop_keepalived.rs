@@ -8,18 +8,9 @@
 mod interop;
 
 use interop::Peer;
-use vrrp_integration_tests::lab::{keepalived_conf, tail, vip_cidr, Lab, LabAgent, Launch, Vr};
+use vrrp_integration_tests::lab::{keepalived_conf, tail, vip_cidr, Lab, Vr};
 
 const VRID: u8 = 52;
-/// Our agent (the lab's IPv4 VIP, VRRPv3, adverts every 100 ms).
-const AGENT: LabAgent = LabAgent {
-    bin: env!("CARGO_BIN_EXE_vrrp-agent-dut"),
-    vrid: VRID,
-    advert_int: "0.1",
-    extra: &["--version", "3"],
-    launch: Launch::IpNetnsExec,
-};
-
 fn keepalived(lab: &Lab, n: usize, prio: u8) -> Vr {
     let vip = vip_cidr(false);
     lab.keepalived(
@@ -43,7 +34,7 @@ fn check_log(_: &Lab, ka: &Vr) {
 const KEEPALIVED: Peer = Peer {
     name: "keepalived",
     v6: false,
-    agent: AGENT,
+    vrid: VRID,
     start: &keepalived,
     check_log: &check_log,
 };

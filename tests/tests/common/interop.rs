@@ -11,8 +11,8 @@ use std::{path::Path, time::Duration};
 
 use vrrp_integration_tests::{
     lab::{
-        pcap_summary, tail, tshark_fields, vip, vmac4, vmac6, Lab, LabAgent, Vr, BACKUP, MASTER,
-        VIP4, VIP6,
+        pcap_summary, tail, tshark_fields, vip, vmac4, vmac6, Capture, Lab, LabAgent, Launch, Vr,
+        BACKUP, MASTER, VIP4, VIP6,
     },
     prober::{fmt_mac, ns_query, parse_mac},
     run, wait_until,
@@ -27,13 +27,24 @@ pub struct Peer<'a> {
     pub name: &'a str,
     /// The lab's VIP of which family both sides run.
     pub v6: bool,
-    /// Our agent (its VRID is the peer's).
-    pub agent: LabAgent<'a>,
+    /// The VRID of both sides.
+    pub vrid: u8,
     /// Starts the peer on router `n` at a priority, with preempt, adverts every 100 ms.
     pub start: &'a dyn Fn(&Lab, usize, u8) -> Vr,
     /// Checks the peer's log after our graceful stop: it took our priority-0 advert and did
     /// not complain about any of ours.
     pub check_log: &'a dyn Fn(&Lab, &Vr),
+}
+
+/// Our agent on `vrid`: the lab's VIP of the scenario's family, VRRPv3, adverts every 100 ms.
+pub const fn agent(vrid: u8) -> LabAgent<'static> {
+    LabAgent {
+        bin: env!("CARGO_BIN_EXE_vrrp-agent-dut"),
+        vrid,
+        advert_int: "0.1",
+        extra: &["--version", "3"],
+        launch: Launch::IpNetnsExec,
+    }
 }
 
 #[track_caller]
@@ -42,10 +53,6 @@ pub fn wait(vr: &mut Vr, state: &str) {
 }
 
 impl Peer<'_> {
-    fn vrid(&self) -> u8 {
-        self.agent.vrid
-    }
-
     fn start(&self, lab: &Lab, n: usize, priority: u8) -> Vr {
         (self.start)(lab, n, priority)
     }
@@ -78,24 +85,35 @@ impl Peer<'_> {
     #[track_caller]
     fn assert_vmac_answers(&self, lab: &Lab, what: &str) {
         let vmac = if self.v6 {
-            vmac6(self.vrid())
+            vmac6(self.vrid)
         } else {
-            vmac4(self.vrid())
+            vmac4(self.vrid)
         };
-        assert_eq!(self.client_asks(lab), vec![vmac], "who answers for the VIP {what}");
+        assert_eq!(
+            self.client_asks(lab),
+            vec![vmac],
+            "who answers for the VIP {what}"
+        );
     }
+}
+
+/// A two-router lab (`tag` in its namespaces names) and a capture of what router `ours` sends,
+/// into a directory that lives as long as the returned one.
+fn lab_capturing(tag: &str, ours: usize) -> (Lab, tempfile::TempDir, Capture) {
+    let lab = Lab::for_test(tag, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let cap = lab
+        .capture_sent(ours, "", &dir.path().join("ours.pcap"))
+        .unwrap();
+    (lab, dir, cap)
 }
 
 /// Our agent Master (priority 200) on r1, the peer Backup (100) on r2: election, our link cut
 /// (the peer takes over) and back (we preempt), then our graceful stop (our priority-0 advert,
 /// the peer takes over). `tag` names the lab's namespaces.
 pub fn agent_master_peer_backup(tag: &str, peer: &Peer) {
-    let lab = Lab::for_test(tag, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let cap = lab
-        .capture_sent(1, "", &dir.path().join("ours.pcap"))
-        .unwrap();
-    let mut ours = peer.agent.start(&lab, 1, 200, peer.v6);
+    let (lab, _dir, cap) = lab_capturing(tag, 1);
+    let mut ours = agent(peer.vrid).start(&lab, 1, 200, peer.v6);
     let mut other = peer.start(&lab, 2, 100);
     wait(&mut ours, MASTER);
     wait(&mut other, BACKUP);
@@ -147,14 +165,10 @@ pub fn agent_master_peer_backup(tag: &str, peer: &Peer) {
 /// link cut (we take over) and back (it preempts, we step down), then the peer's stop (we take
 /// over).
 pub fn peer_master_agent_backup(tag: &str, peer: &Peer) {
-    let lab = Lab::for_test(tag, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let cap = lab
-        .capture_sent(2, "", &dir.path().join("ours.pcap"))
-        .unwrap();
+    let (lab, _dir, cap) = lab_capturing(tag, 2);
     let mut other = peer.start(&lab, 1, 200);
     wait(&mut other, MASTER);
-    let mut ours = peer.agent.start(&lab, 2, 100, peer.v6);
+    let mut ours = agent(peer.vrid).start(&lab, 2, 100, peer.v6);
     wait(&mut ours, BACKUP);
     // Stable: this sleep is the test's subject (we must stay BACKUP during it), not a wait.
     std::thread::sleep(Duration::from_millis(500));
