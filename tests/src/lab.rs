@@ -945,6 +945,27 @@ impl Vr {
         self.proc.stop(sig, timeout)
     }
 
+    /// FRR's own view of its virtual router `vrid` ([`Lab::frr`]): `vtysh -c 'show vrrp VRID
+    /// json'` over the daemons' vty socket directory, the one element of its array.
+    pub fn frr_show(&self, vrid: u8) -> Result<serde_json::Value> {
+        if self.kind != VrKind::Frr {
+            bail!("{} on {} is not FRR", self.kind_name(), self.node);
+        }
+        let dir = self.proc.log.parent().context("FRR's directory")?;
+        let out = crate::run(
+            std::process::Command::new("vtysh")
+                .arg("--vty_socket")
+                .arg(dir)
+                .args(["-c", &format!("show vrrp {vrid} json")]),
+        )?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("vtysh: {}", String::from_utf8_lossy(&out.stdout)))?;
+        v.as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .with_context(|| format!("vtysh shows no VRID {vrid}: {v}"))
+    }
+
     /// The fast-path counters from the agent's `XDP detached from IF; counters: k=v ...` line
     /// (present after a clean stop).
     pub fn detach_counters(&self) -> Option<Vec<(String, u64)>> {

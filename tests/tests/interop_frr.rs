@@ -50,8 +50,29 @@ fn our_source(lab: &Lab, v6: bool) -> String {
 }
 
 /// FRR (with `debug vrrp`) logs every advert it accepts, our priority-0 one included; any
-/// other line about a checksum, a discard or a malformed packet is a complaint.
+/// other line about a checksum, a discard or a malformed packet is a complaint. Its own view
+/// (`show vrrp VRID json`, after our stop): Master of the family, our adverts received and our
+/// interval learnt; for IPv6 its source the macvlan's own link-local, not the VMAC's EUI-64
+/// one; the other family never started.
 fn check_log(lab: &Lab, fr: &Vr, v6: bool) {
+    let view = fr.frr_show(VRID).unwrap_or_else(|e| panic!("{e:#}"));
+    let (fam, other) = if v6 { ("v6", "v4") } else { ("v4", "v6") };
+    let f = &view[fam];
+    assert_eq!(f["status"], "Master", "FRR's view: {view:#}");
+    assert!(
+        f["stats"]["adverRx"].as_u64().is_some_and(|n| n > 0),
+        "FRR received none of our adverts: {view:#}"
+    );
+    assert_eq!(f["masterAdverInterval"], 100, "FRR's view: {view:#}");
+    assert_eq!(view[other]["status"], "Initialize", "FRR's view: {view:#}");
+    if v6 {
+        let primary = f["primaryAddress"].as_str().unwrap_or("");
+        let eui64 = format!("fe80::200:5eff:fe00:2{VRID:02x}");
+        assert!(
+            primary.starts_with("fe80:") && primary != eui64,
+            "FRR's IPv6 advert source must be the macvlan's random link-local: {view:#}"
+        );
+    }
     let out = fr.proc.output();
     let accepted = format!(
         "Received VRRP Advertisement from {}: version 3",
