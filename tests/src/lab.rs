@@ -371,12 +371,15 @@ impl Lab {
         })
     }
 
-    /// Starts FRR's `vrrpd` (with the `zebra` it needs) on router `n` for one IPv4 virtual
-    /// router; returns once `vrrpd` has taken it out of Initialize. FRR owns the virtual MAC
-    /// through a macvlan on `eth0` (`vrrp4-<vrid>`, the VMAC as its address, the VIP on it),
-    /// which zebra holds `protodown` while FRR is not Master. Both daemons run in the router's
-    /// namespace with their pid files, vty and zserv sockets in a directory of the process's
-    /// own (no `/var/run/frr`), so several FRRs run side by side; they log to the output.
+    /// Starts FRR's `vrrpd` (with the `zebra` it needs) on router `n` for one IPv4 or IPv6
+    /// virtual router ([`FrrVr::v6`]); returns once `vrrpd` has taken it out of Initialize. FRR
+    /// owns the virtual MAC through a macvlan on `eth0` (`vrrp4-<vrid>` or `vrrp6-<vrid>`, the
+    /// VMAC of the family as its address, the VIP on it), which zebra holds `protodown` while
+    /// FRR is not Master. An IPv6 macvlan gets a random link-local (`addrgenmode random`): FRR
+    /// sends its IPv6 adverts from it, and the EUI-64 one of the VMAC would be the same on
+    /// every router. Both daemons run in the router's namespace with their pid files, vty and
+    /// zserv sockets in a directory of the process's own (no `/var/run/frr`), so several FRRs
+    /// run side by side; they log to the output.
     pub fn frr(&self, n: usize, conf: &FrrVr) -> Result<Vr> {
         let node = self.r(n);
         for bin in [FRR_ZEBRA, FRR_VRRPD] {
@@ -387,12 +390,17 @@ impl Lab {
         // The VIP sits on the macvlan also while FRR is Backup (protodown keeps it
         // operationally down, which leaves the address local): with Linux's default
         // `arp_ignore=0`, eth0 would answer ARP for it with its own MAC. FRR's hosts answer
-        // only for addresses of the interface asked (`arp_ignore=1`).
+        // only for addresses of the interface asked (`arp_ignore=1`). (IPv6 answers a
+        // solicitation only for an address of the interface it came in on.)
         for conf_dir in ["all", "default", IFACE] {
             node.ns
                 .sysctl(&format!("net.ipv4.conf.{conf_dir}.arp_ignore"), "1")?;
         }
-        let mv = format!("vrrp4-{}", conf.vrid);
+        let (mv, vmac) = if conf.v6 {
+            (format!("vrrp6-{}", conf.vrid), vmac6(conf.vrid))
+        } else {
+            (format!("vrrp4-{}", conf.vrid), vmac4(conf.vrid))
+        };
         node.ns.ip(&[
             "link",
             "add",
@@ -404,9 +412,20 @@ impl Lab {
             "mode",
             "bridge",
         ])?;
-        node.ns
-            .ip(&["link", "set", "dev", &mv, "address", &vmac4(conf.vrid)])?;
-        node.ns.ip(&["addr", "add", &vip_cidr(false), "dev", &mv])?;
+        node.ns.ip(&["link", "set", "dev", &mv, "address", &vmac])?;
+        if conf.v6 {
+            // (Not at `link add`: a new link has no IPv6 state to set it on yet.)
+            node.ns
+                .ip(&["link", "set", "dev", &mv, "addrgenmode", "random"])?;
+        }
+        let vip = vip_cidr(conf.v6);
+        let mut addr = vec!["addr", "add", &vip, "dev", &mv];
+        if conf.v6 {
+            // No duplicate address detection: the VIP is on every FRR router's macvlan (only
+            // the Master's is up), and a tentative VIP would not answer for a second.
+            addr.push("nodad");
+        }
+        node.ns.ip(&addr)?;
         node.ns.ip(&["link", "set", "dev", &mv, "up"])?;
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("frr.conf"), conf.conf())?;
@@ -430,12 +449,12 @@ impl Lab {
         let mut cmd = node.ns.cmd("sh");
         cmd.args(["-c", &script]);
         let mut proc = Proc::spawn_in(dir, cmd, &format!("FRR vrrpd on {}", node.name))?;
-        let started = format!("[VRID {}] [IPv4] Initialize -> ", conf.vrid);
+        let started = format!("[VRID {}] [{}] Initialize -> ", conf.vrid, conf.family());
         proc.wait_for_line(Duration::from_secs(15), |l| l.contains(&started))?;
         Ok(Vr {
             proc,
             kind: VrKind::Frr,
-            instance: conf.vrid.to_string(),
+            instance: format!("{}/{}", conf.vrid, conf.family()),
             node: node.name.clone(),
         })
     }
@@ -759,7 +778,7 @@ pub enum VrKind {
     Agent,
     /// keepalived.
     Keepalived,
-    /// FRR's vrrpd ([`Lab::frr`]); its instance is the VRID.
+    /// FRR's vrrpd ([`Lab::frr`]); its instance is `VRID/IPv4` or `VRID/IPv6`.
     Frr,
 }
 
@@ -805,7 +824,11 @@ impl Vr {
             }
             VrKind::Frr => {
                 // `[VRID 52] [IPv4] Backup -> Master` (vrrpd with `debug vrrp`).
-                let prefix = format!("[VRID {}] [IPv4] ", self.instance);
+                let (vrid, family) = self
+                    .instance
+                    .split_once('/')
+                    .unwrap_or((&self.instance, "IPv4"));
+                let prefix = format!("[VRID {vrid}] [{family}] ");
                 out.lines()
                     .filter_map(|l| {
                         let rest = &l[l.find(&prefix)? + prefix.len()..];
@@ -897,6 +920,27 @@ impl Vr {
     /// Sends `sig` and waits (bounded) for the exit; returns the exit code.
     pub fn stop(&mut self, sig: i32, timeout: Duration) -> Result<Option<i32>> {
         self.proc.stop(sig, timeout)
+    }
+
+    /// FRR's own view of its virtual router `vrid` ([`Lab::frr`]): `vtysh -c 'show vrrp VRID
+    /// json'` over the daemons' vty socket directory, the one element of its array.
+    pub fn frr_show(&self, vrid: u8) -> Result<serde_json::Value> {
+        if self.kind != VrKind::Frr {
+            bail!("{} on {} is not FRR", self.kind_name(), self.node);
+        }
+        let dir = self.proc.log.parent().context("FRR's directory")?;
+        let out = crate::run(
+            std::process::Command::new("vtysh")
+                .arg("--vty_socket")
+                .arg(dir)
+                .args(["-c", &format!("show vrrp {vrid} json")]),
+        )?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("vtysh: {}", String::from_utf8_lossy(&out.stdout)))?;
+        v.as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .with_context(|| format!("vtysh shows no VRID {vrid}: {v}"))
     }
 
     /// The fast-path counters from the agent's `XDP detached from IF; counters: k=v ...` line
@@ -1065,7 +1109,7 @@ vrrp_instance {name} {{
 pub const FRR_ZEBRA: &str = "/usr/lib/frr/zebra";
 pub const FRR_VRRPD: &str = "/usr/lib/frr/vrrpd";
 
-/// One IPv4 VRRPv3 virtual router of FRR's vrrpd on `eth0` with the lab's IPv4 VIP
+/// One VRRPv3 virtual router of FRR's vrrpd on `eth0` with the lab's VIP of a family
 /// ([`Lab::frr`]).
 #[derive(Clone, Debug)]
 pub struct FrrVr {
@@ -1074,19 +1118,35 @@ pub struct FrrVr {
     /// Advertisement interval in milliseconds (FRR: a multiple of 10).
     pub advert_ms: u32,
     pub preempt: bool,
+    /// IPv6 (the lab's [`VIP6`]) instead of IPv4 ([`VIP4`]).
+    pub v6: bool,
 }
 
 impl FrrVr {
+    /// The address family as vrrpd's log lines name it (`IPv4`, `IPv6`).
+    pub fn family(&self) -> &'static str {
+        if self.v6 {
+            "IPv6"
+        } else {
+            "IPv4"
+        }
+    }
+
     /// The `frr.conf` vrrpd reads (`debug vrrp` makes it log its state changes).
     pub fn conf(&self) -> String {
         let v = self.vrid;
         format!(
             "log stdout debugging\ndebug vrrp\ninterface {IFACE}\n vrrp {v} version 3\n \
              vrrp {v} priority {}\n vrrp {v} advertisement-interval {}\n {}vrrp {v} preempt\n \
-             vrrp {v} ip {VIP4}\n",
+             vrrp {v} {}\n",
             self.priority,
             self.advert_ms,
             if self.preempt { "" } else { "no " },
+            if self.v6 {
+                format!("ipv6 {VIP6}")
+            } else {
+                format!("ip {VIP4}")
+            },
         )
     }
 }
