@@ -512,6 +512,25 @@ fn frame_seeds(root: &Path) -> Result<Vec<Vec<u8>>> {
     tagged.vlan = Some(7);
     seeds.push(tagged.to_bytes());
     seeds.push(ArpFrame::gratuitous(MacAddr([0, 0, 0x5e, 0, 1, 51]), VIP4).to_bytes());
+    // An ARP probe (RFC 5227: sender IP 0.0.0.0) and a request from a broadcast sender
+    // hardware address (never answered).
+    for (sha, spa) in [
+        (REQ_MAC, Ipv4Addr::UNSPECIFIED),
+        (MacAddr([0xff; 6]), Ipv4Addr::new(10, 0, 0, 2)),
+    ] {
+        let mut f = req;
+        f.arp = ArpRepr::request(sha, spa, VIP4);
+        seeds.push(f.to_bytes());
+    }
+    // An NS whose source link-layer address option is a multicast address.
+    let mut ns = NdpFrame::solicit(
+        MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+        "2001:db8::2".parse().unwrap(),
+        VIP6,
+    )
+    .to_bytes();
+    ns[6..12].copy_from_slice(&REQ_MAC.0);
+    seeds.push(ns);
     seeds.push(NdpFrame::solicit(REQ_MAC, "2001:db8::2".parse().unwrap(), VIP6).to_bytes());
     seeds.push(NdpFrame::solicit(REQ_MAC, Ipv6Addr::UNSPECIFIED, VIP6).to_bytes());
     seeds.push(NdpFrame::unsolicited_na(MacAddr([0, 0, 0x5e, 0, 2, 51]), VIP6, true).to_bytes());
