@@ -260,8 +260,9 @@ pub enum Counter {
     /// the NS source link-layer address option. Never answered, whatever the router's state:
     /// dropped (XDP_DROP). A station's address is never a group address (IEEE 802 I/G bit); an
     /// answer would go to a group (a flood or reflection), and RFC 1812 §3.3.2 forbids a router
-    /// to believe a group link-layer address for a host. Not passed: the Linux kernel (6.18)
-    /// answers such a request itself.
+    /// to believe a group link-layer address for a host. Dropped as FreeBSD's ARP input does
+    /// ("is multicast"); not passed, since Linux (6.18, tried in namespaces) answers such a
+    /// request itself.
     GroupSenderDropped,
 }
 
