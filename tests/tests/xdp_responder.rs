@@ -41,11 +41,13 @@ const B_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const VRID: u8 = 51;
 const ETH_P_ARP: u16 = 0x0806;
 
-/// Sends `count` ARP requests for `VIP` from `iface` (MAC `mac`), `gap` apart, and returns every
-/// ARP reply for us received until `settle` after the last one. Bounded in time.
+/// Sends `count` ARP requests for `VIP` from `iface` (MAC `mac`; ARP sender hardware address
+/// `sha`), `gap` apart, and returns every ARP reply for us received until `settle` after the
+/// last one. Bounded in time.
 fn probe(
     iface: &str,
     mac: MacAddr,
+    sha: MacAddr,
     count: u32,
     gap: Duration,
     settle: Duration,
@@ -55,7 +57,7 @@ fn probe(
         eth_dst: MacAddr([0xff; 6]),
         eth_src: mac,
         vlan: None,
-        arp: ArpRepr::request(mac, B_IP, VIP),
+        arp: ArpRepr::request(sha, B_IP, VIP),
     };
     let mut frame = req.to_bytes();
     frame.resize(60, 0);
@@ -133,7 +135,7 @@ fn xdp_answers_arp_for_an_owned_vip_the_kernel_does_not_have() -> Result<()> {
     let stop = AtomicBool::new(false);
     let (tx, rx) = std::sync::mpsc::channel::<()>();
 
-    let (counters, replies) = std::thread::scope(|s| -> Result<_> {
+    let (counters, (replies, group_replies)) = std::thread::scope(|s| -> Result<_> {
         let owner = s.spawn(|| -> Result<_> {
             Netns::enter_path(&a_path)?;
             let mut fp = FastPath::load()?;
@@ -162,13 +164,12 @@ fn xdp_answers_arp_for_an_owned_vip_the_kernel_does_not_have() -> Result<()> {
                 let r = s
                     .spawn(|| -> Result<_> {
                         Netns::enter_path(&b_path)?;
-                        probe(
-                            "b0",
-                            b_mac,
-                            5,
-                            Duration::from_millis(30),
-                            Duration::from_millis(100),
-                        )
+                        let gap = Duration::from_millis(30);
+                        let settle = Duration::from_millis(100);
+                        let r = probe("b0", b_mac, b_mac, 5, gap, settle)?;
+                        // A broadcast sender hardware address: never answered.
+                        let g = probe("b0", b_mac, MacAddr([0xff; 6]), 3, gap, settle)?;
+                        Ok((r, g))
                     })
                     .join()
                     .expect("prober");
@@ -190,6 +191,16 @@ fn xdp_answers_arp_for_an_owned_vip_the_kernel_does_not_have() -> Result<()> {
         replies.len() >= 4,
         "expected a reply to (almost) each of 5 requests, got {}",
         replies.len()
+    );
+    assert!(
+        group_replies.is_empty(),
+        "a request from a broadcast sender MAC was answered: {group_replies:?}"
+    );
+    assert_eq!(
+        counters.get(Counter::GroupSenderDropped),
+        3,
+        "{}",
+        counters.summary()
     );
     let want = MacAddr(vmac(FAMILY_IPV4, VRID));
     for r in &replies {
@@ -273,6 +284,7 @@ fn after_sigkill_the_attached_program_drops_arp_for_the_vip_and_is_taken_over() 
             Netns::enter_path(&p)?;
             probe(
                 "b0",
+                b_mac,
                 b_mac,
                 count,
                 Duration::from_millis(30),

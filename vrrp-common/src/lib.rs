@@ -253,11 +253,22 @@ pub enum Counter {
     /// Egress outcome: the same for a router we own whose heartbeat is stale (the fail-safe:
     /// the agent is gone but the VIPs are still configured); dropped.
     EgressNeighDroppedStale,
+
+    // Appended after the egress set (indexes are the map's ABI; new counters go last).
+    /// Outcome: ARP request / Neighbor Solicitation for one of our VIPs from a group (multicast
+    /// or broadcast) hardware address: the Ethernet source, the ARP sender hardware address or
+    /// the NS source link-layer address option. Never answered, whatever the router's state:
+    /// dropped (XDP_DROP). A station's address is never a group address (IEEE 802 I/G bit); an
+    /// answer would go to a group (a flood or reflection), and RFC 1812 §3.3.2 forbids a router
+    /// to believe a group link-layer address for a host. Dropped as FreeBSD's ARP input does
+    /// ("is multicast"); not passed, since Linux (6.18, tried in namespaces) answers such a
+    /// request itself.
+    GroupSenderDropped,
 }
 
 impl Counter {
     /// Number of counters (size of the `COUNTERS` array).
-    pub const COUNT: u32 = 39;
+    pub const COUNT: u32 = 40;
 
     /// All counters in index order.
     pub const ALL: [Counter; Self::COUNT as usize] = [
@@ -300,6 +311,7 @@ impl Counter {
         Counter::EgressNdNoLladdr,
         Counter::EgressNeighDroppedNotOwned,
         Counter::EgressNeighDroppedStale,
+        Counter::GroupSenderDropped,
     ];
 
     /// Stable snake_case name, used in logs and metrics.
@@ -344,6 +356,7 @@ impl Counter {
             Counter::EgressNdNoLladdr => "egress_nd_no_lladdr",
             Counter::EgressNeighDroppedNotOwned => "egress_neigh_dropped_not_owned",
             Counter::EgressNeighDroppedStale => "egress_neigh_dropped_stale",
+            Counter::GroupSenderDropped => "group_sender_dropped",
         }
     }
 
@@ -361,9 +374,11 @@ impl Counter {
             )
     }
 
-    /// True for the counters of the TC egress classifier.
+    /// True for the counters of the TC egress classifier (a contiguous range; counters
+    /// appended after it are the XDP program's).
     pub const fn is_egress(self) -> bool {
         self as u32 >= Counter::EgressFrames as u32
+            && self as u32 <= Counter::EgressNeighDroppedStale as u32
     }
 
     /// True for the counters of which every frame the egress classifier sees increments exactly
@@ -431,6 +446,9 @@ mod tests {
         assert!(!Counter::Frames.is_outcome() && !Counter::EgressFrames.is_egress_outcome());
         assert!(
             Counter::ArpVipNotOwned.is_outcome() && Counter::EgressSrcNotVip.is_egress_outcome()
+        );
+        assert!(
+            Counter::GroupSenderDropped.is_outcome() && !Counter::GroupSenderDropped.is_egress()
         );
     }
 

@@ -1,12 +1,14 @@
 //! ARP responder: requests for a VIP of an owned router are answered in place with the VMAC
 //! (`XDP_TX`); requests for a VIP of a router not owned (or owned with a stale heartbeat) are
-//! dropped, never left to the kernel (see `main.rs`, "Not ours" and "Fail-safe").
+//! dropped, never left to the kernel (see `main.rs`, "Not ours" and "Fail-safe"). A request for a
+//! VIP from a group (multicast/broadcast) hardware address is dropped whatever the router's state
+//! (`Counter::GroupSenderDropped` says why).
 use aya_ebpf::programs::XdpContext;
 use vrrp_common::{vmac, Counter, FAMILY_IPV4};
 
 use crate::{
     owner::{owner, Owner},
-    parse::{eq4, ptr_at_mut, sub, ARP_LEN},
+    parse::{eq4, is_group, ptr_at_mut, sub, ARP_LEN},
     DROP, PASS, TX, VIPS_V4,
 };
 
@@ -35,6 +37,17 @@ pub fn arp(ctx: &XdpContext, l3: usize) -> (u32, Counter) {
     if eq4(spa, tpa) {
         return (PASS, Counter::ArpFromVip);
     }
+    let Some(eth) = ptr_at_mut::<[u8; 12]>(ctx, 0) else {
+        return (PASS, Counter::MalformedL2);
+    };
+    // SAFETY: in bounds (ptr_at_mut).
+    let requester: [u8; 6] = sub(&unsafe { *eth }, 6);
+    // The answer goes to the Ethernet source and names the sender hardware address: neither
+    // may be a group address (an ARP probe, sender IP 0.0.0.0, has a unicast one and is
+    // answered). Dropped, not passed: the kernel would answer it.
+    if is_group(sha) || is_group(requester) {
+        return (DROP, Counter::GroupSenderDropped);
+    }
     match owner(FAMILY_IPV4, vrid) {
         // Not ours to answer, and not the kernel's either: it may still have the VIP configured
         // (release in progress, a crashed agent) and would answer with the real MAC.
@@ -42,11 +55,6 @@ pub fn arp(ctx: &XdpContext, l3: usize) -> (u32, Counter) {
         Owner::Stale => (DROP, Counter::VipStaleDropped),
         Owner::Fresh { .. } => {
             let mac = vmac(FAMILY_IPV4, vrid);
-            let Some(eth) = ptr_at_mut::<[u8; 12]>(ctx, 0) else {
-                return (PASS, Counter::MalformedL2);
-            };
-            // SAFETY: in bounds (ptr_at_mut).
-            let requester: [u8; 6] = sub(&unsafe { *eth }, 6);
             let mut e = [0u8; 12];
             e[..6].copy_from_slice(&requester);
             e[6..].copy_from_slice(&mac);

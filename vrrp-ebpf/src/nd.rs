@@ -1,9 +1,11 @@
 //! NS/NA responder: a Neighbor Solicitation for a VIP of an owned router is turned in place into
 //! the Neighbor Advertisement `vrrp_agent::wire::NdpFrame::answer(ns, vmac, true)` would build
 //! (`XDP_TX`); an NS for a VIP of a router not owned (or owned with a stale heartbeat) is
-//! dropped, never left to the kernel.
+//! dropped, never left to the kernel. An NS for a VIP from a group (multicast/broadcast)
+//! hardware address — Ethernet source or source link-layer address option — is dropped whatever
+//! the router's state (`Counter::GroupSenderDropped` says why).
 use aya_ebpf::{
-    helpers::{bpf_csum_diff, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len},
+    helpers::{bpf_csum_diff, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     programs::XdpContext,
 };
 use vrrp_common::{vmac, Counter, FAMILY_IPV6};
@@ -11,7 +13,7 @@ use vrrp_common::{vmac, Counter, FAMILY_IPV6};
 use crate::{
     owner::{owner, Owner},
     parse::{
-        is_zero16, load_bytes, ptr_at_mut, sub, ICMPV6_NA, IPPROTO_ICMPV6, IPV6_HLEN,
+        is_group, is_zero16, load_bytes, ptr_at_mut, sub, ICMPV6_NA, IPPROTO_ICMPV6, IPV6_HLEN,
         ND_OPT_TARGET_LLADDR, NS_MIN_LEN,
     },
     DROP, PASS, TX, VIPS_V6,
@@ -24,6 +26,54 @@ const ND_HOP_LIMIT: u8 = 255;
 const NA_FLAG_ROUTER: u8 = 0x80;
 const NA_FLAG_SOLICITED: u8 = 0x40;
 const NA_FLAG_OVERRIDE: u8 = 0x20;
+const ND_OPT_SOURCE_LLADDR: u8 = 1;
+/// Options of an NS looked at (a Linux NS has at most two: source link-layer address and a DAD
+/// nonce); any further ones are not inspected.
+const NS_OPTS_MAX: usize = 4;
+
+/// What the options of an NS say, as far as [`NS_OPTS_MAX`] of them are read.
+enum NsOpts {
+    Fine,
+    /// RFC 4861 §7.1.1: an option of length 0, options not filling the message, or a source
+    /// link-layer address option in a DAD probe.
+    Invalid,
+    /// A source link-layer address option holding a group address.
+    GroupSender,
+}
+
+/// Walks the options of an NS, `start..end` bytes into the frame (the IPv6 payload, checked to
+/// lie inside the frame), read with `bpf_xdp_load_bytes` (any offset, nothing for the verifier
+/// to track).
+#[inline(always)]
+fn ns_options(ctx: &XdpContext, start: usize, end: usize, dad: bool) -> NsOpts {
+    let mut off = start;
+    for _ in 0..NS_OPTS_MAX {
+        if off >= end {
+            return NsOpts::Fine;
+        }
+        let mut opt = [0u8; 8];
+        // SAFETY: ctx.ctx is the program's context; the buffer is a stack array of 8 bytes.
+        if off + 8 > end
+            || unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, opt.as_mut_ptr().cast(), 8) } != 0
+        {
+            return NsOpts::Invalid;
+        }
+        let len = opt[1] as usize * 8;
+        if len == 0 || off + len > end {
+            return NsOpts::Invalid;
+        }
+        if opt[0] == ND_OPT_SOURCE_LLADDR {
+            if dad {
+                return NsOpts::Invalid;
+            }
+            if is_group(sub(&opt, 2)) {
+                return NsOpts::GroupSender;
+            }
+        }
+        off += len;
+    }
+    NsOpts::Fine
+}
 
 /// A Neighbor Solicitation (`hdr`: its IPv6 header at `l3`): answer it for an owned VIP by
 /// turning the frame into the Neighbor Advertisement `NdpFrame::answer(ns, vmac, true)` builds
@@ -58,6 +108,24 @@ pub fn neighbor_solicit(ctx: &XdpContext, l3: usize, hdr: &[u8; IPV6_HLEN]) -> (
     {
         return (PASS, Counter::NsInvalid);
     }
+    // Read with the helper: a packet pointer here would reuse a bounds check LLVM deems done
+    // earlier, which the verifier no longer has.
+    let mut requester = [0u8; 6];
+    // SAFETY: ctx.ctx is the program's context; the buffer is a stack array of 6 bytes.
+    if unsafe { bpf_xdp_load_bytes(ctx.ctx, 6, requester.as_mut_ptr().cast(), 6) } != 0 {
+        return (PASS, Counter::MalformedL2);
+    }
+    // The NA goes to the Ethernet source; neither it nor the sender's link-layer address may
+    // be a group address. Dropped, not passed: the kernel would answer it.
+    if is_group(requester) {
+        return (DROP, Counter::GroupSenderDropped);
+    }
+    let opts_start = l3 + IPV6_HLEN + NS_MIN_LEN;
+    match ns_options(ctx, opts_start, l3 + IPV6_HLEN + payload_len, dad) {
+        NsOpts::Fine => {}
+        NsOpts::Invalid => return (PASS, Counter::NsInvalid),
+        NsOpts::GroupSender => return (DROP, Counter::GroupSenderDropped),
+    }
     match owner(FAMILY_IPV6, vrid) {
         // As for ARP: never leave a VIP's NS to the kernel.
         Owner::NotOwned => return (DROP, Counter::NsVipNotOwned),
@@ -65,10 +133,6 @@ pub fn neighbor_solicit(ctx: &XdpContext, l3: usize, hdr: &[u8; IPV6_HLEN]) -> (
         Owner::Fresh { .. } => {}
     }
     let mac = vmac(FAMILY_IPV6, vrid);
-    let requester: [u8; 6] = match load_bytes::<6>(ctx, 6) {
-        Some(m) => m,
-        None => return (PASS, Counter::MalformedL2),
-    };
 
     // Resize the frame to exactly the NA (an NS with no option — DAD — is 8 bytes shorter,
     // one with a nonce or several options longer). Called even for a zero delta so that every

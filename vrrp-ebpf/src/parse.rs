@@ -90,6 +90,13 @@ pub fn is_zero6(a: [u8; 6]) -> bool {
     (u32::from_ne_bytes(sub(&a, 0)) | u16::from_ne_bytes(sub(&a, 4)) as u32) == 0
 }
 
+/// A group (multicast or broadcast) MAC address: the I/G bit, the low bit of the first byte.
+/// A station's own (source) address never has it.
+#[inline(always)]
+pub fn is_group(mac: [u8; 6]) -> bool {
+    mac[0] & 1 != 0
+}
+
 /// The link layer of an XDP frame.
 pub struct L2 {
     /// The ethertype after the tag, if there is one.

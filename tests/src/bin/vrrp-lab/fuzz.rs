@@ -12,7 +12,9 @@
 //!   replies the responders build (ARP reply, NA) parse back;
 //! - front-ends: every error renders as ONE line; keepalived.conf that imports gives TOML that
 //!   parses;
-//! - XDP: every action is DROP, PASS or TX; after every batch, `Frames` equals the frames run,
+//! - XDP: the maps rotate per batch through every router state ([`MapState`]: owned with a fresh
+//!   heartbeat, owned with a stale one, not owned, a mix, nothing configured); every action is
+//!   DROP, PASS or TX; after every batch, `Frames` equals the frames run,
 //!   the outcome counters add up to `Frames`, XDP_TX equals `ArpReplied + NsReplied`, XDP_DROP
 //!   the dropping outcomes (plus at most `NaResizeFailed`), and the ring buffer holds exactly
 //!   `VrrpToUser` events; the same for the egress classifier (TC_ACT_SHOT equals the
@@ -510,6 +512,25 @@ fn frame_seeds(root: &Path) -> Result<Vec<Vec<u8>>> {
     tagged.vlan = Some(7);
     seeds.push(tagged.to_bytes());
     seeds.push(ArpFrame::gratuitous(MacAddr([0, 0, 0x5e, 0, 1, 51]), VIP4).to_bytes());
+    // An ARP probe (RFC 5227: sender IP 0.0.0.0) and a request from a broadcast sender
+    // hardware address (never answered).
+    for (sha, spa) in [
+        (REQ_MAC, Ipv4Addr::UNSPECIFIED),
+        (MacAddr([0xff; 6]), Ipv4Addr::new(10, 0, 0, 2)),
+    ] {
+        let mut f = req;
+        f.arp = ArpRepr::request(sha, spa, VIP4);
+        seeds.push(f.to_bytes());
+    }
+    // An NS whose source link-layer address option is a multicast address.
+    let mut ns = NdpFrame::solicit(
+        MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+        "2001:db8::2".parse().unwrap(),
+        VIP6,
+    )
+    .to_bytes();
+    ns[6..12].copy_from_slice(&REQ_MAC.0);
+    seeds.push(ns);
     seeds.push(NdpFrame::solicit(REQ_MAC, "2001:db8::2".parse().unwrap(), VIP6).to_bytes());
     seeds.push(NdpFrame::solicit(REQ_MAC, Ipv6Addr::UNSPECIFIED, VIP6).to_bytes());
     seeds.push(NdpFrame::unsolicited_na(MacAddr([0, 0, 0x5e, 0, 2, 51]), VIP6, true).to_bytes());
@@ -805,6 +826,56 @@ fn check_keepalived(b: &[u8]) -> Result<Verdict, String> {
 
 const BATCH: usize = 2048;
 
+/// VIPs of the fuzzed fast path: (address, VRID).
+const FUZZ_VIPS: [(IpAddr, u8); 3] = [
+    (IpAddr::V4(VIP4), 51),
+    (IpAddr::V6(VIP6), 51),
+    (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 101)), 52),
+];
+/// The fuzzed routers: (family, VRID).
+const FUZZ_ROUTERS: [(u8, u8); 3] = [(FAMILY_IPV4, 51), (FAMILY_IPV6, 51), (FAMILY_IPV4, 52)];
+const IFACE_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+const LONG_BOUND: Duration = Duration::from_secs(3600);
+
+/// What the maps hold while one batch runs: the fuzz rotates through all of them, one per
+/// batch, so every router state the responder, Accept_Mode, VMAC acceptance and the egress
+/// classifier distinguish is fuzzed (the counters must add up in each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MapState {
+    /// VRIDs 51 (IPv4, IPv6) and 52 (IPv4) configured, their VIPs in the maps; IPv4 51 owned
+    /// without Accept_Mode, IPv6 51 owned with it, 52 not owned; heartbeat fresh.
+    OwnedFresh,
+    /// As `OwnedFresh`, but every router owned and the heartbeat older than their bound.
+    OwnedStale,
+    /// As `OwnedFresh`, but no router owned.
+    NotOwned,
+    /// IPv4 51 owned with no bound (never stale) and Accept_Mode, IPv6 51 owned but stale
+    /// (its own short bound), 52 owned fresh; IPv4 51 not in `VRIDS`; no interface MAC.
+    Mixed,
+    /// Nothing configured: no VRID, no VIP, no router owned, no interface MAC (as loaded).
+    Unconfigured,
+}
+
+impl MapState {
+    const ALL: [MapState; 5] = [
+        MapState::OwnedFresh,
+        MapState::OwnedStale,
+        MapState::NotOwned,
+        MapState::Mixed,
+        MapState::Unconfigured,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            MapState::OwnedFresh => "owned_fresh",
+            MapState::OwnedStale => "owned_stale",
+            MapState::NotOwned => "not_owned",
+            MapState::Mixed => "mixed",
+            MapState::Unconfigured => "unconfigured",
+        }
+    }
+}
+
 struct Xdp {
     fp: FastPath,
     events: aya::maps::RingBuf<aya::maps::MapData>,
@@ -831,21 +902,11 @@ fn skb_test_run_takes(frame: &[u8]) -> bool {
 }
 
 impl Xdp {
-    fn new() -> Result<Xdp> {
+    /// A freshly loaded program with its maps in `state`.
+    fn new(state: MapState) -> Result<Xdp> {
         let mut fp = FastPath::load().context("loading the XDP program (needs root)")?;
-        for fam in [FAMILY_IPV4, FAMILY_IPV6] {
-            fp.set_vrid(fam, 51, true)?;
-        }
-        fp.set_vrid(FAMILY_IPV4, 52, true)?;
-        fp.add_vip(IpAddr::V4(VIP4), 51)?;
-        fp.add_vip(IpAddr::V6(VIP6), 51)?;
-        fp.add_vip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 101)), 52)?;
-        fp.set_iface_mac([0x02, 0, 0, 0, 0, 1])?;
-        fp.set_router(FAMILY_IPV4, 51, true, false, Duration::from_secs(3600))?;
-        fp.set_router(FAMILY_IPV6, 51, true, true, Duration::from_secs(3600))?;
-        fp.heartbeat(monotonic_ns())?;
         let events = fp.take_events()?;
-        Ok(Xdp {
+        let mut x = Xdp {
             fp,
             events,
             drained: 0,
@@ -853,7 +914,67 @@ impl Xdp {
             egress_ran: 0,
             actions: [0; 5],
             verdicts: [0; 8],
-        })
+        };
+        x.set_state(state)?;
+        Ok(x)
+    }
+
+    /// Writes every map entry the fuzz uses for `state` (whatever the previous state was), the
+    /// heartbeat included.
+    fn set_state(&mut self, state: MapState) -> Result<()> {
+        use MapState::*;
+        let fp = &mut self.fp;
+        let configured = state != Unconfigured;
+        for (fam, vrid) in FUZZ_ROUTERS {
+            let on = configured && !(state == Mixed && (fam, vrid) == (FAMILY_IPV4, 51));
+            fp.set_vrid(fam, vrid, on)?;
+        }
+        for (vip, vrid) in FUZZ_VIPS {
+            if configured {
+                fp.add_vip(vip, vrid)?;
+            } else {
+                // Absent already after a fresh load: not an error.
+                let _ = fp.remove_vip(vip);
+            }
+        }
+        let mac = if matches!(state, Mixed | Unconfigured) {
+            [0; 6]
+        } else {
+            IFACE_MAC
+        };
+        fp.set_iface_mac(mac)?;
+        let short = Duration::from_millis(10);
+        // (owned, accept, bound) per FUZZ_ROUTERS entry.
+        let routers: [(bool, bool, Duration); 3] = match state {
+            OwnedFresh => [
+                (true, false, LONG_BOUND),
+                (true, true, LONG_BOUND),
+                (false, false, LONG_BOUND),
+            ],
+            OwnedStale => [
+                (true, false, short),
+                (true, true, short),
+                (true, false, short),
+            ],
+            NotOwned | Unconfigured => [(false, false, LONG_BOUND); 3],
+            Mixed => [
+                (true, true, Duration::ZERO),
+                (true, false, Duration::from_nanos(1)),
+                (true, false, LONG_BOUND),
+            ],
+        };
+        for ((fam, vrid), (owned, accept, bound)) in FUZZ_ROUTERS.into_iter().zip(routers) {
+            fp.set_router(fam, vrid, owned, accept, bound)?;
+        }
+        let now = monotonic_ns();
+        // Stale: a heartbeat a second old against a 10 ms bound.
+        let hb = if state == OwnedStale {
+            now.saturating_sub(1_000_000_000)
+        } else {
+            now
+        };
+        fp.heartbeat(hb)?;
+        Ok(())
     }
 
     /// Runs one program on `frame`: its return value, or `None` when the frame is one the
@@ -948,6 +1069,7 @@ impl Xdp {
         }
         let drops = [
             Counter::VrrpToUser,
+            Counter::GroupSenderDropped,
             Counter::ArpVipNotOwned,
             Counter::NsVipNotOwned,
             Counter::VipStaleDropped,
@@ -1006,7 +1128,8 @@ fn fuzz_xdp(
         seeds: seeds.len(),
         ..Default::default()
     };
-    let mut x = Xdp::new()?;
+    let mut x = Xdp::new(MapState::OwnedFresh)?;
+    let mut batches = [0u64; MapState::ALL.len()];
     let dict: &[&[u8]] = &[
         &[0x08, 0x00],
         &[0x86, 0xdd],
@@ -1043,7 +1166,10 @@ fn fuzz_xdp(
             f.truncate(1518);
             batch.push(f);
         }
-        x.fp.heartbeat(monotonic_ns())?;
+        let k = batches.iter().sum::<u64>() as usize % MapState::ALL.len();
+        let state = MapState::ALL[k];
+        batches[k] += 1;
+        x.set_state(state)?;
         let mut bad: Option<(usize, String)> = None;
         for (i, f) in batch.iter().enumerate() {
             let a = x.run(f, false)?.context("XDP test-run takes every frame")?;
@@ -1064,13 +1190,14 @@ fn fuzz_xdp(
         r.execs += batch.len() as u64;
         if let Some((i, msg)) = bad {
             r.failures += 1;
+            let msg = format!("maps {}: {msg}", state.name());
             r.saved
                 .push(save_failure(fail_dir, "xdp", r.failures, &batch[i], &msg));
         }
         if let Err(msg) = x.check() {
             // Find the frame: fresh program, one frame at a time.
             r.failures += 1;
-            let mut y = Xdp::new()?;
+            let mut y = Xdp::new(state)?;
             let mut culprit = None;
             for f in batch.iter() {
                 y.run(f, false)?;
@@ -1081,10 +1208,11 @@ fn fuzz_xdp(
                 }
             }
             let (input, m) = culprit.unwrap_or_else(|| (batch.concat(), msg.clone()));
+            let m = format!("maps {}: {m}", state.name());
             r.saved
                 .push(save_failure(fail_dir, "xdp", r.failures, &input, &m));
             // Carry on with a fresh program so later batches are checked from zero.
-            x = Xdp::new()?;
+            x = Xdp::new(state)?;
         }
     }
     r.secs = start.elapsed().as_secs_f64();
@@ -1109,6 +1237,9 @@ fn fuzz_xdp(
         }
     }
     r.extra.insert("ring_events".into(), x.drained);
+    for (s, n) in MapState::ALL.iter().zip(batches) {
+        r.extra.insert(format!("batches_{}", s.name()), n);
+    }
     r.extra.insert("tc_not_run_short_ip".into(), tc_skipped);
     r.accepted = r.execs;
     Ok(r)
