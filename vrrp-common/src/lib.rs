@@ -86,6 +86,44 @@ pub struct AdvertEvent {
     pub payload: [u8; VRRP_PAYLOAD_MAX],
 }
 
+/// What the last advert of a virtual router the XDP program handed to user space looked like,
+/// per CPU in the `LAST_ADVERTS` array at [`vrid_slot`]`(family, vrid)`: its IP source address
+/// and the 8-byte fixed VRRP header (version/type, VRID, priority, count, interval / auth type,
+/// checksum: the checksum changes with the address list, so an identical header means an
+/// identical advert). An advert equal to it, of a router we do not own, with a priority other
+/// than 0, is *routine*: it goes into the ring without a wake-up ([`Counter::VrrpQuiet`]).
+/// Kept as words so the comparison is three loads, no `memcmp`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastAdvert {
+    /// The IP source address (16 bytes, IPv4 in the first 4), native-endian words.
+    pub src: [u64; 2],
+    /// The fixed VRRP header, a native-endian word.
+    pub hdr: u64,
+}
+
+impl LastAdvert {
+    #[inline(always)]
+    pub fn new(src_ip: &[u8; 16], hdr: &[u8; 8]) -> Self {
+        let w = |o: usize| {
+            u64::from_ne_bytes([
+                src_ip[o],
+                src_ip[o + 1],
+                src_ip[o + 2],
+                src_ip[o + 3],
+                src_ip[o + 4],
+                src_ip[o + 5],
+                src_ip[o + 6],
+                src_ip[o + 7],
+            ])
+        };
+        Self {
+            src: [w(0), w(8)],
+            hdr: u64::from_ne_bytes(*hdr),
+        }
+    }
+}
+
 /// Per-virtual-router state the fast path acts on, in the `ROUTERS` array at
 /// [`vrid_slot`]`(family, vrid)`. Written by the agent when the state machine changes state.
 #[repr(C)]
@@ -253,11 +291,19 @@ pub enum Counter {
     /// Egress outcome: the same for a router we own whose heartbeat is stale (the fail-safe:
     /// the agent is gone but the VIPs are still configured); dropped.
     EgressNeighDroppedStale,
+
+    // Appended after the egress set (indices above keep their meaning).
+    /// Not an outcome (XDP): a *routine* advert, also counted as [`Counter::VrrpToUser`]:
+    /// equal to the last one this CPU handed up for its virtual router ([`LastAdvert`]), of a
+    /// router we do not own, priority not 0. It went into the ring without waking the agent,
+    /// which reads it at its next wake-up (at the latest its Master_Down_Timer), before any
+    /// timer is judged.
+    VrrpQuiet,
 }
 
 impl Counter {
     /// Number of counters (size of the `COUNTERS` array).
-    pub const COUNT: u32 = 39;
+    pub const COUNT: u32 = 40;
 
     /// All counters in index order.
     pub const ALL: [Counter; Self::COUNT as usize] = [
@@ -300,6 +346,7 @@ impl Counter {
         Counter::EgressNdNoLladdr,
         Counter::EgressNeighDroppedNotOwned,
         Counter::EgressNeighDroppedStale,
+        Counter::VrrpQuiet,
     ];
 
     /// Stable snake_case name, used in logs and metrics.
@@ -344,6 +391,7 @@ impl Counter {
             Counter::EgressNdNoLladdr => "egress_nd_no_lladdr",
             Counter::EgressNeighDroppedNotOwned => "egress_neigh_dropped_not_owned",
             Counter::EgressNeighDroppedStale => "egress_neigh_dropped_stale",
+            Counter::VrrpQuiet => "vrrp_quiet",
         }
     }
 
@@ -358,12 +406,14 @@ impl Counter {
                     | Counter::VmacRewritten
                     | Counter::VmacNotOwned
                     | Counter::VmacNoIfaceMac
+                    | Counter::VrrpQuiet
             )
     }
 
     /// True for the counters of the TC egress classifier.
     pub const fn is_egress(self) -> bool {
         self as u32 >= Counter::EgressFrames as u32
+            && self as u32 <= Counter::EgressNeighDroppedStale as u32
     }
 
     /// True for the counters of which every frame the egress classifier sees increments exactly
@@ -387,6 +437,8 @@ mod user {
     unsafe impl aya::Pod for super::RouterState {}
     unsafe impl aya::Pod for super::VipEntry {}
     unsafe impl aya::Pod for super::IfaceConfig {}
+    unsafe impl aya::Pod for super::LastAdvert {}
+    const _: () = assert!(core::mem::size_of::<super::LastAdvert>() == 24);
     const _: () = assert!(core::mem::size_of::<super::RouterState>() == 16);
     const _: () = assert!(core::mem::size_of::<super::VipEntry>() == 8);
     const _: () = assert!(core::mem::size_of::<super::IfaceConfig>() == 8);
@@ -432,6 +484,29 @@ mod tests {
         assert!(
             Counter::ArpVipNotOwned.is_outcome() && Counter::EgressSrcNotVip.is_egress_outcome()
         );
+        // Appended after the egress set: an XDP counter, not an outcome.
+        assert!(
+            !Counter::VrrpQuiet.is_egress()
+                && !Counter::VrrpQuiet.is_outcome()
+                && !Counter::VrrpQuiet.is_egress_outcome()
+        );
+    }
+
+    #[test]
+    fn last_advert_tells_sender_and_header_apart() {
+        let (a, h) = (
+            [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0x31, 7, 200, 1, 0, 100, 0x12, 0x34],
+        );
+        assert_eq!(LastAdvert::new(&a, &h), LastAdvert::new(&a, &h));
+        let mut b = a;
+        b[15] = 1;
+        assert_ne!(LastAdvert::new(&a, &h), LastAdvert::new(&b, &h));
+        for i in 0..8 {
+            let mut g = h;
+            g[i] ^= 1;
+            assert_ne!(LastAdvert::new(&a, &h), LastAdvert::new(&a, &g), "byte {i}");
+        }
     }
 
     #[test]
