@@ -4,6 +4,17 @@
 //! address changes, signals) and does what the core's commands say, through the [`Port`] of the
 //! instance's interface; notifications go to the sinks ([`crate::notify_log`]).
 //!
+//! Adverts and wake-ups (CPU floor, issue 11): the XDP program queues a *routine* advert (the
+//! same as the last one of a router we do not own) without waking the agent
+//! (`vrrp-ebpf/src/advert.rs`), so nothing here may depend on a wake-up per advert. Whatever
+//! wakes the loop (a ring, a timer, the heartbeat, netlink, a check, a signal, the control
+//! socket), every ring is drained into the core before anything else is handed to it, and a
+//! timer's expiry is judged only after that ([`Edge::expire`]); the core runs the
+//! Master_Down_Timer from each advert's kernel receive time, so an advert read late counts as
+//! of when it arrived. A Backup thus wakes about once per Master_Down_Interval (plus the
+//! heartbeat's wake-ups), not once per advert; an advert that may need an answer now (another
+//! sender, another priority, priority 0, any advert while we are Master) still wakes it at once.
+//!
 //! A stop (SIGINT/SIGTERM) sets `stopping`: the core gets [`Event::Shutdown`] and the loop goes
 //! on, without link and address events, while a departing master hands over (bounded by the
 //! core's deadline plus a one-second backstop), then cleans up.
@@ -229,7 +240,8 @@ impl Edge {
         self.exec().await;
     }
 
-    /// Every advert queued in every ring now, handed in.
+    /// Every advert queued in every ring now, handed in (routine adverts are queued without a
+    /// wake-up: every wake-up hands them in before anything else, see the module docs).
     async fn feed_all(&mut self, rings: &mut [AsyncFd<RingBuf<MapData>>]) {
         for (f, ring) in rings.iter_mut().enumerate() {
             let events = drain_ready(ring.get_mut());
@@ -901,33 +913,42 @@ pub async fn run_election_ctl(
             r = ring_ready(&mut rings) => {
                 let (f, events) = r?;
                 edge.feed(f, events).await;
+                // Routine adverts queued without a wake-up on the other interfaces.
+                edge.feed_all(&mut rings).await;
                 None
             }
             r = timer.expired() => {
                 r?;
-                // Only the heartbeat's wake-up (written at the top of the loop): the core has
-                // nothing due.
                 if core_due.is_some_and(|d| d <= now()) {
                     // Adverts that arrived before the timer ran out count first.
                     edge.expire(&mut rings).await;
+                } else {
+                    // Only the heartbeat's wake-up (written at the top of the loop): the core
+                    // has nothing due; what the rings hold goes in now all the same.
+                    edge.feed_all(&mut rings).await;
                 }
                 None
             }
             Some(ev) = net_rx.recv(), if !stopping => {
+                edge.feed_all(&mut rings).await;
                 on_net_event(&mut edge, ev).await;
                 None
             }
             Some(r) = trk_rx.recv(), if !stopping => {
+                edge.feed_all(&mut rings).await;
                 edge.count_check(&r);
                 edge.handle(tracker_event(r)).await;
                 None
             }
             _ = sighup.recv(), if !stopping => {
                 // ---- reload (issue 10) ----
+                edge.feed_all(&mut rings).await;
                 let _ = edge.reload_source(source.as_ref(), "SIGHUP").await;
                 None
             }
             Some(req) = ctl_rx.recv() => {
+                // The status and the metrics count every advert received so far.
+                edge.feed_all(&mut rings).await;
                 match req {
                     // reload (issue 10): `vrrp-agent reload`
                     control::Request::Reload(reply) => {
@@ -939,6 +960,7 @@ pub async fn run_election_ctl(
                 None
             }
             _ = sleep_until(backstop), if backstop.is_some() => {
+                edge.feed_all(&mut rings).await;
                 edge.handle(Event::EndHandovers).await;
                 backstop = None;
                 None
