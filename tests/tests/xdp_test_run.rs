@@ -893,6 +893,21 @@ fn a_repeated_advert_is_queued_quietly_and_a_changed_one_wakes() {
             "{what}"
         );
     }
+    // A changed advert behind a routine one nobody read yet still wakes the reader (the
+    // kernel's default, adaptive notification would only wake a reader that has caught up).
+    assert_eq!(h.run(&other_sender(101)), XDP_DROP);
+    assert!(w.woke(2000), "after priority 0: woke");
+    assert_eq!(h.events().len(), 1);
+    assert_eq!(h.run(&other_sender(101)), XDP_DROP);
+    assert!(!w.woke(200), "routine, left unread: woke");
+    assert_eq!(h.run(&other_sender(102)), XDP_DROP);
+    assert!(
+        w.woke(2000),
+        "changed, behind an unread routine advert: woke"
+    );
+    assert_eq!(h.events().len(), 2);
+    quiet += 1;
+    assert_eq!(h.counter(Counter::VrrpQuiet), quiet);
     // Master: every advert wakes, even one equal to the last.
     h.own(FAMILY_IPV4, 51, false, BOUND);
     for i in 0..2 {
@@ -905,7 +920,7 @@ fn a_repeated_advert_is_queued_quietly_and_a_changed_one_wakes() {
         quiet,
         "nothing quiet while owned"
     );
-    assert_eq!(h.counter(Counter::VrrpToUser), steps.len() as u64 + 2);
+    assert_eq!(h.counter(Counter::VrrpToUser), steps.len() as u64 + 5);
     h.assert_outcomes_add_up();
 }
 
