@@ -15,9 +15,10 @@
 //! before. Everything else (a new sender, a changed priority, interval or address list,
 //! priority 0 from a master stepping down, any advert while we are Master, the first advert on
 //! each CPU, any advert once a quarter of the ring is waiting) is submitted with
-//! `BPF_RB_FORCE_WAKEUP`: not the default flag, whose adaptive
-//! notification wakes only a reader that has caught up, and with routine records unread before
-//! it the reader has not.
+//! `BPF_RB_FORCE_WAKEUP`: not the default flag, whose adaptive notification wakes only a
+//! reader that has caught up, and with routine records unread before it the reader has not.
+//! The VLAN tag and the source MAC are not compared: an advert equal in all else is read at the
+//! next wake-up, in order, like any other.
 use core::{mem, ptr::addr_of_mut};
 
 use aya_ebpf::{
