@@ -894,14 +894,22 @@ pub async fn run_election_ctl(
                 p.check_overflow(t, false);
             }
         }
-        // The core's next deadline, or the heartbeat's when no wake-up comes before it.
+        // The core's next deadline, or the heartbeat's when no wake-up comes before it. The
+        // heartbeat only matters while a router is owned (the fast path never finds a router
+        // it does not own stale; a claim writes it first): a node owning none, a Backup, does
+        // not wake for it, so it wakes about once per Master_Down_Interval.
         let core_due = edge.core.poll_timeout();
+        let hb_due = edge
+            .ports
+            .iter()
+            .any(|p| p.fp.owns_any())
+            .then(|| hb.deadline());
         // CPU floor (issue 11): adverts due within ADVERT_SLACK share one wake-up.
-        let wake = edge
-            .core
-            .poll_wakeup()
-            .map_or(hb.deadline(), |d| d.min(hb.deadline()));
-        timer.set(Some(wake.as_nanos()))?;
+        let wake = match (edge.core.poll_wakeup(), hb_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        timer.set(wake.map(|w| w.as_nanos()))?;
         let stop = tokio::select! {
             biased;
             _ = sigint.recv(), if !stopping => Some("SIGINT"),
