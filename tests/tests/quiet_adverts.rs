@@ -3,10 +3,11 @@
 //! reads it at its next wake-up, before any timer is judged. An advert that needs an answer now
 //! still wakes it at once.
 //!
-//! Lab: the agent on r1 (VRID 51, priority 250, 1 s adverts, fail-safe bound 60 s so that the
-//! heartbeat wakes it only every 30 s) and a master played by the client, which sends priority
-//! 254 adverts every second from its own address.
+//! Lab: the agent on r1 (VRID 51) and a master played by the client, which sends priority 254
+//! adverts from its own address.
 //!
+//! First test (r1 priority 250, 1 s adverts, fail-safe bound 60 s so that not even a heartbeat
+//! wake-up could come in between, were one scheduled):
 //! - While the master is stable, r1 stays BACKUP for many Master_Down_Intervals (the adverts it
 //!   was not woken for reset its Master_Down_Timer all the same: drain before the timer), and
 //!   its fast path counts the adverts as quiet (`vrrp_quiet`).
@@ -14,6 +15,9 @@
 //!   r1 must take over within its Skew_Time (23 ms) plus some slack. Were that advert queued
 //!   without a wake-up, r1 would only read it at its next Master_Down deadline, at least half an
 //!   interval later (its wake-ups then fall just after the master's advert slots).
+//!
+//! Second test (r1 priority 100, 100 ms adverts, defaults): r1 wakes once per three adverts,
+//! counted from its threads' voluntary context switches (no timed assertion).
 use std::{
     net::IpAddr,
     sync::{
@@ -37,12 +41,32 @@ const T: Duration = Duration::from_secs(10);
 /// How long the master stays stable once r1 is BACKUP: about three Master_Down_Intervals.
 const STABLE: Duration = Duration::from_secs(9);
 
+/// Voluntary context switches of every thread of process `pid`: each time one of its threads
+/// went to sleep, so each wake-up of the agent's loop counts one.
+fn sleeps(pid: u32) -> u64 {
+    let mut n = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task") {
+        let status =
+            std::fs::read_to_string(task.expect("task").path().join("status")).unwrap_or_default();
+        n += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    n
+}
+
 fn advert(lab: &Lab, priority: u8) -> Vec<u8> {
+    advert_every(lab, priority, 100)
+}
+
+fn advert_every(lab: &Lab, priority: u8, centis: u16) -> Vec<u8> {
     let repr = VrrpRepr {
         version: wire::Version::V3,
         vrid: VRID,
         priority,
-        max_advert_int: 100,
+        max_advert_int: centis,
         auth: Auth::None,
         addrs: vec![IpAddr::V4(VIP4)],
     };
@@ -147,6 +171,73 @@ fn a_backup_reads_routine_adverts_late_and_a_priority_0_at_once() {
             quiet + cpus >= stable && quiet < to_user,
             "{quiet} quiet adverts of {to_user} handed up ({stable} in the stable phase, {cpus} \
              CPUs)\n{}",
+            r1.proc.output()
+        );
+    });
+}
+
+/// With the default fail-safe bound and 100 ms adverts, a Backup under a stable master wakes
+/// about once per Master_Down_Interval (every third advert here): not for every advert, and not
+/// for the fail-safe heartbeat either (it owns no router). Counted, not timed: the wake-ups of
+/// the agent's threads (voluntary context switches) over 40 adverts.
+#[test]
+fn a_backup_wakes_about_once_per_master_down_interval() {
+    const ADVERTS: u32 = 60;
+    let lab = Lab::for_test("quietw", 1);
+    let frame = advert_every(&lab, 254, 10);
+    let stop = AtomicBool::new(false);
+    let sent = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let master = s.spawn(|| {
+            lab.client.ns.run_in(|| {
+                // Bounded: the start, a second to settle, ADVERTS measured, and slack.
+                for _ in 0..(ADVERTS + 200) {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    send_frames(IFACE, &frame, 1, Duration::ZERO)?;
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Ok(())
+            })
+        });
+        let t0 = Instant::now();
+        while sent.load(Ordering::SeqCst) == 0 && t0.elapsed() < T {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Priority 100: Skew_Time 61 ms, Master_Down_Interval 361 ms, so each wake-up finds
+        // three adverts waiting even when the master's adverts come a little late.
+        let mut r1 = LabAgent::new(BIN, VRID, "0.1").start(&lab, 1, 100, false);
+        let run = (|| {
+            r1.wait_state(BACKUP, T)?;
+            std::thread::sleep(Duration::from_secs(1));
+            let pid = r1.proc.child.id();
+            let (s0, a0) = (sleeps(pid), sent.load(Ordering::SeqCst));
+            let t = Instant::now();
+            while sent.load(Ordering::SeqCst) < a0 + u64::from(ADVERTS) && t.elapsed() < T {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let (s1, a1) = (sleeps(pid), sent.load(Ordering::SeqCst));
+            anyhow::ensure!(
+                r1.transitions() == [BACKUP],
+                "r1 left BACKUP under a stable master (transitions {:?})",
+                r1.transitions()
+            );
+            Ok((s1 - s0, a1 - a0))
+        })();
+        stop.store(true, Ordering::SeqCst);
+        master
+            .join()
+            .expect("master thread")
+            .unwrap_or_else(|e| panic!("master: {e:#}"));
+        let (wakes, adverts) = run.unwrap_or_else(|e| panic!("{e:#}\n{}", r1.proc.output()));
+        eprintln!("{wakes} wake-ups of the agent for {adverts} adverts of a stable master");
+        // Once per Master_Down_Interval is a third of the adverts (20 of 60 here); woken by
+        // every advert it was 60, and with the heartbeat's wake-ups (every 180 ms) 36.
+        assert!(
+            wakes * 2 <= adverts,
+            "{wakes} wake-ups for {adverts} adverts\n{}",
             r1.proc.output()
         );
     });
