@@ -20,8 +20,8 @@ use vrrp_agent::{
     },
 };
 use vrrp_common::{
-    vmac, Counter, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6,
-    VRRP_PAYLOAD_MAX,
+    vmac, Counter, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6, VRID_ON,
+    VRID_QUIET, VRRP_PAYLOAD_MAX,
 };
 
 fn v4_advert(vrid: u8, priority: u8, addrs: usize) -> VrrpRepr {
@@ -838,10 +838,18 @@ impl WakeWatch {
     }
 }
 
+/// A harness for VRID 51 (IPv4) marked as election mode marks it: routine adverts quiet.
+fn quiet_harness() -> Harness {
+    let mut h = Harness::new(&[]);
+    h.fp.set_vrid_flags(FAMILY_IPV4, 51, VRID_ON | VRID_QUIET)
+        .unwrap();
+    h
+}
+
 #[test]
 fn a_repeated_advert_is_queued_quietly_and_a_changed_one_wakes() {
     pin_to_this_cpu();
-    let mut h = Harness::new(&[(FAMILY_IPV4, 51)]);
+    let mut h = quiet_harness();
     let w = WakeWatch::new(&h.events);
     let other_sender = |prio| {
         AdvertFrame::multicast(
@@ -925,9 +933,23 @@ fn a_repeated_advert_is_queued_quietly_and_a_changed_one_wakes() {
 }
 
 #[test]
-fn a_filling_ring_wakes_the_reader_even_for_routine_adverts() {
+fn without_vrid_quiet_every_advert_wakes_the_reader() {
+    // Monitor mode (`set_vrid`): it logs each advert as it comes, nothing drains the ring later.
     pin_to_this_cpu();
     let mut h = Harness::new(&[(FAMILY_IPV4, 51)]);
+    let w = WakeWatch::new(&h.events);
+    for i in 0..3 {
+        assert_eq!(h.run(&v4_frame(51, 100)), XDP_DROP);
+        assert!(w.woke(2000), "advert {i}: woke");
+        assert_eq!(h.events().len(), 1);
+    }
+    assert_eq!(h.counter(Counter::VrrpQuiet), 0);
+}
+
+#[test]
+fn a_filling_ring_wakes_the_reader_even_for_routine_adverts() {
+    pin_to_this_cpu();
+    let mut h = quiet_harness();
     let w = WakeWatch::new(&h.events);
     let frame = v4_frame(51, 100);
     assert_eq!(h.run(&frame), XDP_DROP);

@@ -58,6 +58,14 @@ use crate::{
     tx::Tx,
 };
 
+/// The `VRIDS` value of an instance's virtual router: its adverts come to us, and routine ones
+/// without a wake-up (every wake-up drains the rings first, see the module docs).
+const VRID_ELECTION: u32 = vrrp_common::VRID_ON | vrrp_common::VRID_QUIET;
+
+/// Records in a quarter of the advert ring (each record: the event and the ring's 8-byte header).
+const RING_QUARTER_RECORDS: usize =
+    vrrp_common::EVENTS_RING_BYTES as usize / 4 / (std::mem::size_of::<AdvertEvent>() + 8);
+
 /// Now on the agent's clock, as the core's instant.
 fn now() -> fsm::Instant {
     fsm::Instant::from_nanos(crate::clock::monotonic_ns())
@@ -210,6 +218,7 @@ impl Edge {
     /// Hands adverts of interface `f` to the core, one by one, carrying out what it says after
     /// each.
     async fn feed(&mut self, f: usize, events: Vec<AdvertEvent>) {
+        self.drained(f, events.len());
         for ev in events {
             let rx = decode(&ev);
             self.handle(Event::Advert {
@@ -225,7 +234,9 @@ impl Edge {
     async fn expire(&mut self, rings: &mut [AsyncFd<RingBuf<MapData>>]) {
         let t = now();
         for (f, ring) in rings.iter_mut().enumerate() {
-            for ev in drain_ready(ring.get_mut()) {
+            let events = drain_ready(ring.get_mut());
+            self.drained(f, events.len());
+            for ev in events {
                 let rx = decode(&ev);
                 self.core.handle(
                     Event::Advert {
@@ -246,6 +257,18 @@ impl Edge {
         for (f, ring) in rings.iter_mut().enumerate() {
             let events = drain_ready(ring.get_mut());
             self.feed(f, events).await;
+        }
+    }
+
+    /// `n` records were drained from interface `f`'s ring at once: that many means the ring was
+    /// at least a quarter full (the XDP program then wakes us for every advert), so adverts
+    /// may have been lost; the overflow counter is read at its next due time even if nothing
+    /// else wakes the loop.
+    fn drained(&mut self, f: usize, n: usize) {
+        if n >= RING_QUARTER_RECORDS {
+            if let Some(p) = self.ports.get_mut(f) {
+                p.overflow.suspect();
+            }
         }
     }
 
@@ -554,7 +577,7 @@ fn attach(
         fp.set_iface_mac(mac.0)?;
         fp.heartbeat(crate::clock::monotonic_ns())?;
         for inf in info {
-            fp.set_vrid(inf.family, inf.vrid, true)?;
+            fp.set_vrid_flags(inf.family, inf.vrid, VRID_ELECTION)?;
             let accept = core
                 .spec(inf.id)
                 .is_some_and(|s| s.accept_mode || s.priority == 255);
@@ -904,11 +927,13 @@ pub async fn run_election_ctl(
             .iter()
             .any(|p| p.fp.owns_any())
             .then(|| hb.deadline());
+        // A suspected ring overflow is read (and reported) within a second.
+        let overflow_due = edge.ports.iter().filter_map(|p| p.overflow.wake_at()).min();
         // CPU floor (issue 11): adverts due within ADVERT_SLACK share one wake-up.
-        let wake = match (edge.core.poll_wakeup(), hb_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake = [edge.core.poll_wakeup(), hb_due, overflow_due]
+            .into_iter()
+            .flatten()
+            .min();
         timer.set(wake.map(|w| w.as_nanos()))?;
         let stop = tokio::select! {
             biased;
@@ -1333,7 +1358,7 @@ impl Edge {
             let f = self.core.iface_of(*id).map_or(0, |f| f.0);
             let p = &mut self.ports[f];
             let r =
-                p.fp.set_vrid(inf.family, inf.vrid, true)
+                p.fp.set_vrid_flags(inf.family, inf.vrid, VRID_ELECTION)
                     .and_then(|()| {
                         p.fp.set_router(inf.family, inf.vrid, false, false, inf.stale_after)
                     })

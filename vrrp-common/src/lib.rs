@@ -23,12 +23,22 @@ pub const EVENTS_RING_BYTES: u32 = 256 * 1024;
 /// Slots in the `VRIDS` map: one per VRID for IPv4 followed by one per VRID for IPv6.
 pub const VRID_SLOTS: u32 = 512;
 
+/// `VRIDS` value bit: adverts of this virtual router go to user space (each one wakes the
+/// reader unless [`VRID_QUIET`] is set too).
+pub const VRID_ON: u32 = 1 << 0;
+/// `VRIDS` value bit: a *routine* advert of this virtual router (see [`LastAdvert`]) may be
+/// queued without waking the reader. Only for a reader that drains the ring whenever it wakes,
+/// before it judges any timer (election mode); a reader that reports every advert as it comes
+/// (monitor mode, the lab tools) leaves it clear.
+pub const VRID_QUIET: u32 = 1 << 1;
+
 /// Address family tags used in events and map keys.
 pub const FAMILY_IPV4: u8 = 4;
 pub const FAMILY_IPV6: u8 = 6;
 
 /// Index into the `VRIDS` array for a (family, VRID) pair. A non-zero value at that index means
-/// "adverts for this virtual router are consumed and handed to user space".
+/// "adverts for this virtual router are consumed and handed to user space" ([`VRID_ON`],
+/// [`VRID_QUIET`]).
 #[inline(always)]
 pub const fn vrid_slot(family: u8, vrid: u8) -> u32 {
     if family == FAMILY_IPV6 {

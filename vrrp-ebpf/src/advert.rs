@@ -4,8 +4,9 @@
 //!
 //! # Wake-ups: only for adverts that may need an answer now
 //!
-//! Every advert goes into the ring, but only some wake the agent (CPU floor, issue 11). A
-//! *routine* advert is submitted with `BPF_RB_NO_WAKEUP`: one equal to the last advert of its
+//! Every advert goes into the ring, but only some wake the agent (CPU floor, issue 11). For a
+//! virtual router marked `VRID_QUIET` in `VRIDS` (election mode; monitor mode logs every advert
+//! as it comes and leaves it clear), a *routine* advert is submitted with `BPF_RB_NO_WAKEUP`: one equal to the last advert of its
 //! virtual router this CPU handed up (`LAST_ADVERTS`: IP source address and the 8-byte fixed
 //! VRRP header, whose checksum covers the address list), of a router we do not own
 //! (`ROUTER_OWNED` clear), with a priority other than 0. It waits in the ring: the agent drains
@@ -28,7 +29,7 @@ use aya_ebpf::{
 };
 use vrrp_common::{
     vrid_slot, AdvertEvent, Counter, LastAdvert, EVENTS_RING_BYTES, EVENT_FLAG_TRUNCATED,
-    EVENT_FLAG_VLAN, ROUTER_OWNED, VRRP_PAYLOAD_MAX,
+    EVENT_FLAG_VLAN, ROUTER_OWNED, VRID_QUIET, VRRP_PAYLOAD_MAX,
 };
 
 use crate::{counter::count, parse::load_bytes, DROP, EVENTS, LAST_ADVERTS, PASS, ROUTERS, VRIDS};
@@ -69,12 +70,13 @@ pub fn to_user(ctx: &XdpContext, frame: VrrpFrame, vlan: Option<u16>) -> (u32, C
     }
     let vrid = vrrp_hdr[1];
     let slot = vrid_slot(frame.family, vrid);
-    match VRIDS.get(slot) {
-        Some(v) if *v != 0 => {}
+    let quiet_ok = match VRIDS.get(slot) {
+        Some(v) if *v != 0 => *v & VRID_QUIET != 0,
         _ => return (PASS, Counter::VrrpOtherVrid),
-    }
+    };
     let seen = LastAdvert::new(&frame.src_ip, &vrrp_hdr);
-    let routine = vrrp_hdr[2] != 0
+    let routine = quiet_ok
+        && vrrp_hdr[2] != 0
         && !ROUTERS
             .get(slot)
             .is_some_and(|r| r.flags & ROUTER_OWNED != 0)

@@ -6,8 +6,8 @@
 //!
 //! * [`advert`]: VRRP (IP protocol 112) over IPv4/IPv6 for a virtual router configured in
 //!   `VRIDS` → the `EVENTS` ring buffer, with its kernel receive time, and consumed. A
-//!   *routine* advert (the same as the last one of its router, which we do not own) is queued
-//!   without waking the agent (`LAST_ADVERTS`, `Counter::VrrpQuiet`).
+//!   *routine* advert (the same as the last one of its router, which we do not own, marked
+//!   `VRID_QUIET`) is queued without waking the agent (`LAST_ADVERTS`, `Counter::VrrpQuiet`).
 //! * [`arp`]: ARP requests for an owned VIP answered in place with the VMAC (`XDP_TX`).
 //! * [`nd`]: Neighbor Solicitations for an owned IPv6 VIP turned in place into the Neighbor
 //!   Advertisement `vrrp_agent::wire::NdpFrame::answer(ns, vmac, true)` would build (`XDP_TX`).
@@ -76,7 +76,8 @@ use crate::{
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
 
-/// Non-zero at `vrid_slot(family, vrid)`: adverts of that virtual router go to user space.
+/// Non-zero at `vrid_slot(family, vrid)`: adverts of that virtual router go to user space
+/// (`VRID_ON`; with `VRID_QUIET`, routine ones without a wake-up).
 #[map]
 static VRIDS: Array<u32> = Array::with_max_entries(VRID_SLOTS, 0);
 
