@@ -20,8 +20,8 @@ use vrrp_agent::{
     },
 };
 use vrrp_common::{
-    vmac, Counter, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6,
-    VRRP_PAYLOAD_MAX,
+    vmac, Counter, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, FAMILY_IPV4, FAMILY_IPV6, VRID_ON,
+    VRID_QUIET, VRRP_PAYLOAD_MAX,
 };
 
 fn v4_advert(vrid: u8, priority: u8, addrs: usize) -> VrrpRepr {
@@ -923,4 +923,194 @@ fn arp_reply_parses_back_to_the_requested_mapping() {
         arp,
         ArpRepr::reply_to(&ArpRepr::request(REQ_MAC, REQ4, VIP4), vmac4())
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wake-ups: a routine advert goes into the ring without waking the agent.
+
+/// Pins the calling thread to the CPU it runs on: `LAST_ADVERTS` is per CPU, and every test run
+/// must see the same slot.
+fn pin_to_this_cpu() {
+    // SAFETY: plain libc calls on a local cpu_set_t.
+    unsafe {
+        let cpu = libc::sched_getcpu();
+        assert!(
+            cpu >= 0,
+            "sched_getcpu: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// An edge-triggered epoll on the ring buffer: it reports the ring only when the kernel woke its
+/// waiters (a record submitted without a wake-up adds data but no event).
+struct WakeWatch(std::os::fd::OwnedFd);
+
+impl WakeWatch {
+    fn new(ring: &impl std::os::fd::AsRawFd) -> Self {
+        use std::os::fd::FromRawFd as _;
+        // SAFETY: plain epoll calls; the fd is owned by the returned value.
+        unsafe {
+            let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            assert!(ep >= 0, "epoll_create1");
+            let mut ev = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+                u64: 0,
+            };
+            assert_eq!(
+                libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, ring.as_raw_fd(), &mut ev),
+                0,
+                "epoll_ctl: {}",
+                std::io::Error::last_os_error()
+            );
+            Self(std::os::fd::OwnedFd::from_raw_fd(ep))
+        }
+    }
+
+    /// Whether the ring's waiters were woken within `ms` (the kernel wakes them from an
+    /// irq_work, just after the program ran).
+    fn woke(&self, ms: i32) -> bool {
+        use std::os::fd::AsRawFd as _;
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: one event into a local.
+        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), &mut ev, 1, ms) };
+        assert!(n >= 0, "epoll_wait: {}", std::io::Error::last_os_error());
+        n == 1
+    }
+}
+
+/// A harness for VRID 51 (IPv4) marked as election mode marks it: routine adverts quiet.
+fn quiet_harness() -> Harness {
+    let mut h = Harness::new(&[]);
+    h.fp.set_vrid_flags(FAMILY_IPV4, 51, VRID_ON | VRID_QUIET)
+        .unwrap();
+    h
+}
+
+#[test]
+fn a_repeated_advert_is_queued_quietly_and_a_changed_one_wakes() {
+    pin_to_this_cpu();
+    let mut h = quiet_harness();
+    let w = WakeWatch::new(&h.events);
+    let other_sender = |prio| {
+        AdvertFrame::multicast(
+            v4_advert(51, prio, 1),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)),
+        )
+        .to_bytes(ChecksumOpts::default())
+        .unwrap()
+    };
+    // (frame, quiet?) in order; every advert reaches the ring either way.
+    let steps: [(&str, Vec<u8>, bool); 10] = [
+        ("first advert", v4_frame(51, 100), false),
+        ("the same again", v4_frame(51, 100), true),
+        ("and again", v4_frame(51, 100), true),
+        ("another priority", v4_frame(51, 101), false),
+        ("the same again", v4_frame(51, 101), true),
+        (
+            "another address list",
+            {
+                let r = v4_advert(51, 101, 2);
+                AdvertFrame::multicast(r, IpAddr::V4(SRC4))
+                    .to_bytes(ChecksumOpts::default())
+                    .unwrap()
+            },
+            false,
+        ),
+        ("another sender", other_sender(101), false),
+        ("the same again", other_sender(101), true),
+        ("priority 0", other_sender(0), false),
+        ("priority 0 again", other_sender(0), false),
+    ];
+    let mut quiet = 0;
+    for (what, frame, routine) in &steps {
+        assert_eq!(h.run(frame), XDP_DROP, "{what}");
+        quiet += u64::from(*routine);
+        assert_eq!(h.counter(Counter::VrrpQuiet), quiet, "{what}: quiet count");
+        // A routine advert must not wake the reader; any other must (waited for long enough
+        // to see the kernel's deferred wake-up).
+        assert_eq!(
+            w.woke(if *routine { 200 } else { 2000 }),
+            !routine,
+            "{what}: woke"
+        );
+        let ev = h.events();
+        assert_eq!(ev.len(), 1, "{what}: the advert is in the ring either way");
+        assert_eq!(
+            &ev[0].payload[1..3],
+            &frame[14 + 20 + 1..14 + 20 + 3],
+            "{what}"
+        );
+    }
+    // A changed advert behind a routine one nobody read yet still wakes the reader (the
+    // kernel's default, adaptive notification would only wake a reader that has caught up).
+    assert_eq!(h.run(&other_sender(101)), XDP_DROP);
+    assert!(w.woke(2000), "after priority 0: woke");
+    assert_eq!(h.events().len(), 1);
+    assert_eq!(h.run(&other_sender(101)), XDP_DROP);
+    assert!(!w.woke(200), "routine, left unread: woke");
+    assert_eq!(h.run(&other_sender(102)), XDP_DROP);
+    assert!(
+        w.woke(2000),
+        "changed, behind an unread routine advert: woke"
+    );
+    assert_eq!(h.events().len(), 2);
+    quiet += 1;
+    assert_eq!(h.counter(Counter::VrrpQuiet), quiet);
+    // Master: every advert wakes, even one equal to the last.
+    h.own(FAMILY_IPV4, 51, false, BOUND);
+    for i in 0..2 {
+        assert_eq!(h.run(&other_sender(101)), XDP_DROP);
+        assert!(w.woke(2000), "owned router, advert {i}: woke");
+        assert_eq!(h.events().len(), 1);
+    }
+    assert_eq!(
+        h.counter(Counter::VrrpQuiet),
+        quiet,
+        "nothing quiet while owned"
+    );
+    assert_eq!(h.counter(Counter::VrrpToUser), steps.len() as u64 + 5);
+    h.assert_outcomes_add_up();
+}
+
+#[test]
+fn without_vrid_quiet_every_advert_wakes_the_reader() {
+    // Monitor mode (`set_vrid`): it logs each advert as it comes, nothing drains the ring later.
+    pin_to_this_cpu();
+    let mut h = Harness::new(&[(FAMILY_IPV4, 51)]);
+    let w = WakeWatch::new(&h.events);
+    for i in 0..3 {
+        assert_eq!(h.run(&v4_frame(51, 100)), XDP_DROP);
+        assert!(w.woke(2000), "advert {i}: woke");
+        assert_eq!(h.events().len(), 1);
+    }
+    assert_eq!(h.counter(Counter::VrrpQuiet), 0);
+}
+
+#[test]
+fn a_filling_ring_wakes_the_reader_even_for_routine_adverts() {
+    pin_to_this_cpu();
+    let mut h = quiet_harness();
+    let w = WakeWatch::new(&h.events);
+    let frame = v4_frame(51, 100);
+    assert_eq!(h.run(&frame), XDP_DROP);
+    assert!(w.woke(2000));
+    h.events();
+    // 400 routine adverts undrained: 130 KB, more than the quarter of the ring after which
+    // an advert wakes the reader all the same.
+    h.run_repeat(&frame, 400);
+    let quiet = h.counter(Counter::VrrpQuiet);
+    assert!(quiet > 0 && quiet < 400, "quiet {quiet} of 400");
+    assert!(w.woke(2000), "a quarter-full ring wakes the reader");
+    assert_eq!(h.events().len(), 400);
+    assert_eq!(h.counter(Counter::RingbufFull), 0);
+    h.assert_outcomes_add_up();
 }

@@ -123,7 +123,8 @@ pub fn render(d: &StatusData) -> String {
     let xdp_ev = counters(
         &mut reg,
         "vrrp_xdp_events",
-        "Other XDP program counters (frames, VLAN tags, VMAC rewrites, truncated captures)",
+        "Other XDP program counters (frames, VLAN tags, VMAC rewrites, truncated captures, \
+         routine adverts queued without waking the agent)",
     );
     let tc = counters(
         &mut reg,

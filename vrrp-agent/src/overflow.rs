@@ -34,6 +34,10 @@ pub struct OverflowReport {
     /// Lost since the last warning, not reported yet.
     unreported: u64,
     last_warn: Option<Instant>,
+    /// A drain found the ring nearly full since the last read: adverts may have been lost, so
+    /// the counter is read at the next [`OverflowReport::wake_at`] even if nothing else wakes
+    /// the agent (routine adverts do not: a Backup may sleep a whole Master_Down_Interval).
+    suspect: bool,
 }
 
 impl OverflowReport {
@@ -47,11 +51,26 @@ impl OverflowReport {
             .is_none_or(|t| now.saturating_duration_since(t) >= READ_EVERY)
     }
 
+    /// A drain found the ring nearly full: read the counter at [`OverflowReport::wake_at`].
+    pub fn suspect(&mut self) {
+        self.suspect = true;
+    }
+
+    /// When the agent should wake to read the counter: only while a loss is suspected, as soon
+    /// as a read is due ([`READ_EVERY`] after the last one).
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.suspect.then(|| {
+            self.last_read
+                .map_or(Instant::ZERO, |t| t.saturating_add(READ_EVERY))
+        })
+    }
+
     /// The counter's total, read at `now`; a total below the previous one (counters reset)
     /// counts from zero. Returns what to report when a warning is due: something was lost and
     /// the last warning is at least [`WARN_EVERY`] old.
     pub fn observe(&mut self, total: u64, now: Instant) -> Option<Lost> {
         self.last_read = Some(now);
+        self.suspect = false;
         let prev = std::mem::replace(&mut self.last_total, total);
         self.unreported += if total >= prev { total - prev } else { total };
         if self.unreported == 0 {
@@ -105,6 +124,21 @@ mod tests {
         r.observe(0, at(0));
         assert!(!r.due(at(999)));
         assert!(r.due(at(1000)));
+    }
+
+    #[test]
+    fn a_suspected_loss_asks_for_a_wake_up_at_the_next_read() {
+        let mut r = OverflowReport::new();
+        assert_eq!(
+            r.wake_at(),
+            None,
+            "nothing suspected: no wake-up of its own"
+        );
+        r.observe(0, at(0));
+        r.suspect();
+        assert_eq!(r.wake_at(), Some(at(1000)));
+        r.observe(7, at(1000));
+        assert_eq!(r.wake_at(), None, "read: nothing suspected any more");
     }
 
     #[test]

@@ -4,6 +4,17 @@
 //! address changes, signals) and does what the core's commands say, through the [`Port`] of the
 //! instance's interface; notifications go to the sinks ([`crate::notify_log`]).
 //!
+//! Adverts and wake-ups (CPU floor, issue 11): the XDP program queues a *routine* advert (the
+//! same as the last one of a router we do not own) without waking the agent
+//! (`vrrp-ebpf/src/advert.rs`), so nothing here may depend on a wake-up per advert. Whatever
+//! wakes the loop (a ring, a timer, the heartbeat, netlink, a check, a signal, the control
+//! socket), every ring is drained into the core before anything else is handed to it, and a
+//! timer's expiry is judged only after that ([`Edge::expire`]); the core runs the
+//! Master_Down_Timer from each advert's kernel receive time, so an advert read late counts as
+//! of when it arrived. A Backup thus wakes about once per Master_Down_Interval (plus the
+//! heartbeat's wake-ups), not once per advert; an advert that may need an answer now (another
+//! sender, another priority, priority 0, any advert while we are Master) still wakes it at once.
+//!
 //! A stop (SIGINT/SIGTERM) sets `stopping`: the core gets [`Event::Shutdown`] and the loop goes
 //! on, without link and address events, while a departing master hands over (bounded by the
 //! core's deadline plus a one-second backstop), then cleans up.
@@ -46,6 +57,14 @@ use crate::{
     timer::DeadlineTimer,
     tx::Tx,
 };
+
+/// The `VRIDS` value of an instance's virtual router: its adverts come to us, and routine ones
+/// without a wake-up (every wake-up drains the rings first, see the module docs).
+const VRID_ELECTION: u32 = vrrp_common::VRID_ON | vrrp_common::VRID_QUIET;
+
+/// Records in a quarter of the advert ring (each record: the event and the ring's 8-byte header).
+const RING_QUARTER_RECORDS: usize =
+    vrrp_common::EVENTS_RING_BYTES as usize / 4 / (std::mem::size_of::<AdvertEvent>() + 8);
 
 /// Now on the agent's clock, as the core's instant.
 fn now() -> fsm::Instant {
@@ -214,6 +233,7 @@ impl Edge {
     /// Hands adverts of interface `f` to the core, one by one, carrying out what it says after
     /// each.
     async fn feed(&mut self, f: usize, events: Vec<AdvertEvent>) {
+        self.drained(f, events.len());
         for ev in events {
             let rx = decode(&ev);
             self.handle(Event::Advert {
@@ -229,7 +249,9 @@ impl Edge {
     async fn expire(&mut self, rings: &mut [AsyncFd<RingBuf<MapData>>]) {
         let t = now();
         for (f, ring) in rings.iter_mut().enumerate() {
-            for ev in drain_ready(ring.get_mut()) {
+            let events = drain_ready(ring.get_mut());
+            self.drained(f, events.len());
+            for ev in events {
                 let rx = decode(&ev);
                 self.core.handle(
                     Event::Advert {
@@ -244,11 +266,24 @@ impl Edge {
         self.exec().await;
     }
 
-    /// Every advert queued in every ring now, handed in.
+    /// Every advert queued in every ring now, handed in (routine adverts are queued without a
+    /// wake-up: every wake-up hands them in before anything else, see the module docs).
     async fn feed_all(&mut self, rings: &mut [AsyncFd<RingBuf<MapData>>]) {
         for (f, ring) in rings.iter_mut().enumerate() {
             let events = drain_ready(ring.get_mut());
             self.feed(f, events).await;
+        }
+    }
+
+    /// `n` records were drained from interface `f`'s ring at once: that many means the ring was
+    /// at least a quarter full (the XDP program then wakes us for every advert), so adverts
+    /// may have been lost; the overflow counter is read at its next due time even if nothing
+    /// else wakes the loop.
+    fn drained(&mut self, f: usize, n: usize) {
+        if n >= RING_QUARTER_RECORDS {
+            if let Some(p) = self.ports.get_mut(f) {
+                p.overflow.suspect();
+            }
         }
     }
 
@@ -557,7 +592,7 @@ fn attach(
         fp.set_iface_mac(mac.0)?;
         fp.heartbeat(crate::clock::monotonic_ns())?;
         for inf in info {
-            fp.set_vrid(inf.family, inf.vrid, true)?;
+            fp.set_vrid_flags(inf.family, inf.vrid, VRID_ELECTION)?;
             let accept = core
                 .spec(inf.id)
                 .is_some_and(|s| s.accept_mode || s.priority == 255);
@@ -897,14 +932,24 @@ pub async fn run_election_ctl(
                 p.check_overflow(t, false);
             }
         }
-        // The core's next deadline, or the heartbeat's when no wake-up comes before it.
+        // The core's next deadline, or the heartbeat's when no wake-up comes before it. The
+        // heartbeat only matters while a router is owned (the fast path never finds a router
+        // it does not own stale; a claim writes it first): a node owning none, a Backup, does
+        // not wake for it, so it wakes about once per Master_Down_Interval.
         let core_due = edge.core.poll_timeout();
+        let hb_due = edge
+            .ports
+            .iter()
+            .any(|p| p.fp.owns_any())
+            .then(|| hb.deadline());
+        // A suspected ring overflow is read (and reported) within a second.
+        let overflow_due = edge.ports.iter().filter_map(|p| p.overflow.wake_at()).min();
         // CPU floor (issue 11): adverts due within ADVERT_SLACK share one wake-up.
-        let wake = edge
-            .core
-            .poll_wakeup()
-            .map_or(hb.deadline(), |d| d.min(hb.deadline()));
-        timer.set(Some(wake.as_nanos()))?;
+        let wake = [edge.core.poll_wakeup(), hb_due, overflow_due]
+            .into_iter()
+            .flatten()
+            .min();
+        timer.set(wake.map(|w| w.as_nanos()))?;
         let stop = tokio::select! {
             biased;
             _ = sigint.recv(), if !stopping => Some("SIGINT"),
@@ -916,33 +961,42 @@ pub async fn run_election_ctl(
             r = ring_ready(&mut rings) => {
                 let (f, events) = r?;
                 edge.feed(f, events).await;
+                // Routine adverts queued without a wake-up on the other interfaces.
+                edge.feed_all(&mut rings).await;
                 None
             }
             r = timer.expired() => {
                 r?;
-                // Only the heartbeat's wake-up (written at the top of the loop): the core has
-                // nothing due.
                 if core_due.is_some_and(|d| d <= now()) {
                     // Adverts that arrived before the timer ran out count first.
                     edge.expire(&mut rings).await;
+                } else {
+                    // Only the heartbeat's wake-up (written at the top of the loop): the core
+                    // has nothing due; what the rings hold goes in now all the same.
+                    edge.feed_all(&mut rings).await;
                 }
                 None
             }
             Some(ev) = net_rx.recv(), if !stopping => {
+                edge.feed_all(&mut rings).await;
                 on_net_event(&mut edge, ev).await;
                 None
             }
             Some(r) = trk_rx.recv(), if !stopping => {
+                edge.feed_all(&mut rings).await;
                 edge.count_check(&r);
                 edge.handle(tracker_event(r)).await;
                 None
             }
             _ = sighup.recv(), if !stopping => {
                 // ---- reload (issue 10) ----
+                edge.feed_all(&mut rings).await;
                 let _ = edge.reload_source(source.as_ref(), "SIGHUP").await;
                 None
             }
             Some(req) = ctl_rx.recv() => {
+                // The status and the metrics count every advert received so far.
+                edge.feed_all(&mut rings).await;
                 match req {
                     // reload (issue 10): `vrrp-agent reload`
                     control::Request::Reload(reply) => {
@@ -954,6 +1008,7 @@ pub async fn run_election_ctl(
                 None
             }
             _ = sleep_until(backstop), if backstop.is_some() => {
+                edge.feed_all(&mut rings).await;
                 edge.handle(Event::EndHandovers).await;
                 backstop = None;
                 None
@@ -1318,7 +1373,7 @@ impl Edge {
             let f = self.core.iface_of(*id).map_or(0, |f| f.0);
             let p = &mut self.ports[f];
             let r =
-                p.fp.set_vrid(inf.family, inf.vrid, true)
+                p.fp.set_vrid_flags(inf.family, inf.vrid, VRID_ELECTION)
                     .and_then(|()| {
                         p.fp.set_router(inf.family, inf.vrid, false, false, inf.stale_after)
                     })

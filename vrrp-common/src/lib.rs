@@ -23,12 +23,22 @@ pub const EVENTS_RING_BYTES: u32 = 256 * 1024;
 /// Slots in the `VRIDS` map: one per VRID for IPv4 followed by one per VRID for IPv6.
 pub const VRID_SLOTS: u32 = 512;
 
+/// `VRIDS` value bit: adverts of this virtual router go to user space (each one wakes the
+/// reader unless [`VRID_QUIET`] is set too).
+pub const VRID_ON: u32 = 1 << 0;
+/// `VRIDS` value bit: a *routine* advert of this virtual router (see [`LastAdvert`]) may be
+/// queued without waking the reader. Only for a reader that drains the ring whenever it wakes,
+/// before it judges any timer (election mode); a reader that reports every advert as it comes
+/// (monitor mode, the lab tools) leaves it clear.
+pub const VRID_QUIET: u32 = 1 << 1;
+
 /// Address family tags used in events and map keys.
 pub const FAMILY_IPV4: u8 = 4;
 pub const FAMILY_IPV6: u8 = 6;
 
 /// Index into the `VRIDS` array for a (family, VRID) pair. A non-zero value at that index means
-/// "adverts for this virtual router are consumed and handed to user space".
+/// "adverts for this virtual router are consumed and handed to user space" ([`VRID_ON`],
+/// [`VRID_QUIET`]).
 #[inline(always)]
 pub const fn vrid_slot(family: u8, vrid: u8) -> u32 {
     if family == FAMILY_IPV6 {
@@ -84,6 +94,44 @@ pub struct AdvertEvent {
     pub dst_ip: [u8; 16],
     /// The VRRP message, `captured_len` bytes valid.
     pub payload: [u8; VRRP_PAYLOAD_MAX],
+}
+
+/// What the last advert of a virtual router the XDP program handed to user space looked like,
+/// per CPU in the `LAST_ADVERTS` array at [`vrid_slot`]`(family, vrid)`: its IP source address
+/// and the 8-byte fixed VRRP header (version/type, VRID, priority, count, interval / auth type,
+/// checksum: the checksum changes with the address list, so an identical header means an
+/// identical advert). An advert equal to it, of a router we do not own, with a priority other
+/// than 0, is *routine*: it goes into the ring without a wake-up ([`Counter::VrrpQuiet`]).
+/// Kept as words so the comparison is three loads, no `memcmp`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastAdvert {
+    /// The IP source address (16 bytes, IPv4 in the first 4), native-endian words.
+    pub src: [u64; 2],
+    /// The fixed VRRP header, a native-endian word.
+    pub hdr: u64,
+}
+
+impl LastAdvert {
+    #[inline(always)]
+    pub fn new(src_ip: &[u8; 16], hdr: &[u8; 8]) -> Self {
+        let w = |o: usize| {
+            u64::from_ne_bytes([
+                src_ip[o],
+                src_ip[o + 1],
+                src_ip[o + 2],
+                src_ip[o + 3],
+                src_ip[o + 4],
+                src_ip[o + 5],
+                src_ip[o + 6],
+                src_ip[o + 7],
+            ])
+        };
+        Self {
+            src: [w(0), w(8)],
+            hdr: u64::from_ne_bytes(*hdr),
+        }
+    }
 }
 
 /// Per-virtual-router state the fast path acts on, in the `ROUTERS` array at
@@ -264,11 +312,17 @@ pub enum Counter {
     /// ("is multicast"); not passed, since Linux (6.18, tried in namespaces) answers such a
     /// request itself.
     GroupSenderDropped,
+    /// Not an outcome (XDP): a *routine* advert, also counted as [`Counter::VrrpToUser`]:
+    /// equal to the last one this CPU handed up for its virtual router ([`LastAdvert`]), of a
+    /// router we do not own, priority not 0. It went into the ring without waking the agent,
+    /// which reads it at its next wake-up (at the latest its Master_Down_Timer), before any
+    /// timer is judged.
+    VrrpQuiet,
 }
 
 impl Counter {
     /// Number of counters (size of the `COUNTERS` array).
-    pub const COUNT: u32 = 40;
+    pub const COUNT: u32 = 41;
 
     /// All counters in index order.
     pub const ALL: [Counter; Self::COUNT as usize] = [
@@ -312,6 +366,7 @@ impl Counter {
         Counter::EgressNeighDroppedNotOwned,
         Counter::EgressNeighDroppedStale,
         Counter::GroupSenderDropped,
+        Counter::VrrpQuiet,
     ];
 
     /// Stable snake_case name, used in logs and metrics.
@@ -357,6 +412,7 @@ impl Counter {
             Counter::EgressNeighDroppedNotOwned => "egress_neigh_dropped_not_owned",
             Counter::EgressNeighDroppedStale => "egress_neigh_dropped_stale",
             Counter::GroupSenderDropped => "group_sender_dropped",
+            Counter::VrrpQuiet => "vrrp_quiet",
         }
     }
 
@@ -371,6 +427,7 @@ impl Counter {
                     | Counter::VmacRewritten
                     | Counter::VmacNotOwned
                     | Counter::VmacNoIfaceMac
+                    | Counter::VrrpQuiet
             )
     }
 
@@ -402,6 +459,8 @@ mod user {
     unsafe impl aya::Pod for super::RouterState {}
     unsafe impl aya::Pod for super::VipEntry {}
     unsafe impl aya::Pod for super::IfaceConfig {}
+    unsafe impl aya::Pod for super::LastAdvert {}
+    const _: () = assert!(core::mem::size_of::<super::LastAdvert>() == 24);
     const _: () = assert!(core::mem::size_of::<super::RouterState>() == 16);
     const _: () = assert!(core::mem::size_of::<super::VipEntry>() == 8);
     const _: () = assert!(core::mem::size_of::<super::IfaceConfig>() == 8);
@@ -450,6 +509,29 @@ mod tests {
         assert!(
             Counter::GroupSenderDropped.is_outcome() && !Counter::GroupSenderDropped.is_egress()
         );
+        // Appended after the egress set: an XDP counter, not an outcome.
+        assert!(
+            !Counter::VrrpQuiet.is_egress()
+                && !Counter::VrrpQuiet.is_outcome()
+                && !Counter::VrrpQuiet.is_egress_outcome()
+        );
+    }
+
+    #[test]
+    fn last_advert_tells_sender_and_header_apart() {
+        let (a, h) = (
+            [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0x31, 7, 200, 1, 0, 100, 0x12, 0x34],
+        );
+        assert_eq!(LastAdvert::new(&a, &h), LastAdvert::new(&a, &h));
+        let mut b = a;
+        b[15] = 1;
+        assert_ne!(LastAdvert::new(&a, &h), LastAdvert::new(&b, &h));
+        for i in 0..8 {
+            let mut g = h;
+            g[i] ^= 1;
+            assert_ne!(LastAdvert::new(&a, &h), LastAdvert::new(&a, &g), "byte {i}");
+        }
     }
 
     #[test]

@@ -1,18 +1,46 @@
 //! Advert capture: a VRRP message (IP protocol 112, over IPv4 or IPv6) of a virtual router
 //! configured in `VRIDS` is copied into the `EVENTS` ring buffer with its kernel receive time
 //! and consumed (`XDP_DROP`); one of another virtual router is passed.
+//!
+//! # Wake-ups: only for adverts that may need an answer now
+//!
+//! Every advert goes into the ring, but only some wake the agent (CPU floor, issue 11). For a
+//! virtual router marked `VRID_QUIET` in `VRIDS` (election mode; monitor mode logs every advert
+//! as it comes and leaves it clear), a *routine* advert is submitted with `BPF_RB_NO_WAKEUP`: one equal to the last advert of its
+//! virtual router this CPU handed up (`LAST_ADVERTS`: IP source address and the 8-byte fixed
+//! VRRP header, whose checksum covers the address list), of a router we do not own
+//! (`ROUTER_OWNED` clear), with a priority other than 0. It waits in the ring: the agent drains
+//! every ring whenever it wakes, before the core judges any timer (its Master_Down_Timer
+//! included), and the core runs that timer from each advert's kernel receive time, so a Backup
+//! wakes about once per Master_Down_Interval instead of once per advert and decides exactly as
+//! before. Everything else (a new sender, a changed priority, interval or address list,
+//! priority 0 from a master stepping down, any advert while we are Master, the first advert on
+//! each CPU, any advert once a quarter of the ring is waiting) is submitted with
+//! `BPF_RB_FORCE_WAKEUP`: not the default flag, whose adaptive notification wakes only a
+//! reader that has caught up, and with routine records unread before it the reader has not.
+//! The VLAN tag and the source MAC are not compared: an advert equal in all else is read at the
+//! next wake-up, in order, like any other.
 use core::{mem, ptr::addr_of_mut};
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::bpf_ktime_get_ns,
+    programs::XdpContext,
+};
 use vrrp_common::{
-    vrid_slot, AdvertEvent, Counter, EVENT_FLAG_TRUNCATED, EVENT_FLAG_VLAN, VRRP_PAYLOAD_MAX,
+    vrid_slot, AdvertEvent, Counter, LastAdvert, EVENTS_RING_BYTES, EVENT_FLAG_TRUNCATED,
+    EVENT_FLAG_VLAN, ROUTER_OWNED, VRID_QUIET, VRRP_PAYLOAD_MAX,
 };
 
-use crate::{counter::count, parse::load_bytes, DROP, EVENTS, PASS, VRIDS};
+use crate::{counter::count, parse::load_bytes, DROP, EVENTS, LAST_ADVERTS, PASS, ROUTERS, VRIDS};
 
 /// Fixed part of a VRRP message (v2 and v3): version/type, VRID, priority, count, 2 bytes of
 /// interval (v3) or auth type + interval (v2), checksum.
 const VRRP_HLEN: usize = 8;
+
+/// A routine advert still wakes the agent once this much is waiting in the ring (a quarter of
+/// it): the ring never fills with adverts nobody was woken for.
+const QUIET_RING_BYTES: u64 = EVENTS_RING_BYTES as u64 / 4;
 
 /// What the IP layer told us about a VRRP message.
 pub struct VrrpFrame {
@@ -41,10 +69,19 @@ pub fn to_user(ctx: &XdpContext, frame: VrrpFrame, vlan: Option<u16>) -> (u32, C
         return (PASS, Counter::MalformedL3);
     }
     let vrid = vrrp_hdr[1];
-    match VRIDS.get(vrid_slot(frame.family, vrid)) {
-        Some(v) if *v != 0 => {}
+    let slot = vrid_slot(frame.family, vrid);
+    let quiet_ok = match VRIDS.get(slot) {
+        Some(v) if *v != 0 => *v & VRID_QUIET != 0,
         _ => return (PASS, Counter::VrrpOtherVrid),
-    }
+    };
+    let seen = LastAdvert::new(&frame.src_ip, &vrrp_hdr);
+    let routine = quiet_ok
+        && vrrp_hdr[2] != 0
+        && !ROUTERS
+            .get(slot)
+            .is_some_and(|r| r.flags & ROUTER_OWNED != 0)
+        && LAST_ADVERTS.get(slot).is_some_and(|l| *l == seen)
+        && EVENTS.query(BPF_RB_AVAIL_DATA as u64) < QUIET_RING_BYTES;
 
     // A full ring is only counted: the agent reads the counter and logs a rate-limited
     // summary (a log line per frame here would turn an advert flood into a log flood).
@@ -78,7 +115,16 @@ pub fn to_user(ctx: &XdpContext, frame: VrrpFrame, vlan: Option<u16>) -> (u32, C
         addr_of_mut!((*ev).src_ip).write(frame.src_ip);
         addr_of_mut!((*ev).dst_ip).write(frame.dst_ip);
     }
-    entry.submit(0);
+    if let Some(last) = LAST_ADVERTS.get_ptr_mut(slot) {
+        // SAFETY: this CPU's slot; nothing else runs on this CPU meanwhile.
+        unsafe { *last = seen };
+    }
+    if routine {
+        count(Counter::VrrpQuiet);
+        entry.submit(BPF_RB_NO_WAKEUP as u64);
+    } else {
+        entry.submit(BPF_RB_FORCE_WAKEUP as u64);
+    }
     (DROP, Counter::VrrpToUser)
 }
 

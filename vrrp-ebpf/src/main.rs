@@ -5,7 +5,9 @@
 //! file:
 //!
 //! * [`advert`]: VRRP (IP protocol 112) over IPv4/IPv6 for a virtual router configured in
-//!   `VRIDS` → the `EVENTS` ring buffer, with its kernel receive time, and consumed.
+//!   `VRIDS` → the `EVENTS` ring buffer, with its kernel receive time, and consumed. A
+//!   *routine* advert (the same as the last one of its router, which we do not own, marked
+//!   `VRID_QUIET`) is queued without waking the agent (`LAST_ADVERTS`, `Counter::VrrpQuiet`).
 //! * [`arp`]: ARP requests for an owned VIP answered in place with the VMAC (`XDP_TX`).
 //! * [`nd`]: Neighbor Solicitations for an owned IPv6 VIP turned in place into the Neighbor
 //!   Advertisement `vrrp_agent::wire::NdpFrame::answer(ns, vmac, true)` would build (`XDP_TX`).
@@ -54,8 +56,8 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use vrrp_common::{
-    Counter, IfaceConfig, RouterState, VipEntry, EVENTS_RING_BYTES, FAMILY_IPV4, FAMILY_IPV6,
-    IPPROTO_VRRP, MAX_VIPS, VRID_SLOTS,
+    Counter, IfaceConfig, LastAdvert, RouterState, VipEntry, EVENTS_RING_BYTES, FAMILY_IPV4,
+    FAMILY_IPV6, IPPROTO_VRRP, MAX_VIPS, VRID_SLOTS,
 };
 
 use crate::{
@@ -74,9 +76,16 @@ use crate::{
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
 
-/// Non-zero at `vrid_slot(family, vrid)`: adverts of that virtual router go to user space.
+/// Non-zero at `vrid_slot(family, vrid)`: adverts of that virtual router go to user space
+/// (`VRID_ON`; with `VRID_QUIET`, routine ones without a wake-up).
 #[map]
 static VRIDS: Array<u32> = Array::with_max_entries(VRID_SLOTS, 0);
+
+/// Per CPU, at `vrid_slot(family, vrid)`: the last advert of that virtual router handed to user
+/// space from this CPU (see `vrrp_common::LastAdvert` and [`advert`]). Per CPU: no lock, no
+/// race; the first advert on each CPU wakes the agent, which is harmless.
+#[map]
+static LAST_ADVERTS: PerCpuArray<LastAdvert> = PerCpuArray::with_max_entries(VRID_SLOTS, 0);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_RING_BYTES, 0);

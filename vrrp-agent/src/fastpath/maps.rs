@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use anyhow::{anyhow, Context as _, Result};
 use aya::maps::{Array, HashMap, MapData};
-use vrrp_common::{vrid_slot, IfaceConfig, RouterState, VipEntry, ROUTER_ACCEPT, ROUTER_OWNED};
+use vrrp_common::{
+    vrid_slot, IfaceConfig, RouterState, VipEntry, ROUTER_ACCEPT, ROUTER_OWNED, VRID_ON,
+};
 
 use super::FastPath;
 
@@ -69,10 +71,18 @@ impl Drop for MappedHeartbeat {
 }
 
 impl FastPath {
-    /// Marks a virtual router's adverts as ours (handed to user space) or not.
+    /// Marks a virtual router's adverts as ours (handed to user space, each one waking the
+    /// reader) or not.
     pub fn set_vrid(&mut self, family: u8, vrid: u8, on: bool) -> Result<()> {
+        self.set_vrid_flags(family, vrid, if on { VRID_ON } else { 0 })
+    }
+
+    /// Sets a virtual router's `VRIDS` value: 0 (not ours), [`VRID_ON`], or `VRID_ON |`
+    /// [`VRID_QUIET`] (routine adverts queued without a wake-up: only for a reader that drains
+    /// the ring whenever it wakes, before it judges any timer, as the supervisor does).
+    pub fn set_vrid_flags(&mut self, family: u8, vrid: u8, flags: u32) -> Result<()> {
         let mut map: Array<&mut MapData, u32> = Array::try_from(self.map_mut("VRIDS")?)?;
-        map.set(vrid_slot(family, vrid), u32::from(on), 0)
+        map.set(vrid_slot(family, vrid), flags, 0)
             .context("writing the VRIDS map")?;
         Ok(())
     }

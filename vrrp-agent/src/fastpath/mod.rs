@@ -308,6 +308,12 @@ impl FastPath {
 }
 
 impl FastPath {
+    /// Whether a router is marked owned ([`FastPath::set_router`]): only then does the
+    /// heartbeat mean anything to the fast path (a router not owned is never stale).
+    pub fn owns_any(&self) -> bool {
+        !self.owned.is_empty()
+    }
+
     /// Hitless restart (SIGUSR2): lets go of the program and its maps but leaves both attached
     /// (netlink; a TCX egress fallback dies with the agent), with whatever the maps say — the
     /// routers owned, the last heartbeat. The next start reads them ([`leftover`]) and resumes.

@@ -45,7 +45,7 @@ use vrrp_agent::{
         Family, InstanceCfg, MacAddr, NdpFrame, NdpMessage, Version, VrrpRepr,
     },
 };
-use vrrp_common::{Counter, FAMILY_IPV4, FAMILY_IPV6};
+use vrrp_common::{Counter, FAMILY_IPV4, FAMILY_IPV6, VRID_ON, VRID_QUIET};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -925,9 +925,12 @@ impl Xdp {
         use MapState::*;
         let fp = &mut self.fp;
         let configured = state != Unconfigured;
+        // Routine adverts are queued without a wake-up (VRID_QUIET, as the agent's election
+        // sets it) in every state but the first, so both ring paths are fuzzed.
+        let quiet = if state == OwnedFresh { 0 } else { VRID_QUIET };
         for (fam, vrid) in FUZZ_ROUTERS {
             let on = configured && !(state == Mixed && (fam, vrid) == (FAMILY_IPV4, 51));
-            fp.set_vrid(fam, vrid, on)?;
+            fp.set_vrid_flags(fam, vrid, if on { VRID_ON | quiet } else { 0 })?;
         }
         for (vip, vrid) in FUZZ_VIPS {
             if configured {
