@@ -162,6 +162,10 @@ impl Port {
     pub async fn release(&mut self, id: InstanceId) -> Report {
         let inf = inst(&self.info, id);
         let mut errors = Vec::new();
+        let hook = crate::step_hook::delay();
+        if let Some(d) = hook {
+            crate::step_hook::step("release", "del_vips", &inf.name, d).await;
+        }
         // Addresses first: once they are gone the kernel can neither answer for a VIP nor send
         // from it with the interface's own MAC; only then does the fast path stop answering
         // ARP/NS with the VMAC (it drops requests for VIPs it does not own).
@@ -171,6 +175,9 @@ impl Port {
                     errors.push(format!("{e:#}"));
                 }
             }
+        }
+        if let Some(d) = hook {
+            crate::step_hook::step("release", "unclaim", &inf.name, d).await;
         }
         if let Err(e) = self
             .fp

@@ -132,6 +132,11 @@ impl Edge {
 
     /// Carries out one command of the core.
     async fn run(&mut self, c: Command) {
+        if let Some(d) = crate::step_hook::delay() {
+            if let Some((id, step)) = crate::step_hook::claim_step(&c) {
+                crate::step_hook::step("claim", step, &self.name(id), d).await;
+            }
+        }
         {
             let (instance, report) = match c {
                 Command::Notify(n) => {
@@ -747,6 +752,8 @@ pub async fn run_election_ctl(
             _ => None,
         })
         .collect();
+    // Test hook: a wait before each claim and release step (see [`crate::step_hook`]).
+    crate::step_hook::init();
     // Test hook: a longer load window (see [`test_load_delay`]).
     if let Some(d) = test_load_delay() {
         tokio::time::sleep(d).await;

@@ -1,0 +1,80 @@
+//! Test hook, read only at start: `VRRP_AGENT_TEST_STEP_DELAY_MS=N` makes the agent log one
+//! line before each step of a claim or a release and then wait N ms (at most 10 s) before
+//! carrying it out, so that a namespace test can SIGKILL it right after a chosen step's line,
+//! i.e. deterministically between two steps (`tests/tests/kill_master.rs`).
+//!
+//! The steps, in the order the core gives them:
+//! - a takeover: `claim` (the fast path's map), `advert` (the first advert), `garp` (each
+//!   gratuitous ARP / unsolicited NA frame of the first burst), `add_vips` (the addresses),
+//!   `notify` (the state change: the `-> MASTER` log line);
+//! - a release ([`crate::port::Port::release`]): `del_vips` (the addresses), `unclaim` (the map).
+//!
+//! The lines: `test hook: claim step <step> for instance <name>` and `test hook: release step
+//! <step> for instance <name>`. Unset (the normal case) it costs one load of a cell written
+//! once at start per command. Not for production: a warning says it is set.
+use std::{
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
+
+use vrrp_core::{Command, InstanceId, Notification};
+
+const ENV: &str = "VRRP_AGENT_TEST_STEP_DELAY_MS";
+
+static DELAY: OnceLock<Option<Duration>> = OnceLock::new();
+/// The instances between their `Claim` and their state change to Master.
+static CLAIMING: Mutex<Vec<InstanceId>> = Mutex::new(Vec::new());
+
+/// Reads the variable (once; later calls change nothing) and warns when it is set.
+pub fn init() {
+    DELAY.get_or_init(|| {
+        let v = std::env::var(ENV).ok()?;
+        match v.trim().parse::<u64>() {
+            Ok(ms) if ms <= 10_000 => {
+                log::warn!(
+                    "{ENV}={ms}: every claim and release step waits {ms} ms (a test hook; \
+                     unset it outside tests)"
+                );
+                Some(Duration::from_millis(ms))
+            }
+            _ => {
+                log::warn!("{ENV}={v:?} ignored: a test hook taking 0 to 10000 (ms); unset it");
+                None
+            }
+        }
+    });
+}
+
+/// The delay, when the hook is set.
+pub fn delay() -> Option<Duration> {
+    *DELAY.get()?
+}
+
+/// Logs the step and waits.
+pub async fn step(kind: &str, step: &str, instance: &str, d: Duration) {
+    log::info!("test hook: {kind} step {step} for instance {instance}");
+    tokio::time::sleep(d).await;
+}
+
+/// The takeover step command `c` is, if it is one (a `Release` logs its own steps).
+pub fn claim_step(c: &Command) -> Option<(InstanceId, &'static str)> {
+    let mut claiming = CLAIMING.lock().unwrap_or_else(|e| e.into_inner());
+    let during = |id: &InstanceId| claiming.contains(id);
+    let step = match c {
+        Command::Claim { instance, .. } => {
+            claiming.push(*instance);
+            return Some((*instance, "claim"));
+        }
+        Command::SendFrame {
+            instance, advert, ..
+        } if during(instance) => (*instance, if *advert { "advert" } else { "garp" }),
+        Command::SendIp { instance, .. } if during(instance) => (*instance, "advert"),
+        Command::AddVips { instance } if during(instance) => (*instance, "add_vips"),
+        Command::Notify(Notification::StateChanged(s)) if during(&s.instance) => {
+            claiming.retain(|i| *i != s.instance);
+            (s.instance, "notify")
+        }
+        _ => return None,
+    };
+    Some(step)
+}
