@@ -183,7 +183,8 @@ impl Edge {
                     return;
                 }
                 Command::Claim { instance, accept } => {
-                    (instance, self.port(instance).claim(instance, accept))
+                    let first = self.half_advert(instance);
+                    (instance, self.port(instance).claim(instance, accept, first))
                 }
                 Command::AddVips { instance } => {
                     (instance, self.port(instance).add_vips(instance).await)
@@ -202,7 +203,16 @@ impl Edge {
         }
     }
 
+    /// Half instance `id`'s advert interval: the fail-safe bound of a claim until its first
+    /// advert ([`Port::claim`]).
+    fn half_advert(&self, id: InstanceId) -> Duration {
+        self.core.spec(id).map_or(Duration::from_millis(500), |s| {
+            Duration::from_millis(u64::from(s.advert_int_cs) * 5)
+        })
+    }
+
     fn advert_sent(&mut self, instance: InstanceId) {
+        self.port(instance).advert_left(instance);
         let at = now();
         self.core.handle(Event::AdvertSent { instance, at }, at);
     }
@@ -806,6 +816,7 @@ pub async fn run_election_ctl(
             info,
             overflow: OverflowReport::new(),
             link_up: running,
+            unannounced: Vec::new(),
         });
         sw.mark("ring, transmit sockets");
     }
