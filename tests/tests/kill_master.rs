@@ -19,6 +19,9 @@
 //! before the addresses go, before the map is released). Each run checks the kill landed in
 //! its gap (the next step's line never came), then the same two bounds.
 //!
+//! Every run also checks that before the kill (takeover: before r2 starts) the live Master
+//! answered every request (at most two rounds in a row without an answer).
+//!
 //! A window of the measure is one probe interval (a run of rounds is timed from its first
 //! request to the first request after it). Namespaces are removed on drop, also on failure.
 use std::time::{Duration, Instant};
@@ -112,6 +115,19 @@ fn check(what: &str, trace: &Trace, from: u64, fail_safe_ms: f64, mdi: f64) {
     );
 }
 
+/// Before the kill: a live Master answers every request (a late reply may leave one round
+/// empty, so a run of two is allowed; a fast path whose ownership lapses between heartbeats
+/// leaves runs of tens of ms).
+fn steady(what: &str, trace: &Trace, to: u64) {
+    let (_, none, picture) = worst(trace, trace.start_ns, to);
+    let most = 2.0 * PROBE.as_secs_f64() * 1e3;
+    assert!(
+        none <= most,
+        "{what}: the live Master left requests unanswered for {none:.1} ms (> {most:.0} ms) \
+         before the kill; owners per request: {picture}"
+    );
+}
+
 /// Busy-polls (bounded) for `needle` in the agent's log.
 fn wait_line(vr: &Vr, needle: &str) {
     let deadline = Instant::now() + T;
@@ -130,6 +146,9 @@ fn kill_during_takeover() {
         wait(&mut r1, MASTER);
         let prober = lab.client_prober(PROBE).unwrap();
         prober.wait_replies(5, T).unwrap();
+        // A few heartbeat periods of r1 alone, for `steady`.
+        std::thread::sleep(Duration::from_millis(300));
+        let alone_until = realtime_ns();
         let mut r2 = AGENT.start(&lab, 2, 200, false);
         let delay = Duration::from_micros(rng.u64(0..4000));
         wait_line(&r2, "-> MASTER");
@@ -145,6 +164,7 @@ fn kill_during_takeover() {
             "run {run}: r2 killed {delay:?} after its takeover; r1 {:?}",
             r1.transitions()
         );
+        steady(&format!("takeover run {run}"), &trace, alone_until);
         // r2's fail-safe bound: its own Master_Down_Interval (the default).
         check(
             &format!("takeover run {run}"),
@@ -183,6 +203,7 @@ fn kill_during_handover() {
         std::thread::sleep(Duration::from_millis(1000));
         let trace = prober.finish().unwrap();
         println!("run {run}: r1 killed {delay:?} after SIGTERM");
+        steady(&format!("handover run {run}"), &trace, from);
         check(
             &format!("handover run {run}"),
             &trace,
@@ -275,6 +296,9 @@ fn kill_between_takeover_steps() {
         wait(&mut r1, MASTER);
         let prober = lab.client_prober(PROBE).unwrap();
         prober.wait_replies(5, T).unwrap();
+        // A few heartbeat periods of r1 alone, for `steady`.
+        std::thread::sleep(Duration::from_millis(300));
+        let alone_until = realtime_ns();
         let mut r2 = start_hooked(&lab, 2, 200);
         // The step after: the next one's line, or the notification itself after the last.
         let next = match TAKEOVER_STEPS.get(k + 1) {
@@ -288,6 +312,11 @@ fn kill_between_takeover_steps() {
         println!(
             "r2 killed before its takeover step {step}; r1 {:?}",
             r1.transitions()
+        );
+        steady(
+            &format!("takeover, killed before {step}"),
+            &trace,
+            alone_until,
         );
         check(
             &format!("takeover, killed before {step}"),
@@ -329,6 +358,7 @@ fn kill_between_release_steps() {
         std::thread::sleep(Duration::from_millis(1000));
         let trace = prober.finish().unwrap();
         println!("r1 killed before its release step {step}");
+        steady(&format!("handover, killed before {step}"), &trace, from);
         check(
             &format!("handover, killed before {step}"),
             &trace,
