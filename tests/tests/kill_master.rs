@@ -15,8 +15,9 @@
 //! `vrrp-agent/src/step_hook.rs`) logs a line before each step of a claim or release and waits
 //! [`STEP_DELAY_MS`] before carrying it out; one run per step kills the agent right after that
 //! step's line, i.e. between it and the step before (the takeover: before the map claim, the
-//! first advert, the GARPs, the addresses, the `-> MASTER` notification; the handover's release:
-//! before the addresses go, before the map is released). Each run checks the kill landed in
+//! first advert, the GARPs, the addresses, the `-> MASTER` notification; the stop's handover:
+//! before the priority-0 advert, and in the release before the addresses go, before the map is
+//! released). Each run checks the kill landed in
 //! its gap (the next step's line never came), then the same two bounds.
 //!
 //! Every run also checks that before the kill (takeover: before r2 starts) the live Master
@@ -46,8 +47,13 @@ const RUNS: usize = 3;
 const STEP_DELAY_MS: u64 = 30;
 /// A takeover's steps in order (the hook's names).
 const TAKEOVER_STEPS: [&str; 5] = ["claim", "advert", "garp", "add_vips", "notify"];
-/// A release's steps in order.
-const RELEASE_STEPS: [&str; 2] = ["del_vips", "unclaim"];
+/// A stop's handover steps in order (the hook's kind and name): the priority-0 advert, then
+/// (once the new Master's advert came) the release.
+const HANDOVER_STEPS: [(&str, &str); 3] = [
+    ("handover", "advert"),
+    ("release", "del_vips"),
+    ("release", "unclaim"),
+];
 
 /// Master_Down_Interval (RFC 9568 §6.1) of a backup at `priority` with 100 ms adverts, in ms.
 fn mdi_ms(priority: u8) -> f64 {
@@ -241,7 +247,7 @@ fn start_hooked(lab: &Lab, n: usize, priority: u8) -> Vr {
     .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"));
     assert!(
         proc.output().contains(&format!(
-            "VRRP_AGENT_TEST_STEP_DELAY_MS={STEP_DELAY_MS}: every claim and release step"
+            "VRRP_AGENT_TEST_STEP_DELAY_MS={STEP_DELAY_MS}: every claim, handover and release step"
         )),
         "the agent did not take the step hook:\n{}",
         tail(&proc.output(), 20)
@@ -335,8 +341,8 @@ fn kill_between_takeover_steps() {
 }
 
 #[test]
-fn kill_between_release_steps() {
-    for (k, step) in RELEASE_STEPS.iter().enumerate() {
+fn kill_between_handover_steps() {
+    for (k, (kind, step)) in HANDOVER_STEPS.iter().enumerate() {
         let lab = Lab::for_test("kr", 2);
         let mut r1 = start_hooked(&lab, 1, 200);
         wait(&mut r1, MASTER);
@@ -348,16 +354,16 @@ fn kill_between_release_steps() {
         let from_byte = r1.proc.output().len();
         let from = realtime_ns();
         r1.signal(libc::SIGTERM);
-        let next = match RELEASE_STEPS.get(k + 1) {
-            Some(n) => step_line("release", n),
+        let next = match HANDOVER_STEPS.get(k + 1) {
+            Some((kind, n)) => step_line(kind, n),
             // After the release the stop logs its counters.
             None => format!("instance {}: rx ", instance_name(AGENT.vrid, false)),
         };
-        kill_at(&mut r1, from_byte, &step_line("release", step), &next);
+        kill_at(&mut r1, from_byte, &step_line(kind, step), &next);
         wait(&mut r2, MASTER);
         std::thread::sleep(Duration::from_millis(1000));
         let trace = prober.finish().unwrap();
-        println!("r1 killed before its release step {step}");
+        println!("r1 killed before its {kind} step {step}");
         steady(&format!("handover, killed before {step}"), &trace, from);
         check(
             &format!("handover, killed before {step}"),

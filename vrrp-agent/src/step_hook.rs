@@ -7,23 +7,29 @@
 //! - a takeover: `claim` (the fast path's map), `advert` (the first advert), `garp` (each
 //!   gratuitous ARP / unsolicited NA frame of the first burst), `add_vips` (the addresses),
 //!   `notify` (the state change: the `-> MASTER` log line);
+//! - a stop's handover: `advert` (the priority-0 advert, after the `MASTER -> INIT` line);
 //! - a release ([`crate::port::Port::release`]): `del_vips` (the addresses), `unclaim` (the map).
 //!
-//! The lines: `test hook: claim step <step> for instance <name>` and `test hook: release step
-//! <step> for instance <name>`. Unset (the normal case) it costs one load of a cell written
+//! The lines: `test hook: claim step <step> for instance <name>`, `test hook: handover step
+//! advert for instance <name>` and `test hook: release step <step> for instance <name>`. Unset (the normal case) it costs one load of a cell written
 //! once at start per command. Not for production: a warning says it is set.
 use std::{
     sync::{Mutex, OnceLock},
     time::Duration,
 };
 
-use vrrp_core::{Command, InstanceId, Notification};
+use vrrp_core::{
+    fsm::{Reason, State},
+    Command, InstanceId, Notification,
+};
 
 const ENV: &str = "VRRP_AGENT_TEST_STEP_DELAY_MS";
 
 static DELAY: OnceLock<Option<Duration>> = OnceLock::new();
 /// The instances between their `Claim` and their state change to Master.
 static CLAIMING: Mutex<Vec<InstanceId>> = Mutex::new(Vec::new());
+/// The Masters stopping whose priority-0 advert has not been sent yet.
+static HANDING: Mutex<Vec<InstanceId>> = Mutex::new(Vec::new());
 
 /// Reads the variable (once; later calls change nothing) and warns when it is set.
 pub fn init() {
@@ -32,7 +38,7 @@ pub fn init() {
         match v.trim().parse::<u64>() {
             Ok(ms) if ms <= 10_000 => {
                 log::warn!(
-                    "{ENV}={ms}: every claim and release step waits {ms} ms (a test hook; \
+                    "{ENV}={ms}: every claim, handover and release step waits {ms} ms (a test hook; \
                      unset it outside tests)"
                 );
                 Some(Duration::from_millis(ms))
@@ -56,8 +62,40 @@ pub async fn step(kind: &str, step: &str, instance: &str, d: Duration) {
     tokio::time::sleep(d).await;
 }
 
-/// The takeover step command `c` is, if it is one (a `Release` logs its own steps).
-pub fn claim_step(c: &Command) -> Option<(InstanceId, &'static str)> {
+/// The takeover or handover step command `c` is, if it is one: (instance, `claim` or
+/// `handover`, step). A `Release` logs its own steps.
+pub fn step_of(c: &Command) -> Option<(InstanceId, &'static str, &'static str)> {
+    if let Some(step) = handover_step(c) {
+        return Some(step);
+    }
+    claim_step(c).map(|(id, step)| (id, "claim", step))
+}
+
+fn handover_step(c: &Command) -> Option<(InstanceId, &'static str, &'static str)> {
+    let mut handing = HANDING.lock().unwrap_or_else(|e| e.into_inner());
+    match c {
+        Command::Notify(Notification::StateChanged(s))
+            if s.from == State::Master && s.reason == Reason::Shutdown =>
+        {
+            handing.push(s.instance);
+            None
+        }
+        Command::SendFrame {
+            instance,
+            advert: true,
+            ..
+        }
+        | Command::SendIp { instance, .. }
+            if handing.contains(instance) =>
+        {
+            handing.retain(|i| i != instance);
+            Some((*instance, "handover", "advert"))
+        }
+        _ => None,
+    }
+}
+
+fn claim_step(c: &Command) -> Option<(InstanceId, &'static str)> {
     let mut claiming = CLAIMING.lock().unwrap_or_else(|e| e.into_inner());
     let during = |id: &InstanceId| claiming.contains(id);
     let step = match c {

@@ -133,8 +133,8 @@ impl Edge {
     /// Carries out one command of the core.
     async fn run(&mut self, c: Command) {
         if let Some(d) = crate::step_hook::delay() {
-            if let Some((id, step)) = crate::step_hook::claim_step(&c) {
-                crate::step_hook::step("claim", step, &self.name(id), d).await;
+            if let Some((id, kind, step)) = crate::step_hook::step_of(&c) {
+                crate::step_hook::step(kind, step, &self.name(id), d).await;
             }
         }
         {
