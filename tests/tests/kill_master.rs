@@ -49,7 +49,8 @@ const STEP_DELAY_MS: u64 = 30;
 const TAKEOVER_STEPS: [&str; 5] = ["claim", "advert", "garp", "add_vips", "notify"];
 /// A stop's handover steps in order (the hook's kind and name): the priority-0 advert, then
 /// (once the new Master's advert came) the release.
-const HANDOVER_STEPS: [(&str, &str); 3] = [
+const HANDOVER_STEPS: [(&str, &str); 4] = [
+    ("handover", "failsafe"),
     ("handover", "advert"),
     ("release", "del_vips"),
     ("release", "unclaim"),

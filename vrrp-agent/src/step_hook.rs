@@ -7,11 +7,13 @@
 //! - a takeover: `claim` (the fast path's map), `advert` (the first advert), `garp` (each
 //!   gratuitous ARP / unsolicited NA frame of the first burst), `add_vips` (the addresses),
 //!   `notify` (the state change: the `-> MASTER` log line);
-//! - a stop's handover: `advert` (the priority-0 advert, after the `MASTER -> INIT` line);
+//! - a stop's handover: `failsafe` (the fail-safe bound shortened to half an advert interval,
+//!   logged for every instance), `advert` (the priority-0 advert, after the `MASTER -> INIT`
+//!   line);
 //! - a release ([`crate::port::Port::release`]): `del_vips` (the addresses), `unclaim` (the map).
 //!
 //! The lines: `test hook: claim step <step> for instance <name>`, `test hook: handover step
-//! advert for instance <name>` and `test hook: release step <step> for instance <name>`. Unset (the normal case) it costs one load of a cell written
+//! <step> for instance <name>` and `test hook: release step <step> for instance <name>`. Unset (the normal case) it costs one load of a cell written
 //! once at start per command. Not for production: a warning says it is set.
 use std::{
     sync::{Mutex, OnceLock},

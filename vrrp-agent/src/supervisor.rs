@@ -983,11 +983,18 @@ pub async fn run_election_ctl(
             stopping = true;
             // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
             edge.feed_all(&mut rings).await;
-            edge.handle(Event::Shutdown).await;
             // The handover: a new master claims within its Skew_Time of our priority-0
-            // advert, so killed from here on (before the release), our claim must lapse
+            // advert, so killed from then on (before the release), our claim must lapse
             // within half an advert interval, not the whole fail-safe bound; the heartbeat
-            // follows at an eighth of the shortest one.
+            // follows at an eighth of the shortest one. Shortened before the advert leaves:
+            // killed between the two, the whole bound would overlap the new master.
+            if let Some(d) = crate::step_hook::delay() {
+                for p in &edge.ports {
+                    for i in &p.info {
+                        crate::step_hook::step("handover", "failsafe", &i.name, d).await;
+                    }
+                }
+            }
             let half_advert = |id| {
                 edge.core.spec(id).map_or(Duration::from_millis(500), |s| {
                     Duration::from_millis(u64::from(s.advert_int_cs) * 5)
@@ -1009,6 +1016,7 @@ pub async fn run_election_ctl(
             if let Some(d) = shortest {
                 hb = vrrp_core::Heartbeat::new((d / 4).max(Duration::from_millis(1)));
             }
+            edge.handle(Event::Shutdown).await;
             // The checks end here (a script still running is killed with its group).
             if let Some(t) = trackers.take() {
                 t.stop().await;
