@@ -118,3 +118,87 @@ fn claim_step(c: &Command) -> Option<(InstanceId, &'static str)> {
     };
     Some(step)
 }
+
+#[cfg(test)]
+mod tests {
+    use vrrp_core::{Family, StateChange};
+
+    use super::*;
+
+    fn change(id: usize, from: State, to: State, reason: Reason) -> Command {
+        Command::Notify(Notification::StateChanged(StateChange {
+            seq: 1,
+            instance: InstanceId(id),
+            name: format!("vr{id}"),
+            iface: "eth0".to_owned(),
+            vrid: 51,
+            family: Family::V4,
+            from,
+            to,
+            reason,
+            priority: 150,
+            master: None,
+        }))
+    }
+
+    fn frame(id: usize, advert: bool) -> Command {
+        Command::SendFrame {
+            instance: InstanceId(id),
+            frame: Vec::new(),
+            advert,
+        }
+    }
+
+    /// A takeover's and a stop's commands in the core's order are the hook's steps; routine
+    /// adverts and another instance's commands are not.
+    #[test]
+    fn steps_of_a_takeover_and_a_handover() {
+        // Instance 7 only (the statics are shared by the tests of this process).
+        let id = InstanceId(7);
+        let steps = |cmds: Vec<Command>| -> Vec<Option<(&str, &str)>> {
+            cmds.iter()
+                .map(|c| {
+                    step_of(c).map(|(i, kind, step)| {
+                        assert_eq!(i, id);
+                        (kind, step)
+                    })
+                })
+                .collect()
+        };
+        assert_eq!(
+            steps(vec![
+                frame(7, true),
+                Command::Claim {
+                    instance: id,
+                    accept: false
+                },
+                frame(7, true),
+                frame(7, false),
+                frame(7, false),
+                Command::AddVips { instance: id },
+                change(7, State::Backup, State::Master, Reason::MasterNoResponse),
+                frame(7, true),
+                frame(7, false),
+                change(7, State::Master, State::Initialize, Reason::Shutdown),
+                frame(7, true),
+                frame(7, true),
+                Command::Release { instance: id },
+            ]),
+            vec![
+                None,
+                Some(("claim", "claim")),
+                Some(("claim", "advert")),
+                Some(("claim", "garp")),
+                Some(("claim", "garp")),
+                Some(("claim", "add_vips")),
+                Some(("claim", "notify")),
+                None,
+                None,
+                None,
+                Some(("handover", "advert")),
+                None,
+                None,
+            ]
+        );
+    }
+}

@@ -204,7 +204,7 @@ impl Edge {
     }
 
     /// Half instance `id`'s advert interval: the fail-safe bound of a claim until its first
-    /// advert ([`Port::claim`]).
+    /// advert ([`Port::claim`]) and of a stop's handover.
     fn half_advert(&self, id: InstanceId) -> Duration {
         self.core.spec(id).map_or(Duration::from_millis(500), |s| {
             Duration::from_millis(u64::from(s.advert_int_cs) * 5)
@@ -995,15 +995,15 @@ pub async fn run_election_ctl(
                     }
                 }
             }
-            let half_advert = |id| {
-                edge.core.spec(id).map_or(Duration::from_millis(500), |s| {
-                    Duration::from_millis(u64::from(s.advert_int_cs) * 5)
-                })
-            };
             let bounds: Vec<Vec<(InstanceId, Duration)>> = edge
                 .ports
                 .iter()
-                .map(|p| p.info.iter().map(|i| (i.id, half_advert(i.id))).collect())
+                .map(|p| {
+                    p.info
+                        .iter()
+                        .map(|i| (i.id, edge.half_advert(i.id)))
+                        .collect()
+                })
                 .collect();
             for (p, b) in edge.ports.iter_mut().zip(&bounds) {
                 p.handover_failsafe(|id| {
