@@ -11,13 +11,30 @@
 //! after the SIGTERM (before, during or after the handover). The random points come from a
 //! seed printed first: `KILL_SEED=N` repeats a run.
 //!
+//! Between the claim steps: the agent's test hook `VRRP_AGENT_TEST_STEP_DELAY_MS` (see
+//! `vrrp-agent/src/step_hook.rs`) logs a line before each step of a claim or release and waits
+//! [`STEP_DELAY_MS`] before carrying it out; one run per step kills the agent right after that
+//! step's line, i.e. between it and the step before (the takeover: before the map claim, the
+//! first advert, the GARPs, the addresses, the `-> MASTER` notification; the stop's handover:
+//! before the priority-0 advert, and in the release before the addresses go, before the map is
+//! released). Each run checks the kill landed in
+//! its gap (the next step's line never came), then the same two bounds.
+//!
+//! Every run also checks that before the kill (takeover: before r2 starts) the live Master
+//! answered every request (at most two rounds in a row without an answer).
+//!
 //! A window of the measure is one probe interval (a run of rounds is timed from its first
 //! request to the first request after it). Namespaces are removed on drop, also on failure.
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use vrrp_integration_tests::{
-    lab::{tail, Lab, LabAgent, Vr, BACKUP, MASTER},
+    lab::{
+        instance_name, tail, vip_cidr, vr_args, Lab, LabAgent, Launch, Vr, VrKind, BACKUP, MASTER,
+    },
     prober::{realtime_ns, Trace},
+    Proc,
 };
 
 const ADVERT_MS: u64 = 100;
@@ -25,6 +42,19 @@ const PROBE: Duration = Duration::from_millis(5);
 const AGENT: LabAgent = LabAgent::new(env!("CARGO_BIN_EXE_vrrp-agent-dut"), 55, "0.1");
 const T: Duration = Duration::from_secs(10);
 const RUNS: usize = 3;
+/// The test hook's wait before each step: long enough for the test to kill the agent in it,
+/// short against the fail-safe bound (the heartbeat is not written while the loop waits).
+const STEP_DELAY_MS: u64 = 30;
+/// A takeover's steps in order (the hook's names).
+const TAKEOVER_STEPS: [&str; 5] = ["claim", "advert", "garp", "add_vips", "notify"];
+/// A stop's handover steps in order (the hook's kind and name): the priority-0 advert, then
+/// (once the new Master's advert came) the release.
+const HANDOVER_STEPS: [(&str, &str); 4] = [
+    ("handover", "failsafe"),
+    ("handover", "advert"),
+    ("release", "del_vips"),
+    ("release", "unclaim"),
+];
 
 /// Master_Down_Interval (RFC 9568 §6.1) of a backup at `priority` with 100 ms adverts, in ms.
 fn mdi_ms(priority: u8) -> f64 {
@@ -92,6 +122,19 @@ fn check(what: &str, trace: &Trace, from: u64, fail_safe_ms: f64, mdi: f64) {
     );
 }
 
+/// Before the kill: a live Master answers every request (a late reply may leave one round
+/// empty, so a run of two is allowed; a fast path whose ownership lapses between heartbeats
+/// leaves runs of tens of ms).
+fn steady(what: &str, trace: &Trace, to: u64) {
+    let (_, none, picture) = worst(trace, trace.start_ns, to);
+    let most = 2.0 * PROBE.as_secs_f64() * 1e3;
+    assert!(
+        none <= most,
+        "{what}: the live Master left requests unanswered for {none:.1} ms (> {most:.0} ms) \
+         before the kill; owners per request: {picture}"
+    );
+}
+
 /// Busy-polls (bounded) for `needle` in the agent's log.
 fn wait_line(vr: &Vr, needle: &str) {
     let deadline = Instant::now() + T;
@@ -110,6 +153,9 @@ fn kill_during_takeover() {
         wait(&mut r1, MASTER);
         let prober = lab.client_prober(PROBE).unwrap();
         prober.wait_replies(5, T).unwrap();
+        // A few heartbeat periods of r1 alone, for `steady`.
+        std::thread::sleep(Duration::from_millis(300));
+        let alone_until = realtime_ns();
         let mut r2 = AGENT.start(&lab, 2, 200, false);
         let delay = Duration::from_micros(rng.u64(0..4000));
         wait_line(&r2, "-> MASTER");
@@ -125,6 +171,7 @@ fn kill_during_takeover() {
             "run {run}: r2 killed {delay:?} after its takeover; r1 {:?}",
             r1.transitions()
         );
+        steady(&format!("takeover run {run}"), &trace, alone_until);
         // r2's fail-safe bound: its own Master_Down_Interval (the default).
         check(
             &format!("takeover run {run}"),
@@ -163,8 +210,164 @@ fn kill_during_handover() {
         std::thread::sleep(Duration::from_millis(1000));
         let trace = prober.finish().unwrap();
         println!("run {run}: r1 killed {delay:?} after SIGTERM");
+        steady(&format!("handover run {run}"), &trace, from);
         check(
             &format!("handover run {run}"),
+            &trace,
+            from - 500_000_000,
+            mdi_ms(200),
+            mdi_ms(100),
+        );
+        assert_eq!(
+            r2.transitions(),
+            vec![BACKUP.to_owned(), MASTER.to_owned()],
+            "{}",
+            tail(&r2.proc.output(), 20)
+        );
+    }
+}
+
+/// [`LabAgent::start`] with the step hook set.
+fn start_hooked(lab: &Lab, n: usize, priority: u8) -> Vr {
+    let node = lab.r(n);
+    let mut cmd = Launch::IpNetnsExec.command(&node.ns, Path::new(AGENT.bin));
+    cmd.args(["run", "--iface", &node.iface])
+        .args(vr_args(
+            AGENT.vrid,
+            priority,
+            &vip_cidr(false),
+            AGENT.advert_int,
+        ))
+        .env("RUST_LOG", "info")
+        .env("VRRP_AGENT_TEST_STEP_DELAY_MS", STEP_DELAY_MS.to_string());
+    let mut proc = Proc::spawn(cmd, &format!("vrrp-agent on {}", node.name))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    proc.wait_for_line(T, |l| {
+        l.contains(&format!("XDP attached to {}", node.iface))
+    })
+    .unwrap_or_else(|e| panic!("starting the agent on r{n}: {e:#}"));
+    assert!(
+        proc.output().contains(&format!(
+            "VRRP_AGENT_TEST_STEP_DELAY_MS={STEP_DELAY_MS}: every claim, handover and release step"
+        )),
+        "the agent did not take the step hook:\n{}",
+        tail(&proc.output(), 20)
+    );
+    Vr {
+        proc,
+        kind: VrKind::Agent,
+        instance: instance_name(AGENT.vrid, false),
+        node: node.name.clone(),
+    }
+}
+
+/// The hook's line for `step` of a `kind` (claim/release) of the lab's instance.
+fn step_line(kind: &str, step: &str) -> String {
+    format!(
+        "test hook: {kind} step {step} for instance {}",
+        instance_name(AGENT.vrid, false)
+    )
+}
+
+/// Waits (bounded) for `line` in the agent's log after byte `from`, then SIGKILLs it and checks
+/// that the kill landed before the step after (`next`: its line) was begun.
+fn kill_at(vr: &mut Vr, from: usize, line: &str, next: &str) -> u64 {
+    let deadline = Instant::now() + T;
+    while !vr.proc.output()[from..].contains(line) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{line}` from {}:\n{}",
+            vr.node,
+            tail(&vr.proc.output(), 20)
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let kill_ns = realtime_ns();
+    vr.signal(libc::SIGKILL);
+    let _ = vr.proc.child.wait();
+    let out = vr.proc.output();
+    let after = &out[from..][out[from..].find(line).expect("seen") + line.len()..];
+    assert!(
+        !after.contains(next),
+        "the kill came after `{next}`, not in the gap before it:\n{}",
+        tail(&out, 20)
+    );
+    kill_ns
+}
+
+#[test]
+fn kill_between_takeover_steps() {
+    for (k, step) in TAKEOVER_STEPS.iter().enumerate() {
+        let lab = Lab::for_test("ks", 2);
+        let mut r1 = AGENT.start(&lab, 1, 100, false);
+        wait(&mut r1, MASTER);
+        let prober = lab.client_prober(PROBE).unwrap();
+        prober.wait_replies(5, T).unwrap();
+        // A few heartbeat periods of r1 alone, for `steady`.
+        std::thread::sleep(Duration::from_millis(300));
+        let alone_until = realtime_ns();
+        let mut r2 = start_hooked(&lab, 2, 200);
+        // The step after: the next one's line, or the notification itself after the last.
+        let next = match TAKEOVER_STEPS.get(k + 1) {
+            Some(n) => step_line("claim", n),
+            None => "-> MASTER".to_owned(),
+        };
+        let kill_ns = kill_at(&mut r2, 0, &step_line("claim", step), &next);
+        wait(&mut r1, MASTER);
+        std::thread::sleep(Duration::from_millis(1000));
+        let trace = prober.finish().unwrap();
+        println!(
+            "r2 killed before its takeover step {step}; r1 {:?}",
+            r1.transitions()
+        );
+        steady(
+            &format!("takeover, killed before {step}"),
+            &trace,
+            alone_until,
+        );
+        check(
+            &format!("takeover, killed before {step}"),
+            &trace,
+            kill_ns - 2_000_000_000,
+            mdi_ms(200),
+            mdi_ms(100),
+        );
+        assert_eq!(
+            r1.state().as_deref(),
+            Some(MASTER),
+            "{}",
+            tail(&r1.proc.output(), 20)
+        );
+    }
+}
+
+#[test]
+fn kill_between_handover_steps() {
+    for (k, (kind, step)) in HANDOVER_STEPS.iter().enumerate() {
+        let lab = Lab::for_test("kr", 2);
+        let mut r1 = start_hooked(&lab, 1, 200);
+        wait(&mut r1, MASTER);
+        let mut r2 = AGENT.start(&lab, 2, 100, false);
+        wait(&mut r2, BACKUP);
+        let prober = lab.client_prober(PROBE).unwrap();
+        prober.wait_replies(5, T).unwrap();
+        // Only the handover's release counts (a start releases too).
+        let from_byte = r1.proc.output().len();
+        let from = realtime_ns();
+        r1.signal(libc::SIGTERM);
+        let next = match HANDOVER_STEPS.get(k + 1) {
+            Some((kind, n)) => step_line(kind, n),
+            // After the release the stop logs its counters.
+            None => format!("instance {}: rx ", instance_name(AGENT.vrid, false)),
+        };
+        kill_at(&mut r1, from_byte, &step_line(kind, step), &next);
+        wait(&mut r2, MASTER);
+        std::thread::sleep(Duration::from_millis(1000));
+        let trace = prober.finish().unwrap();
+        println!("r1 killed before its {kind} step {step}");
+        steady(&format!("handover, killed before {step}"), &trace, from);
+        check(
+            &format!("handover, killed before {step}"),
             &trace,
             from - 500_000_000,
             mdi_ms(200),

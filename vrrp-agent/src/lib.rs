@@ -26,6 +26,7 @@ pub mod overflow;
 pub mod port;
 pub mod rtnl;
 pub mod sched;
+pub mod step_hook;
 pub mod supervisor;
 pub mod timer;
 pub mod tx;

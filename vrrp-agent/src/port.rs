@@ -90,6 +90,9 @@ pub struct Port {
     pub overflow: OverflowReport,
     /// IFF_RUNNING as last reported to the core.
     pub link_up: bool,
+    /// Instances claimed with the short bound whose first advert has not left yet
+    /// ([`Port::claim`], [`Port::advert_left`]).
+    pub unannounced: Vec<InstanceId>,
 }
 
 fn inst(info: &[InstInfo], id: InstanceId) -> &InstInfo {
@@ -129,17 +132,47 @@ impl Port {
 
     /// The fast path only (the XDP program answers ARP/NS with the VMAC from now on): map
     /// updates, nothing that waits on the kernel's rtnl lock. The addresses follow with
-    /// [`Port::add_vips`], after the first advert.
-    pub fn claim(&mut self, id: InstanceId, accept: bool) -> Report {
+    /// [`Port::add_vips`], after the first advert. A fresh claim (the
+    /// router was not owned) gets the fail-safe bound `first` (half an advert interval) until
+    /// its first advert left ([`Port::advert_left`]), then the configured one: killed between
+    /// the claim and that advert, the old Master never heard of us and still answers for the
+    /// VIPs, so our answers must lapse within an advert interval, not the whole bound.
+    pub fn claim(&mut self, id: InstanceId, accept: bool, first: Duration) -> Report {
         self.beat();
         let inf = inst(&self.info, id);
+        let short = !self.fp.owns(inf.family, inf.vrid)
+            && !inf.stale_after.is_zero()
+            && first < inf.stale_after;
+        let bound = if short { first } else { inf.stale_after };
         if let Err(e) = self
             .fp
-            .set_router(inf.family, inf.vrid, true, accept, inf.stale_after)
+            .set_router(inf.family, inf.vrid, true, accept, bound)
         {
             return Report::ClaimFailed(format!("claiming in the fast path: {e:#}"));
         }
+        if short && !self.unannounced.contains(&id) {
+            self.unannounced.push(id);
+        }
         Report::Claimed
+    }
+
+    /// An advert of instance `id` left: a claim's short fail-safe bound becomes the
+    /// configured one.
+    pub fn advert_left(&mut self, id: InstanceId) {
+        if self.unannounced.is_empty() {
+            return;
+        }
+        let Some(k) = self.unannounced.iter().position(|i| *i == id) else {
+            return;
+        };
+        self.unannounced.swap_remove(k);
+        let inf = inst(&self.info, id);
+        if let Err(e) = self
+            .fp
+            .set_stale_after(inf.family, inf.vrid, inf.stale_after)
+        {
+            log::warn!("instance {}: setting the fail-safe bound: {e:#}", inf.name);
+        }
     }
 
     /// The addresses on the interface (the kernel accepts traffic for them). Stops at the first
@@ -162,6 +195,10 @@ impl Port {
     pub async fn release(&mut self, id: InstanceId) -> Report {
         let inf = inst(&self.info, id);
         let mut errors = Vec::new();
+        let hook = crate::step_hook::delay();
+        if let Some(d) = hook {
+            crate::step_hook::step("release", "del_vips", &inf.name, d).await;
+        }
         // Addresses first: once they are gone the kernel can neither answer for a VIP nor send
         // from it with the interface's own MAC; only then does the fast path stop answering
         // ARP/NS with the VMAC (it drops requests for VIPs it does not own).
@@ -172,6 +209,10 @@ impl Port {
                 }
             }
         }
+        if let Some(d) = hook {
+            crate::step_hook::step("release", "unclaim", &inf.name, d).await;
+        }
+        self.unannounced.retain(|i| *i != id);
         if let Err(e) = self
             .fp
             .set_router(inf.family, inf.vrid, false, false, inf.stale_after)

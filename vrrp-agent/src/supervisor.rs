@@ -151,6 +151,11 @@ impl Edge {
 
     /// Carries out one command of the core.
     async fn run(&mut self, c: Command) {
+        if let Some(d) = crate::step_hook::delay() {
+            if let Some((id, kind, step)) = crate::step_hook::step_of(&c) {
+                crate::step_hook::step(kind, step, &self.name(id), d).await;
+            }
+        }
         {
             let (instance, report) = match c {
                 Command::Notify(n) => {
@@ -197,7 +202,8 @@ impl Edge {
                     return;
                 }
                 Command::Claim { instance, accept } => {
-                    (instance, self.port(instance).claim(instance, accept))
+                    let first = self.half_advert(instance);
+                    (instance, self.port(instance).claim(instance, accept, first))
                 }
                 Command::AddVips { instance } => {
                     (instance, self.port(instance).add_vips(instance).await)
@@ -216,7 +222,16 @@ impl Edge {
         }
     }
 
+    /// Half instance `id`'s advert interval: the fail-safe bound of a claim until its first
+    /// advert ([`Port::claim`]) and of a stop's handover.
+    fn half_advert(&self, id: InstanceId) -> Duration {
+        self.core.spec(id).map_or(Duration::from_millis(500), |s| {
+            Duration::from_millis(u64::from(s.advert_int_cs) * 5)
+        })
+    }
+
     fn advert_sent(&mut self, instance: InstanceId) {
+        self.port(instance).advert_left(instance);
         let at = now();
         self.core.handle(Event::AdvertSent { instance, at }, at);
     }
@@ -782,6 +797,8 @@ pub async fn run_election_ctl(
             _ => None,
         })
         .collect();
+    // Test hook: a wait before each claim and release step (see [`crate::step_hook`]).
+    crate::step_hook::init();
     // Test hook: a longer load window (see [`test_load_delay`]).
     if let Some(d) = test_load_delay() {
         tokio::time::sleep(d).await;
@@ -834,6 +851,7 @@ pub async fn run_election_ctl(
             info,
             overflow: OverflowReport::new(),
             link_up: running,
+            unannounced: Vec::new(),
         });
         sw.mark("ring, transmit sockets");
     }
@@ -1020,20 +1038,27 @@ pub async fn run_election_ctl(
             stopping = true;
             // Clean stop: priority-0 adverts from masters, then release (maps, VIPs).
             edge.feed_all(&mut rings).await;
-            edge.handle(Event::Shutdown).await;
             // The handover: a new master claims within its Skew_Time of our priority-0
-            // advert, so killed from here on (before the release), our claim must lapse
+            // advert, so killed from then on (before the release), our claim must lapse
             // within half an advert interval, not the whole fail-safe bound; the heartbeat
-            // follows at an eighth of the shortest one.
-            let half_advert = |id| {
-                edge.core.spec(id).map_or(Duration::from_millis(500), |s| {
-                    Duration::from_millis(u64::from(s.advert_int_cs) * 5)
-                })
-            };
+            // follows at an eighth of the shortest one. Shortened before the advert leaves:
+            // killed between the two, the whole bound would overlap the new master.
+            if let Some(d) = crate::step_hook::delay() {
+                for p in &edge.ports {
+                    for i in &p.info {
+                        crate::step_hook::step("handover", "failsafe", &i.name, d).await;
+                    }
+                }
+            }
             let bounds: Vec<Vec<(InstanceId, Duration)>> = edge
                 .ports
                 .iter()
-                .map(|p| p.info.iter().map(|i| (i.id, half_advert(i.id))).collect())
+                .map(|p| {
+                    p.info
+                        .iter()
+                        .map(|i| (i.id, edge.half_advert(i.id)))
+                        .collect()
+                })
                 .collect();
             for (p, b) in edge.ports.iter_mut().zip(&bounds) {
                 p.handover_failsafe(|id| {
@@ -1046,6 +1071,7 @@ pub async fn run_election_ctl(
             if let Some(d) = shortest {
                 hb = vrrp_core::Heartbeat::new((d / 4).max(Duration::from_millis(1)));
             }
+            edge.handle(Event::Shutdown).await;
             // The checks end here (a script still running is killed with its group).
             if let Some(t) = trackers.take() {
                 t.stop().await;

@@ -115,6 +115,11 @@ impl FastPath {
         Ok(())
     }
 
+    /// Whether this agent marked virtual router (`family`, `vrid`) owned.
+    pub fn owns(&self, family: u8, vrid: u8) -> bool {
+        self.owned.contains(&vrid_slot(family, vrid))
+    }
+
     /// Sets the fail-safe bound of a virtual router the fast path owns (a router not owned
     /// is left alone): a stopping agent shortens it for its handover, so that being killed
     /// before the release leaves the VIP answered twice for less than an advert interval.
