@@ -163,30 +163,46 @@ fn kill_during_takeover() {
         let kill_ns = realtime_ns();
         r2.signal(libc::SIGKILL);
         let _ = r2.proc.child.wait();
-        // r1 ends Master (again, or it never heard r2).
-        wait(&mut r1, MASTER);
-        std::thread::sleep(Duration::from_millis(1000));
-        let trace = prober.finish().unwrap();
-        println!(
-            "run {run}: r2 killed {delay:?} after its takeover; r1 {:?}",
-            r1.transitions()
-        );
-        steady(&format!("takeover run {run}"), &trace, alone_until);
-        // r2's fail-safe bound: its own Master_Down_Interval (the default).
-        check(
+        println!("run {run}: r2 killed {delay:?} after its takeover");
+        after_takeover_kill(
             &format!("takeover run {run}"),
-            &trace,
-            kill_ns - 2_000_000_000,
-            mdi_ms(200),
-            mdi_ms(100),
-        );
-        assert_eq!(
-            r1.state().as_deref(),
-            Some(MASTER),
-            "{}",
-            tail(&r1.proc.output(), 20)
+            &mut r1,
+            prober,
+            alone_until,
+            kill_ns,
         );
     }
+}
+
+/// After r2 (priority 200) was killed in its takeover from r1 (100) at `kill_ns`: r1 ends
+/// Master (again, or it never heard r2), r1 alone answered every request until `alone_until`,
+/// and the two bounds hold around the kill (r2's fail-safe bound: its own
+/// Master_Down_Interval, the default).
+fn after_takeover_kill(
+    what: &str,
+    r1: &mut Vr,
+    prober: vrrp_integration_tests::prober::Prober,
+    alone_until: u64,
+    kill_ns: u64,
+) {
+    wait(r1, MASTER);
+    std::thread::sleep(Duration::from_millis(1000));
+    let trace = prober.finish().unwrap();
+    println!("{what}: r1 {:?}", r1.transitions());
+    steady(what, &trace, alone_until);
+    check(
+        what,
+        &trace,
+        kill_ns - 2_000_000_000,
+        mdi_ms(200),
+        mdi_ms(100),
+    );
+    assert_eq!(
+        r1.state().as_deref(),
+        Some(MASTER),
+        "{}",
+        tail(&r1.proc.output(), 20)
+    );
 }
 
 #[test]
@@ -206,25 +222,31 @@ fn kill_during_handover() {
         std::thread::sleep(delay);
         r1.signal(libc::SIGKILL);
         let _ = r1.proc.child.wait();
-        wait(&mut r2, MASTER);
-        std::thread::sleep(Duration::from_millis(1000));
-        let trace = prober.finish().unwrap();
         println!("run {run}: r1 killed {delay:?} after SIGTERM");
-        steady(&format!("handover run {run}"), &trace, from);
-        check(
-            &format!("handover run {run}"),
-            &trace,
-            from - 500_000_000,
-            mdi_ms(200),
-            mdi_ms(100),
-        );
-        assert_eq!(
-            r2.transitions(),
-            vec![BACKUP.to_owned(), MASTER.to_owned()],
-            "{}",
-            tail(&r2.proc.output(), 20)
-        );
+        after_handover_kill(&format!("handover run {run}"), &mut r2, prober, from);
     }
+}
+
+/// After r1 (priority 200) was killed in its stop's handover to r2 (100), SIGTERMed at `from`:
+/// r2 ends Master (its only transition), r1 answered every request until `from`, and the two
+/// bounds hold around the stop.
+fn after_handover_kill(
+    what: &str,
+    r2: &mut Vr,
+    prober: vrrp_integration_tests::prober::Prober,
+    from: u64,
+) {
+    wait(r2, MASTER);
+    std::thread::sleep(Duration::from_millis(1000));
+    let trace = prober.finish().unwrap();
+    steady(what, &trace, from);
+    check(what, &trace, from - 500_000_000, mdi_ms(200), mdi_ms(100));
+    assert_eq!(
+        r2.transitions(),
+        vec![BACKUP.to_owned(), MASTER.to_owned()],
+        "{}",
+        tail(&r2.proc.output(), 20)
+    );
 }
 
 /// [`LabAgent::start`] with the step hook set.
@@ -313,30 +335,12 @@ fn kill_between_takeover_steps() {
             None => "-> MASTER".to_owned(),
         };
         let kill_ns = kill_at(&mut r2, 0, &step_line("claim", step), &next);
-        wait(&mut r1, MASTER);
-        std::thread::sleep(Duration::from_millis(1000));
-        let trace = prober.finish().unwrap();
-        println!(
-            "r2 killed before its takeover step {step}; r1 {:?}",
-            r1.transitions()
-        );
-        steady(
+        after_takeover_kill(
             &format!("takeover, killed before {step}"),
-            &trace,
+            &mut r1,
+            prober,
             alone_until,
-        );
-        check(
-            &format!("takeover, killed before {step}"),
-            &trace,
-            kill_ns - 2_000_000_000,
-            mdi_ms(200),
-            mdi_ms(100),
-        );
-        assert_eq!(
-            r1.state().as_deref(),
-            Some(MASTER),
-            "{}",
-            tail(&r1.proc.output(), 20)
+            kill_ns,
         );
     }
 }
@@ -361,23 +365,12 @@ fn kill_between_handover_steps() {
             None => format!("instance {}: rx ", instance_name(AGENT.vrid, false)),
         };
         kill_at(&mut r1, from_byte, &step_line(kind, step), &next);
-        wait(&mut r2, MASTER);
-        std::thread::sleep(Duration::from_millis(1000));
-        let trace = prober.finish().unwrap();
         println!("r1 killed before its {kind} step {step}");
-        steady(&format!("handover, killed before {step}"), &trace, from);
-        check(
+        after_handover_kill(
             &format!("handover, killed before {step}"),
-            &trace,
-            from - 500_000_000,
-            mdi_ms(200),
-            mdi_ms(100),
-        );
-        assert_eq!(
-            r2.transitions(),
-            vec![BACKUP.to_owned(), MASTER.to_owned()],
-            "{}",
-            tail(&r2.proc.output(), 20)
+            &mut r2,
+            prober,
+            from,
         );
     }
 }
