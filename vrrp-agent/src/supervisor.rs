@@ -929,7 +929,8 @@ pub async fn run_election_ctl(
     // megabytes of freed heap; hand it back.
     trim_heap();
     sd_notify(&[sd_notify::NotifyState::Ready]); // systemd (issue 10)
-                                                 // ---- running loop (issue 11, CPU floor): the heartbeat rides on the loop's wake-ups ----
+
+    // The running loop. The heartbeat rides on the loop's wake-ups (issue 11, CPU floor).
     let mut hb = vrrp_core::Heartbeat::new(edge.core.heartbeat_period());
     let mut timer = DeadlineTimer::new()?;
     let mut stopping = false;
