@@ -144,18 +144,24 @@ fn wait_line(vr: &Vr, needle: &str) {
     }
 }
 
+/// A lab with r1 (priority 100) Master alone and the client's prober running: a few
+/// heartbeat periods of r1 alone have passed by the time returned (for `steady`).
+fn r1_alone(tag: &str) -> (Lab, Vr, vrrp_integration_tests::prober::Prober, u64) {
+    let lab = Lab::for_test(tag, 2);
+    let mut r1 = AGENT.start(&lab, 1, 100, false);
+    wait(&mut r1, MASTER);
+    let prober = lab.client_prober(PROBE).unwrap();
+    prober.wait_replies(5, T).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let alone_until = realtime_ns();
+    (lab, r1, prober, alone_until)
+}
+
 #[test]
 fn kill_during_takeover() {
     let mut rng = fastrand::Rng::with_seed(seed());
     for run in 0..RUNS {
-        let lab = Lab::for_test("kt", 2);
-        let mut r1 = AGENT.start(&lab, 1, 100, false);
-        wait(&mut r1, MASTER);
-        let prober = lab.client_prober(PROBE).unwrap();
-        prober.wait_replies(5, T).unwrap();
-        // A few heartbeat periods of r1 alone, for `steady`.
-        std::thread::sleep(Duration::from_millis(300));
-        let alone_until = realtime_ns();
+        let (lab, mut r1, prober, alone_until) = r1_alone("kt");
         let mut r2 = AGENT.start(&lab, 2, 200, false);
         let delay = Duration::from_micros(rng.u64(0..4000));
         wait_line(&r2, "-> MASTER");
@@ -320,14 +326,7 @@ fn kill_at(vr: &mut Vr, from: usize, line: &str, next: &str) -> u64 {
 #[test]
 fn kill_between_takeover_steps() {
     for (k, step) in TAKEOVER_STEPS.iter().enumerate() {
-        let lab = Lab::for_test("ks", 2);
-        let mut r1 = AGENT.start(&lab, 1, 100, false);
-        wait(&mut r1, MASTER);
-        let prober = lab.client_prober(PROBE).unwrap();
-        prober.wait_replies(5, T).unwrap();
-        // A few heartbeat periods of r1 alone, for `steady`.
-        std::thread::sleep(Duration::from_millis(300));
-        let alone_until = realtime_ns();
+        let (lab, mut r1, prober, alone_until) = r1_alone("ks");
         let mut r2 = start_hooked(&lab, 2, 200);
         // The step after: the next one's line, or the notification itself after the last.
         let next = match TAKEOVER_STEPS.get(k + 1) {
