@@ -236,16 +236,17 @@ fn a_master_heard_while_the_fast_path_loads_keeps_the_start_backup() {
     );
 }
 
-#[test]
-fn alone_it_claims_only_after_its_fast_path_is_attached() {
-    let lab = Lab::for_test("earlyrx-alone", 1);
+/// r1 alone on the LAN (priority 100, adverts every `advert_int` s, the load delayed by
+/// `delay` ms): it listened and heard nothing, went BACKUP then MASTER only after its fast path
+/// was attached. Returns when its first advert left, in ms after its spawn.
+fn alone(tag: &str, advert_int: &str, delay: Option<u64>) -> f64 {
+    let lab = Lab::for_test(tag, 1);
     let dir = tempfile::tempdir().unwrap();
     let sent = lab
         .capture_sent(1, "vrrp", &dir.path().join("sent.pcap"))
         .unwrap();
     let t_spawn = realtime_ns();
-    // Master_Down_Interval 36 ms, load window 600 ms: the attach comes far later.
-    let mut r1 = start(&lab, 1, 100, "0.01", Some(LOAD_DELAY_MS));
+    let mut r1 = start(&lab, 1, 100, advert_int, delay);
     r1.wait_state(MASTER, T).unwrap_or_else(|e| panic!("{e:#}"));
     std::thread::sleep(Duration::from_millis(50));
     let out = r1.proc.output();
@@ -272,7 +273,13 @@ fn alone_it_claims_only_after_its_fast_path_is_attached() {
     let first = *times(&sent, "vrrp")
         .first()
         .unwrap_or_else(|| panic!("no advert from r1 on the wire:\n{}", tail(&out, 40)));
-    let after_ms = (first.saturating_sub(t_spawn)) as f64 / 1e6;
+    (first.saturating_sub(t_spawn)) as f64 / 1e6
+}
+
+#[test]
+fn alone_it_claims_only_after_its_fast_path_is_attached() {
+    // Master_Down_Interval 36 ms, load window 600 ms: the attach comes far later.
+    let after_ms = alone("earlyrx-alone", "0.01", Some(LOAD_DELAY_MS));
     println!("r1: first advert {after_ms:.1} ms after its spawn (load delayed {LOAD_DELAY_MS} ms)");
     assert!(
         after_ms >= LOAD_DELAY_MS as f64,
@@ -283,38 +290,10 @@ fn alone_it_claims_only_after_its_fast_path_is_attached() {
 
 #[test]
 fn alone_it_claims_master_down_interval_after_it_began_listening() {
-    let lab = Lab::for_test("earlyrx-mdi", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let sent = lab
-        .capture_sent(1, "vrrp", &dir.path().join("sent.pcap"))
-        .unwrap();
-    let t_spawn = realtime_ns();
     // 1 s adverts, priority 100: Master_Down_Interval = 3 s + (256 - 100) / 256 s, far longer
     // than the load: the claim waits for it, counted from when the sockets listened.
     let mdi_ms = 3000.0 + (256.0 - 100.0) * 1000.0 / 256.0;
-    let mut r1 = start(&lab, 1, 100, "1", None);
-    r1.wait_state(MASTER, T).unwrap_or_else(|e| panic!("{e:#}"));
-    std::thread::sleep(Duration::from_millis(50));
-    let out = r1.proc.output();
-    let sent = sent.stop().unwrap();
-
-    assert_eq!(
-        r1.transitions(),
-        vec![BACKUP.to_owned(), MASTER.to_owned()],
-        "{}",
-        tail(&out, 40)
-    );
-    assert_eq!(heard_while_loading(&out), Some(0), "{}", tail(&out, 40));
-    assert!(
-        line_index(&out, &format!("XDP attached to {IFACE}"))
-            < line_index(&out, "BACKUP -> MASTER"),
-        "{}",
-        tail(&out, 40)
-    );
-    let first = *times(&sent, "vrrp")
-        .first()
-        .unwrap_or_else(|| panic!("no advert from r1 on the wire:\n{}", tail(&out, 40)));
-    let after_ms = (first.saturating_sub(t_spawn)) as f64 / 1e6;
+    let after_ms = alone("earlyrx-mdi", "1", None);
     println!(
         "r1: first advert {after_ms:.1} ms after its spawn (Master_Down_Interval {mdi_ms:.1} ms)"
     );

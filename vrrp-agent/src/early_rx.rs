@@ -527,21 +527,8 @@ mod tests {
 
     #[test]
     fn decodes_an_ipv6_advert() {
-        let mut f = vec![0x33, 0x33, 0, 0, 0, 0x12, 0, 0, 0x5e, 0, 2, 51, 0x86, 0xdd];
         let payload = [0x31u8, 51, 200, 1, 0, 1, 0, 0];
-        f.extend_from_slice(&[0x60, 0, 0, 0, 0, payload.len() as u8, 112, 255]);
-        let mut src = [0u8; 16];
-        src[0] = 0xfe;
-        src[1] = 0x80;
-        src[15] = 1;
-        let mut dst = [0u8; 16];
-        dst[0] = 0xff;
-        dst[1] = 0x02;
-        dst[15] = 0x12;
-        f.extend_from_slice(&src);
-        f.extend_from_slice(&dst);
-        f.extend_from_slice(&payload);
-        let r = decode(&f, fsm::Instant::from_nanos(1)).expect("an advert");
+        let r = decode(&v6_frame(112), fsm::Instant::from_nanos(1)).expect("an advert");
         assert_eq!(r.dst_ip, "ff02::12".parse::<IpAddr>().unwrap());
         assert_eq!(r.payload, payload);
         assert_eq!(r.hop_limit, 255);

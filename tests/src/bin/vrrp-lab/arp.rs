@@ -80,6 +80,19 @@ struct Measured {
 }
 
 impl Measured {
+    /// What was sent and answered, and the softirq time, in one line.
+    fn counts(&self) -> String {
+        format!(
+            "sent {} ({:.0}/s), requests at r1 {}, replies {} ({:.0}/s), softirq {:.0} ms",
+            self.sent,
+            self.sent as f64 / self.secs,
+            self.requests,
+            self.replies,
+            self.replies_per_s(),
+            self.softirq_ns as f64 / 1e6,
+        )
+    }
+
     fn replies_per_s(&self) -> f64 {
         self.replies as f64 / self.secs
     }
@@ -339,17 +352,16 @@ pub fn bench(o: Opts) -> Result<()> {
             let m = one(mode, v6, &o, &agent, &format!("ba{i}{}", u8::from(v6)))
                 .with_context(|| format!("{} ({})", mode.label(), fam(v6)))?;
             println!(
-                "  {:<4} {:<15} sent {:>9} ({:>7.0}/s) requests at r1 {:>9} replies {:>9} ({:>7.0}/s) softirq {:>6.0} ms: {} ns/reply, {} ns/request",
+                "  {:<4} {:<15} {}: {} ns/reply, {} ns/request",
                 fam(v6),
                 mode.label(),
-                m.sent,
-                m.sent as f64 / m.secs,
-                m.requests,
-                m.replies,
-                m.replies_per_s(),
-                m.softirq_ns as f64 / 1e6,
-                m.softirq_per_reply().map(|x| format!("{x:.0}")).unwrap_or("–".into()),
-                m.softirq_per_request().map(|x| format!("{x:.0}")).unwrap_or("–".into()),
+                m.counts(),
+                m.softirq_per_reply()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or("–".into()),
+                m.softirq_per_request()
+                    .map(|x| format!("{x:.0}"))
+                    .unwrap_or("–".into()),
             );
             res.push((v6, mode, m));
         }
@@ -414,15 +426,10 @@ pub fn bench(o: Opts) -> Result<()> {
     }
     for (v6, mode, m) in &res {
         rep.note(format!(
-            "{} {}: sent {} ({:.0}/s), requests at r1 {}, replies {} ({:.0}/s), softirq {:.0} ms over {:.1} s",
+            "{} {}: {} over {:.1} s",
             fam(*v6),
             mode.label(),
-            m.sent,
-            m.sent as f64 / m.secs,
-            m.requests,
-            m.replies,
-            m.replies_per_s(),
-            m.softirq_ns as f64 / 1e6,
+            m.counts(),
             m.secs
         ));
     }
